@@ -1,0 +1,37 @@
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "cni-plugin/commands.h"
+#include "cni-plugin/naming.h"
+#include "cni-plugin/pod_wiring.h"
+#include "lib/config/cni_error.h"
+#include "lib/net/rtnl_link.h"
+#include "lib/status/status_macros.h"
+
+namespace weft::cni {
+
+absl::Status CmdGc(const CniEnv&, const CniNetConf& conf) {
+  if (!conf.valid_attachments) {
+    return CniError(kInvalidConfig, absl::StatusCode::kInvalidArgument,
+                    "GC needs \"cni.dev/valid-attachments\"");
+  }
+  const std::set<ipam::Attachment> valid(conf.valid_attachments->begin(),
+                                         conf.valid_attachments->end());
+  // Interfaces first: an address is released only once nothing can still use it.
+  ASSIGN_OR_RETURN(net::NlSocket host, net::NlSocket::Open());
+  ASSIGN_OR_RETURN(std::vector<net::LinkInfo> links, net::ListLinks(host));
+  absl::Status first_error;
+  for (const net::LinkInfo& link : links) {
+    auto parsed = ParseHostVethAlias(link.alias);
+    if (!parsed || parsed->network != conf.name || valid.contains(parsed->attachment)) continue;
+    if (absl::Status s = Unwire(host, parsed->attachment); !s.ok() && first_error.ok()) first_error = s;
+  }
+  ASSIGN_OR_RETURN(ipam::FileStore store, OpenStore(conf));
+  RETURN_IF_ERROR(store.Update([&](ipam::Pool& pool) {
+    pool.ReleaseAllExcept(valid);
+    return absl::OkStatus();
+  }));
+  return first_error;
+}
+
+}  // namespace weft::cni

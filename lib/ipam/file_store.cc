@@ -1,0 +1,115 @@
+#include "lib/ipam/file_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+#include "absl/strings/string_view.h"
+
+namespace weft::ipam {
+namespace {
+
+absl::Status MakeDirs(const std::string& dir) {
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = dir.find('/', pos + 1);
+    std::string prefix = dir.substr(0, pos);
+    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::UnavailableError(absl::StrCat("create IPAM directory ", prefix, ": ", strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Flock(int fd, int op, const std::string& dir) {
+  while (flock(fd, op) != 0) {
+    if (errno != EINTR) return ErrnoStatus(errno, absl::StrCat("lock IPAM store ", dir));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<FileStore> FileStore::Open(absl::string_view dir) {
+  std::string d(dir);
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  RETURN_IF_ERROR(MakeDirs(d));
+  std::string lock = absl::StrCat(d, "/lock");
+  int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", lock));
+  return FileStore(std::move(d), fd);
+}
+
+FileStore::FileStore(FileStore&& other) noexcept
+    : dir_(std::move(other.dir_)), lock_fd_(std::exchange(other.lock_fd_, -1)) {}
+
+FileStore::~FileStore() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+absl::StatusOr<std::string> FileStore::ReadText() const {
+  std::string path = absl::StrCat(dir_, "/state");
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::string();
+    return ErrnoStatus(errno, absl::StrCat("open ", path));
+  }
+  absl::Cleanup closer = [fd] { close(fd); };
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("read ", path));
+    if (n == 0) break;
+    text.append(buf, n);
+  }
+  return text;
+}
+
+absl::Status FileStore::WriteText(const std::string& text) const {
+  std::string tmp = absl::StrCat(dir_, "/state.tmp");
+  std::string path = absl::StrCat(dir_, "/state");
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", tmp));
+  absl::Cleanup closer = [fd] { close(fd); };
+  for (size_t off = 0; off < text.size();) {
+    ssize_t n = write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("write ", tmp));
+    off += static_cast<size_t>(n);
+  }
+  // Data on disk before the rename makes it visible: a crash or power loss leaves the
+  // old state or the new one.
+  if (fdatasync(fd) != 0) return ErrnoStatus(errno, absl::StrCat("sync ", tmp));
+  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("rename ", tmp));
+  return absl::OkStatus();
+}
+
+absl::Status FileStore::Update(absl::FunctionRef<absl::Status(Pool&)> fn) {
+  RETURN_IF_ERROR(Flock(lock_fd_, LOCK_EX, dir_));
+  absl::Cleanup unlock = [this] { flock(lock_fd_, LOCK_UN); };
+  ASSIGN_OR_RETURN(std::string before, ReadText());
+  ASSIGN_OR_RETURN(Pool pool, Pool::Parse(before));
+  const std::string unchanged = pool.Serialize();
+  RETURN_IF_ERROR(fn(pool));
+  std::string after = pool.Serialize();
+  if (after == unchanged) return absl::OkStatus();
+  return WriteText(after);
+}
+
+absl::StatusOr<Pool> FileStore::Read() {
+  RETURN_IF_ERROR(Flock(lock_fd_, LOCK_SH, dir_));
+  absl::Cleanup unlock = [this] { flock(lock_fd_, LOCK_UN); };
+  ASSIGN_OR_RETURN(std::string text, ReadText());
+  return Pool::Parse(text);
+}
+
+}  // namespace weft::ipam

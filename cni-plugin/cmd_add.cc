@@ -16,6 +16,11 @@ absl::StatusOr<ipam::FileStore> OpenStore(const CniNetConf& conf) {
   return ipam::FileStore::Open(absl::StrCat(conf.data_dir, "/networks/", conf.name));
 }
 
+absl::StatusOr<sys::FileLock> LockAttachments(const ipam::FileStore& store,
+                                              sys::FileLock::Mode mode) {
+  return sys::FileLock::Acquire(absl::StrCat(store.dir(), "/attachments.lock"), mode);
+}
+
 absl::StatusOr<sys::Netns> OpenPodNetns(const std::string& path) {
   auto ns = sys::Netns::Open(path);
   if (absl::IsNotFound(ns.status()) || absl::IsInvalidArgument(ns.status())) {
@@ -28,6 +33,7 @@ absl::StatusOr<nlohmann::json> CmdAdd(const CniEnv& env, const CniNetConf& conf)
   const ipam::Attachment att{env.container_id, env.ifname};
   ASSIGN_OR_RETURN(sys::Netns pod_ns, OpenPodNetns(env.netns));
   ASSIGN_OR_RETURN(ipam::FileStore store, OpenStore(conf));
+  ASSIGN_OR_RETURN(sys::FileLock lock, LockAttachments(store, sys::FileLock::Mode::kShared));
 
   PodWiring w{conf.name, att, {}, conf.mtu};
   RETURN_IF_ERROR(store.Update([&](ipam::Pool& pool) -> absl::Status {

@@ -10,6 +10,7 @@
 #include "cni-plugin/cni_env.h"
 #include "lib/config/cni_netconf.h"
 #include "lib/ipam/file_store.h"
+#include "lib/sys/file_lock.h"
 #include "lib/sys/netns.h"
 #include "nlohmann/json.hpp"
 
@@ -34,6 +35,10 @@ absl::StatusOr<sys::Netns> OpenPodNetns(const std::string& path);
 
 // The IPAM store of `conf`'s network: <dataDir>/networks/<name>.
 absl::StatusOr<ipam::FileStore> OpenStore(const CniNetConf& conf);
+
+// ADD and DEL hold this shared, GC exclusive: GC never sees an attachment half made or
+// half removed, while ADDs and DELs still run in parallel with each other.
+absl::StatusOr<sys::FileLock> LockAttachments(const ipam::FileStore& store, sys::FileLock::Mode mode);
 
 // One invocation end to end: what to print on stdout and the exit code.
 struct PluginOutput {

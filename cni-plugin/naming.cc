@@ -33,6 +33,14 @@ std::string HostVethName(const ipam::Attachment& a) {
   return absl::StrFormat("weft%011x", h & ((uint64_t{1} << 44) - 1));
 }
 
+bool IsHostVethName(absl::string_view name) {
+  if (name.size() != 15 || name.substr(0, 4) != "weft") return false;
+  for (char c : name.substr(4)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 net::MacAddress PodMac(const ipam::Attachment& a) {
   uint64_t h = Fnv1a(a.ifname, a.container_id);
   net::MacAddress m;

@@ -16,6 +16,8 @@ namespace weft::cni {
 
 // Host end of the pod's veth: "weft" + 11 hex digits of a hash of the attachment.
 std::string HostVethName(const ipam::Attachment& a);
+// Whether `name` has the form HostVethName() produces.
+bool IsHostVethName(absl::string_view name);
 // The pod end's MAC: locally administered, derived from the attachment.
 net::MacAddress PodMac(const ipam::Attachment& a);
 // Every host end has the same MAC; the pod's gateway entries point at it.

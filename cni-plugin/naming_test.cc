@@ -13,6 +13,9 @@ TEST(NamingTest, HostVethNamesAreStableValidAndDistinct) {
   EXPECT_EQ(name.size(), 15u);  // IFNAMSIZ - 1
   EXPECT_EQ(name.substr(0, 4), "weft");
   EXPECT_EQ(name, HostVethName(a));
+  EXPECT_TRUE(IsHostVethName(name));
+  EXPECT_FALSE(IsHostVethName("weft0"));
+  EXPECT_FALSE(IsHostVethName("eth0"));
   EXPECT_NE(name, HostVethName({a.container_id, "net1"}));
   std::set<std::string> names;
   for (int i = 0; i < 10000; ++i) names.insert(HostVethName({"c" + std::to_string(i), "eth0"}));

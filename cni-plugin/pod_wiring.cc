@@ -24,6 +24,8 @@ net::IpPrefix HostPrefix(const net::IpAddress& ip) { return {ip, ip.bit_length()
 
 absl::Status ConfigureHostEnd(net::NlSocket& host, int ifindex, const PodWiring& w,
                               const net::MacAddress& pod_mac) {
+  // The alias first: from here on GC can tell whose link this is.
+  RETURN_IF_ERROR(net::SetLinkUp(host, ifindex, HostVethAlias(w.network, w.attachment)));
   for (const net::IpAddress& ip : w.pod_ips) {
     const net::IpAddress& gw = GatewayFor(ip.family());
     // fe80::1/64 gives the link its fe80::/64 route; 169.254.1.1 needs no subnet route.
@@ -32,7 +34,6 @@ absl::Status ConfigureHostEnd(net::NlSocket& host, int ifindex, const PodWiring&
                                      {.scope = RT_SCOPE_LINK, .no_dad = !ip.is_v4()});
     if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
   }
-  RETURN_IF_ERROR(net::SetLinkUp(host, ifindex));
   for (const net::IpAddress& ip : w.pod_ips) {
     RETURN_IF_ERROR(net::SetPermanentNeighbor(host, ifindex, ip, pod_mac));
     net::Route r{.dst = HostPrefix(ip), .ifindex = ifindex, .scope = RT_SCOPE_LINK};
@@ -76,7 +77,6 @@ absl::StatusOr<WiredPod> Wire(net::NlSocket& host, const sys::Netns& pod_ns, con
   WiredPod out{HostVethName(w.attachment), HostMac(), PodMac(w.attachment)};
   net::VethSpec spec{.name = out.host_ifname,
                      .mac = out.host_mac,
-                     .alias = HostVethAlias(w.network, w.attachment),
                      .peer_name = w.attachment.ifname,
                      .peer_mac = out.pod_mac,
                      .peer_netns_fd = pod_ns.fd(),

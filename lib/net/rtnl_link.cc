@@ -62,7 +62,6 @@ void BuildNewVeth(NlRequest& req, const VethSpec& spec) {
   nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
   req.PutExtraHeader<ifinfomsg>()->ifi_family = AF_UNSPEC;
   PutLinkAttrs(nlh, spec.name, spec.mac, spec.mtu);
-  if (!spec.alias.empty()) mnl_attr_put_strz(nlh, IFLA_IFALIAS, spec.alias.c_str());
   nlattr* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
   mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
   nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
@@ -152,13 +151,14 @@ absl::Status DeleteLink(NlSocket& nl, absl::string_view name) {
   return Annotate(nl.Transact(req), absl::StrCat("delete link ", name));
 }
 
-absl::Status SetLinkUp(NlSocket& nl, int index) {
+absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias) {
   NlRequest req(RTM_NEWLINK, 0);
   auto* ifi = req.PutExtraHeader<ifinfomsg>();
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = index;
   ifi->ifi_flags = IFF_UP;
   ifi->ifi_change = IFF_UP;
+  if (!alias.empty()) mnl_attr_put_strz(req.header(), IFLA_IFALIAS, std::string(alias).c_str());
   return Annotate(nl.Transact(req), absl::StrCat("set link ", index, " up"));
 }
 

@@ -33,7 +33,6 @@ struct LinkInfo {
 struct VethSpec {
   std::string name;
   std::optional<MacAddress> mac;
-  std::string alias;
   std::string peer_name;
   std::optional<MacAddress> peer_mac;
   int peer_netns_fd = -1;
@@ -54,7 +53,9 @@ absl::StatusOr<LinkInfo> GetLink(NlSocket& nl, absl::string_view name);
 absl::StatusOr<std::vector<LinkInfo>> ListLinks(NlSocket& nl);
 // NotFound if there is no link of that name.
 absl::Status DeleteLink(NlSocket& nl, absl::string_view name);
-absl::Status SetLinkUp(NlSocket& nl, int index);
+// Brings link `index` up; sets its alias too when `alias` is not empty (the kernel
+// ignores IFLA_IFALIAS when a link is created, so it is set here).
+absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias = "");
 // Moves link `index` into the netns of `netns_fd`, renaming it when `new_name` is set.
 absl::Status MoveLinkToNetns(NlSocket& nl, int index, int netns_fd, absl::string_view new_name);
 

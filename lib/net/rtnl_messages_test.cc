@@ -35,7 +35,6 @@ TEST(RtnlLinkTest, VethRequestPutsPeerInTargetNetnsUnderFinalName) {
   NlRequest req(RTM_NEWLINK, 0);
   VethSpec spec{.name = "weft0123456789a",
                 .mac = MacAddress{{0xee, 0xee, 0xee, 0xee, 0xee, 0xee}},
-                .alias = "weft:net:cid:eth0",
                 .peer_name = "eth0",
                 .peer_mac = MacAddress{{0x0a, 1, 2, 3, 4, 5}},
                 .peer_netns_fd = 7,
@@ -48,7 +47,6 @@ TEST(RtnlLinkTest, VethRequestPutsPeerInTargetNetnsUnderFinalName) {
   ASSERT_TRUE(top.count(IFLA_IFNAME));
   EXPECT_STREQ(mnl_attr_get_str(top[IFLA_IFNAME]), "weft0123456789a");
   EXPECT_EQ(mnl_attr_get_u32(top[IFLA_MTU]), 1420u);
-  EXPECT_STREQ(mnl_attr_get_str(top[IFLA_IFALIAS]), "weft:net:cid:eth0");
   auto info = Nested(top[IFLA_LINKINFO]);
   EXPECT_STREQ(mnl_attr_get_str(info[IFLA_INFO_KIND]), "veth");
   auto data = Nested(info[IFLA_INFO_DATA]);

@@ -12,7 +12,7 @@ packages=(
   # network tools used by tests and the demo
   iproute2 iputils-ping nftables iptables procps util-linux
   # real peers: reference CNI plugins, a real CNI runtime, userspace WireGuard, STUN/TURN
-  containernetworking-plugins podman busybox-static wireguard-go coturn
+  containernetworking-plugins podman runc busybox-static wireguard-go coturn
 )
 
 missing=()

@@ -43,6 +43,8 @@ struct ErrorCase {
   int cni_code;
 };
 
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+
 class CniNetConfErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
 TEST_P(CniNetConfErrorTest, RefusedWithTheSpecCode) {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, and runs every tier.
+#   1. unit tests under ASan/UBSan (no root needed)
+#   2. libFuzzer targets, each for a bounded time (FUZZ_SECONDS, default 20)
+#   3. the full ctest suite (unit, netns, e2e; the root tiers need root)
+# Exits non-zero if any step fails; the last lines are ctest's summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || exit 1
+
+JOBS=$(nproc)
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+failed=()
+
+step() { echo; echo "==> $*"; }
+
+step "ASan/UBSan build of the unit tests"
+if cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON \
+     -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
+   cmake --build build-asan -j "$JOBS"; then
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan -L unit -j "$JOBS" --output-on-failure -Q || failed+=("unit tests under ASan/UBSan")
+else
+  failed+=("ASan/UBSan build")
+fi
+
+step "libFuzzer targets (${FUZZ_SECONDS}s each)"
+if CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+     -DWEFT_FUZZ=ON -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
+   cmake --build build-fuzz -j "$JOBS" --target fuzzers; then
+  for f in build-fuzz/fuzzers/*; do
+    name=$(basename "$f")
+    corpus=build-fuzz/corpus/$name
+    mkdir -p "$corpus"
+    seeds=()
+    [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
+    if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
+         "$corpus" "${seeds[@]}" >"build-fuzz/$name.log" 2>&1; then
+      echo "$name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.log" | awk '{print $2}') runs, no crash"
+    else
+      tail -40 "build-fuzz/$name.log"; failed+=("fuzzer $name")
+    fi
+  done
+else
+  failed+=("fuzz build")
+fi
+
+step "build and full test suite"
+if cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+   cmake --build build -j "$JOBS"; then
+  ctest --test-dir build -j "$JOBS" --output-on-failure || failed+=("ctest")
+else
+  failed+=("build")
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo; echo "FAILED: ${failed[*]}"; exit 1
+fi
+echo; echo "all test steps passed"

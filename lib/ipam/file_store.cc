@@ -35,20 +35,33 @@ absl::Status Flock(int fd, int op, const std::string& dir) {
   return absl::OkStatus();
 }
 
+std::string KernelBootId() {
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "unknown";
+  char buf[64];
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  std::string id(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id.empty() ? "unknown" : id;
+}
+
 }  // namespace
 
-absl::StatusOr<FileStore> FileStore::Open(absl::string_view dir) {
+absl::StatusOr<FileStore> FileStore::Open(absl::string_view dir, std::string boot_id) {
+  if (boot_id.empty()) boot_id = KernelBootId();
   std::string d(dir);
   while (d.size() > 1 && d.back() == '/') d.pop_back();
   RETURN_IF_ERROR(MakeDirs(d));
   std::string lock = absl::StrCat(d, "/lock");
   int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", lock));
-  return FileStore(std::move(d), fd);
+  return FileStore(std::move(d), fd, absl::StrCat("weft-ipam 1 boot=", boot_id, "\n"));
 }
 
 FileStore::FileStore(FileStore&& other) noexcept
-    : dir_(std::move(other.dir_)), lock_fd_(std::exchange(other.lock_fd_, -1)) {}
+    : dir_(std::move(other.dir_)), lock_fd_(std::exchange(other.lock_fd_, -1)),
+      header_(std::move(other.header_)) {}
 
 FileStore::~FileStore() {
   if (lock_fd_ >= 0) close(lock_fd_);
@@ -86,30 +99,35 @@ absl::Status FileStore::WriteText(const std::string& text) const {
     if (n < 0) return ErrnoStatus(errno, absl::StrCat("write ", tmp));
     off += static_cast<size_t>(n);
   }
-  // Data on disk before the rename makes it visible: a crash or power loss leaves the
-  // old state or the new one.
-  if (fdatasync(fd) != 0) return ErrnoStatus(errno, absl::StrCat("sync ", tmp));
+  // No fsync: rename(2) alone makes the switch atomic for every reader and for any
+  // process crash, and the state only has to outlive processes, not the boot (see
+  // Pool::Parse on boot IDs), because the pods it describes die with the boot too.
   if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("rename ", tmp));
   return absl::OkStatus();
+}
+
+absl::StatusOr<Pool> FileStore::Load(const std::string& text) const {
+  if (text.compare(0, header_.size(), header_) != 0) return Pool();
+  return Pool::Parse(absl::string_view(text).substr(header_.size()));
 }
 
 absl::Status FileStore::Update(absl::FunctionRef<absl::Status(Pool&)> fn) {
   RETURN_IF_ERROR(Flock(lock_fd_, LOCK_EX, dir_));
   absl::Cleanup unlock = [this] { flock(lock_fd_, LOCK_UN); };
   ASSIGN_OR_RETURN(std::string before, ReadText());
-  ASSIGN_OR_RETURN(Pool pool, Pool::Parse(before));
+  ASSIGN_OR_RETURN(Pool pool, Load(before));
   const std::string unchanged = pool.Serialize();
   RETURN_IF_ERROR(fn(pool));
   std::string after = pool.Serialize();
-  if (after == unchanged) return absl::OkStatus();
-  return WriteText(after);
+  if (after == unchanged && before.compare(0, header_.size(), header_) == 0) return absl::OkStatus();
+  return WriteText(header_ + after);
 }
 
 absl::StatusOr<Pool> FileStore::Read() {
   RETURN_IF_ERROR(Flock(lock_fd_, LOCK_SH, dir_));
   absl::Cleanup unlock = [this] { flock(lock_fd_, LOCK_UN); };
   ASSIGN_OR_RETURN(std::string text, ReadText());
-  return Pool::Parse(text);
+  return Load(text);
 }
 
 }  // namespace weft::ipam

@@ -51,16 +51,32 @@ TEST_F(FileStoreTest, FailedUpdateWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/state"));
 }
 
+TEST_F(FileStoreTest, AStateFromAnotherBootIsEmpty) {
+  {
+    auto store = FileStore::Open(dir_, "boot-a");
+    WEFT_ASSERT_OK(store->Update([](Pool& p) { return p.Allocate(Cidr("10.0.0.0/24"), {"c", "eth0"}, "", "").status(); }));
+    EXPECT_EQ(store->Read()->allocations().size(), 1u);
+  }
+  auto rebooted = FileStore::Open(dir_, "boot-b");
+  EXPECT_EQ(rebooted->Read()->allocations().size(), 0u);
+  // A first line torn by a power loss reads the same way.
+  std::ofstream(dir_ + "/state") << std::string("\0\0\0garbage", 10);
+  EXPECT_EQ(rebooted->Read()->allocations().size(), 0u);
+  WEFT_EXPECT_OK(rebooted->Update([](Pool& p) { return p.Allocate(Cidr("10.0.0.0/24"), {"d", "eth0"}, "", "").status(); }));
+  EXPECT_EQ(rebooted->Read()->allocations().size(), 1u);
+}
+
 TEST_F(FileStoreTest, CorruptStateIsReportedNotOverwritten) {
-  std::ofstream(dir_ + "/state") << "not a store\n";
-  auto store = FileStore::Open(dir_);
+  auto store = FileStore::Open(dir_, "boot-x");
+  std::ofstream(dir_ + "/state") << "weft-ipam 1 boot=boot-x\nnot a record\n";
   EXPECT_THAT(store->Read(), testing::StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(store->Update([](Pool&) { return absl::OkStatus(); }),
               testing::StatusIs(absl::StatusCode::kDataLoss));
   std::ifstream in(dir_ + "/state");
   std::string line;
   std::getline(in, line);
-  EXPECT_EQ(line, "not a store");
+  std::getline(in, line);
+  EXPECT_EQ(line, "not a record");
 }
 
 // Several processes allocating at once never hand out one address twice.

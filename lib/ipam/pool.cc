@@ -9,8 +9,6 @@
 namespace weft::ipam {
 namespace {
 
-constexpr absl::string_view kHeader = "weft-ipam 1";
-
 // Upper bound of addresses examined by one Allocate, so a huge IPv6 range with a
 // pathological fill pattern cannot spin: far more than any pod CIDR holds pods.
 constexpr uint64_t kMaxProbes = 1 << 20;
@@ -43,10 +41,6 @@ absl::StatusOr<Pool> Pool::Parse(absl::string_view text) {
       return absl::DataLossError(absl::StrCat("IPAM store line ", line_no, " (", why, "): \"",
                                               line, "\""));
     };
-    if (line_no == 1) {
-      if (line != kHeader) return corrupt("unknown format");
-      continue;
-    }
     if (f.empty()) return corrupt("blank record");
     if (f[0] == "last" && f.size() == 2) {
       auto ip = net::IpAddress::Parse(f[1]);
@@ -65,7 +59,7 @@ absl::StatusOr<Pool> Pool::Parse(absl::string_view text) {
 }
 
 std::string Pool::Serialize() const {
-  std::string out = absl::StrCat(kHeader, "\n");
+  std::string out;
   for (const auto& [family, ip] : last_) absl::StrAppend(&out, "last ", ip.ToString(), "\n");
   for (const auto& [ip, a] : allocations_) {
     absl::StrAppend(&out, "alloc ", ip.ToString(), " ", a.owner.container_id, " ", a.owner.ifname,

@@ -35,8 +35,9 @@ struct Allocation {
 
 class Pool {
  public:
-  // Parses the text form written by Serialize(). An empty text is an empty pool.
-  // DataLoss on a corrupt store, naming the line.
+  // Parses the text form written by Serialize(): one record a line, "last <ip>" and
+  // "alloc <ip> <container id> <ifname> <pod namespace|-> <pod name|->". An empty text
+  // is an empty pool. DataLoss on a corrupt store, naming the line.
   static absl::StatusOr<Pool> Parse(absl::string_view text);
   std::string Serialize() const;
 

@@ -88,9 +88,9 @@ TEST(PoolTest, SerializeParseRoundTrip) {
 }
 
 TEST(PoolTest, CorruptStoresAreDataLoss) {
-  for (const char* text : {"garbage\n", "weft-ipam 1\nalloc 10.0.0.300 a b - -\n",
-                           "weft-ipam 1\nalloc 10.0.0.2 a b - -\nalloc 10.0.0.2 c d - -\n",
-                           "weft-ipam 1\nfrobnicate\n", "weft-ipam 1\n \n"}) {
+  for (const char* text : {"garbage\n", "alloc 10.0.0.300 a b - -\n",
+                           "alloc 10.0.0.2 a b - -\nalloc 10.0.0.2 c d - -\n", "frobnicate\n",
+                           " \n", "alloc 10.0.0.2 a b -\n"}) {
     SCOPED_TRACE(text);
     EXPECT_THAT(Pool::Parse(text), StatusIs(absl::StatusCode::kDataLoss));
   }

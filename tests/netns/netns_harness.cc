@@ -106,12 +106,12 @@ CniOutcome RunCni(const TestNetns& node, const CniCall& call) {
   std::vector<std::string> env = {
       "CNI_COMMAND=" + call.command, "CNI_CONTAINERID=" + call.container_id,
       "CNI_NETNS=" + call.netns,     "CNI_IFNAME=" + call.ifname,
-      "CNI_PATH=/usr/lib/cni",       "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+      "CNI_PATH=" + call.cni_path,   "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   if (!call.args.empty()) env.push_back("CNI_ARGS=" + call.args);
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::string bin = WeftCniPath();
+  std::string bin = call.binary.empty() ? WeftCniPath() : call.binary;
   char* argv[] = {bin.data(), nullptr};
 
   pid_t pid = fork();

@@ -43,6 +43,9 @@ struct CniCall {
   std::string config;
   // SIGKILL the plugin this long after it starts (crash tests).
   std::optional<std::chrono::microseconds> kill_after;
+  // The plugin to exec (default: weft-cni) and CNI_PATH for its delegates.
+  std::string binary;
+  std::string cni_path = "/usr/lib/cni";
 };
 
 struct CniOutcome {

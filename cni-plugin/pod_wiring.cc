@@ -1,6 +1,9 @@
 #include "cni-plugin/pod_wiring.h"
 
+#include <fcntl.h>
 #include <linux/if.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <linux/rtnetlink.h>
 
 #include <algorithm>
@@ -86,7 +89,7 @@ absl::StatusOr<WiredPod> Wire(net::NlSocket& host, const sys::Netns& pod_ns, con
     // Either our host end survived a crashed ADD (replace it), or the pod already has an
     // interface of that name (refuse: it is not ours to delete).
     if (auto stale = net::GetLink(host, out.host_ifname); stale.ok()) {
-      RETURN_IF_ERROR(net::DeleteLink(host, out.host_ifname));
+      RETURN_IF_ERROR(Unwire(host, w.attachment));  // a background DEL may beat us to it
       created = net::CreateVeth(host, spec);
     }
   }
@@ -103,6 +106,39 @@ absl::StatusOr<WiredPod> Wire(net::NlSocket& host, const sys::Netns& pod_ns, con
   ASSIGN_OR_RETURN(net::LinkInfo pod_link, net::GetLink(pod, w.attachment.ifname));
   RETURN_IF_ERROR(ConfigurePodEnd(pod, pod_link.index, w));
   return out;
+}
+
+absl::StatusOr<bool> Isolate(net::NlSocket& host, const ipam::Attachment& a) {
+  auto link = net::GetLink(host, HostVethName(a));
+  if (absl::IsNotFound(link.status())) return false;
+  RETURN_IF_ERROR(link.status());
+  RETURN_IF_ERROR(net::SetLinkDown(host, link->index));
+  return true;
+}
+
+void UnwireInBackground(const ipam::Attachment& a) {
+  pid_t child = fork();
+  if (child < 0) {
+    // No process to spare: delete in the foreground instead.
+    if (auto nl = net::NlSocket::Open(); nl.ok()) (void)Unwire(*nl, a);
+    return;
+  }
+  if (child > 0) {
+    waitpid(child, nullptr, 0);
+    return;
+  }
+  // The child detaches; the grandchild does the work and is reparented to init, so the
+  // runtime (which waits for our stdout to close) is not held up by it.
+  setsid();
+  if (fork() != 0) _exit(0);
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    dup2(devnull, STDIN_FILENO);
+    dup2(devnull, STDOUT_FILENO);
+    dup2(devnull, STDERR_FILENO);
+  }
+  if (auto nl = net::NlSocket::Open(); nl.ok()) (void)Unwire(*nl, a);
+  _exit(0);
 }
 
 absl::Status Unwire(net::NlSocket& host, const ipam::Attachment& a) {

@@ -39,8 +39,20 @@ absl::StatusOr<WiredPod> Wire(net::NlSocket& host, const sys::Netns& pod_ns,
                               const PodWiring& w);
 
 // Deletes the attachment's host end, which takes the pod end and every route and
-// neighbour on them with it. OK if it does not exist.
+// neighbour on them with it. OK if it does not exist. Takes as long as the kernel's
+// netdev unregistration (RCU grace periods: 15-30 ms here).
 absl::Status Unwire(net::NlSocket& host, const ipam::Attachment& a);
+
+// Cuts the pod off at once: the host end goes down, which removes every route through
+// it, so nothing reaches the pod or leaves it. OK if the link does not exist. Returns
+// whether there is a link left to delete.
+absl::StatusOr<bool> Isolate(net::NlSocket& host, const ipam::Attachment& a);
+
+// Deletes the attachment's host end from a detached background process, so the caller
+// does not wait out the kernel's unregistration. The process inherits every open file
+// description except stdio, so locks the caller holds stay held until the deletion is
+// done; it survives the caller's exit. GC deletes the link if this process is killed.
+void UnwireInBackground(const ipam::Attachment& a);
 
 // Verifies that the wiring of `w` is in place (CHECK). Returns a status carrying CNI code
 // 102 naming the first difference found.

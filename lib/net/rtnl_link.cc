@@ -162,6 +162,16 @@ absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias) {
   return Annotate(nl.Transact(req), absl::StrCat("set link ", index, " up"));
 }
 
+absl::Status SetLinkDown(NlSocket& nl, int index) {
+  NlRequest req(RTM_NEWLINK, 0);
+  auto* ifi = req.PutExtraHeader<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = index;
+  ifi->ifi_flags = 0;
+  ifi->ifi_change = IFF_UP;
+  return Annotate(nl.Transact(req), absl::StrCat("set link ", index, " down"));
+}
+
 absl::Status MoveLinkToNetns(NlSocket& nl, int index, int netns_fd, absl::string_view new_name) {
   NlRequest req(RTM_NEWLINK, 0);
   auto* ifi = req.PutExtraHeader<ifinfomsg>();

@@ -56,6 +56,7 @@ absl::Status DeleteLink(NlSocket& nl, absl::string_view name);
 // Brings link `index` up; sets its alias too when `alias` is not empty (the kernel
 // ignores IFLA_IFALIAS when a link is created, so it is set here).
 absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias = "");
+absl::Status SetLinkDown(NlSocket& nl, int index);
 // Moves link `index` into the netns of `netns_fd`, renaming it when `new_name` is set.
 absl::Status MoveLinkToNetns(NlSocket& nl, int index, int netns_fd, absl::string_view new_name);
 

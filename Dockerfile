@@ -1,0 +1,32 @@
+# Weft: one image with every binary. Built elsewhere (no Docker engine in CI here):
+#   docker build -t weft:dev .
+# Stage 1 builds with Debian 12's toolchain and libraries; stage 2 carries only the
+# binaries and the runtime libraries they link, no build tools.
+
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      cmake ninja-build g++ pkg-config \
+      libabsl-dev libmnl-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY lib lib
+COPY cni-plugin cni-plugin
+COPY tests tests
+COPY bench bench
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_ROOT_TESTS=OFF \
+      -DBUILD_TESTING=OFF \
+    && cmake --build /build --target weft-cni \
+    && strip /build/cni-plugin/weft-cni
+
+FROM debian:bookworm-slim
+# libmnl is weft-cni's one shared dependency beyond libc; wireguard-go is the userspace
+# WireGuard for kernels without the module (used by weft-agent).
+RUN apt-get update && apt-get install -y --no-install-recommends libmnl0 wireguard-go \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /build/cni-plugin/weft-cni /usr/local/bin/weft-cni
+COPY cni-plugin/testdata/weft.conflist /usr/share/weft/weft.conflist.example
+# The CNI plugin is copied onto the host by an init container that runs as root (it
+# writes /opt/cni/bin); nothing in this image needs root by itself.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/weft-cni"]

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -74,6 +75,14 @@ bool Measure(const TestNetns& node, const std::vector<std::unique_ptr<TestNetns>
     if (!Call(node, p, "DEL", "seq" + std::to_string(i), *pods[i], &ms)) return false;
     f.del_ms.push_back(ms);
   }
+  // weft-cni's DEL leaves the veth's unregistration to a background process; let it
+  // finish so the parallel ADDs below measure ADD alone (ptp's DEL is synchronous).
+  for (int i = 0; i < 500; ++i) {
+    std::string out;
+    node.Exec("ip -o link show type veth | wc -l", &out);
+    if (std::atoi(out.c_str()) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   std::vector<std::thread> threads;
   std::vector<char> ok(parallel, 0);
   auto t0 = Clock::now();
@@ -107,7 +116,9 @@ int main(int argc, char** argv) {
   TestNetns node("benchnode");
   std::vector<std::unique_ptr<TestNetns>> pods;
   for (int i = 0; i < pods_n; ++i) pods.push_back(std::make_unique<TestNetns>("bp" + std::to_string(i)));
-  const std::string dir = "/tmp/" + node.name();
+  // Both IPAM stores on a tmpfs, as /run is on a real node (weft-cni's default dataDir
+  // is /run/weft/cni); /dev/shm is a tmpfs everywhere.
+  const std::string dir = "/dev/shm/" + node.name();
   std::vector<Plugin> plugins = {
       {"weft-cni", weft::testing::WeftCniPath(),
        R"({"cniVersion":"1.0.0","name":"benchweft","type":"weft","podCIDRs":["10.246.0.0/16"],"mtu":1420,"dataDir":")" +

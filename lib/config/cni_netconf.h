@@ -15,7 +15,10 @@
 
 namespace weft::cni {
 
-inline constexpr absl::string_view kDefaultDataDir = "/var/lib/weft/cni";
+// /run is a tmpfs on every systemd host: the store lives exactly as long as the boot,
+// like the pods it describes, and an update costs microseconds, not an ext4
+// rename-over flush (~0.3 ms measured here).
+inline constexpr absl::string_view kDefaultDataDir = "/run/weft/cni";
 
 // Spec versions weft-cni speaks, oldest first. VERSION lists them; a config naming any
 // other is refused with code 1.

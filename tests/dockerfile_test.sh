@@ -10,9 +10,9 @@ while read -r src; do
 done < <(awk '/^COPY/ && !/--from=/ { for (i = 2; i < NF; i++) print $i }' Dockerfile)
 pkgs=$(sed -n '/apt-get install/,/rm -rf/p' Dockerfile | tr ' \\' '\n\n' |
        grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -vE '^(apt-get|install|rm|update|and|lists|var|lib|apt|-y)$' | sort -u)
-if apt-cache policy bash 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+if apt-cache policy bash 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then
   for p in $pkgs; do
-    apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' || { echo "Dockerfile installs $p, unknown to apt"; fail=1; }
+    apt-cache policy "$p" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null || { echo "Dockerfile installs $p, unknown to apt"; fail=1; }
   done
 fi
 [ $fail -eq 0 ] && echo "Dockerfile: $(echo "$pkgs" | wc -w) packages and every COPY source check out"

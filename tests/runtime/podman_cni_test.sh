@@ -62,6 +62,6 @@ if grep -q "^alloc" "$T/data/networks/$NAME/state"; then
   echo "FAIL: address still allocated after the container was removed"; cat "$T/data/networks/$NAME/state"; exit 1
 fi
 # The veth pair is unregistered in the background; wait for it, bounded (3 s).
-for _ in $(seq 30); do ip -o link show | grep -q ": weft[0-9a-f]\{11\}" || break; sleep 0.1; done
-if ip -o link show | grep -q ": weft[0-9a-f]\{11\}"; then echo "FAIL: host veth left behind"; exit 1; fi
+for _ in $(seq 30); do ip -o link show | grep ": weft[0-9a-f]\{11\}" >/dev/null || break; sleep 0.1; done
+if ip -o link show | grep ": weft[0-9a-f]\{11\}" >/dev/null; then echo "FAIL: host veth left behind"; exit 1; fi
 echo "PASS: podman ran a container on a Weft network"

@@ -1,4 +1,5 @@
 #include "lib/net/ip_address.h"
+#include "lib/net/endpoint.h"
 
 #include "gtest/gtest.h"
 #include "lib/testing/status_matchers.h"
@@ -57,6 +58,20 @@ TEST(IpPrefixTest, RejectsBadCidrs) {
   EXPECT_THAT(IpPrefix::ParseNetwork("10.244.1.1/24"),
               StatusIs(absl::StatusCode::kInvalidArgument, "did you mean 10.244.1.0/24"));
   WEFT_EXPECT_OK(IpPrefix::ParseNetwork("10.244.1.0/24"));
+}
+
+TEST(EndpointTest, ParsesAndFormatsBothFamilies) {
+  for (const char* text : {"192.0.2.1:51820", "[2001:db8::1]:3478", "0.0.0.0:0"}) {
+    SCOPED_TRACE(text);
+    auto e = Endpoint::Parse(text);
+    WEFT_ASSERT_OK(e);
+    EXPECT_EQ(e->ToString(), text);
+  }
+  for (const char* text : {"192.0.2.1", "2001:db8::1:3478", "[2001:db8::1]3478", "1.2.3.4:65536",
+                           "1.2.3.4:", "[::1]:x", ":80"}) {
+    SCOPED_TRACE(text);
+    EXPECT_FALSE(Endpoint::Parse(text).ok());
+  }
 }
 
 TEST(MacAddressTest, Formats) {

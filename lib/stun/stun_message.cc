@@ -78,11 +78,6 @@ absl::StatusOr<SocketAddress> DecodeAddress(absl::Span<const uint8_t> v, const u
 
 }  // namespace
 
-std::string SocketAddress::ToString() const {
-  return ip.is_v4() ? absl::StrCat(ip.ToString(), ":", port)
-                    : absl::StrCat("[", ip.ToString(), "]:", port);
-}
-
 uint32_t Crc32(absl::Span<const uint8_t> data) {
   static const auto* table = [] {
     auto* t = new std::array<uint32_t, 256>;

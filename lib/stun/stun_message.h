@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "lib/net/endpoint.h"
 #include "lib/net/ip_address.h"
 
 namespace weft::stun {
@@ -68,12 +69,7 @@ enum AttrType : uint16_t {
   kOtherAddress = 0x802C,
 };
 
-struct SocketAddress {
-  net::IpAddress ip;
-  uint16_t port = 0;
-  std::string ToString() const;  // "192.0.2.1:3478", "[2001:db8::1]:3478"
-  friend bool operator==(const SocketAddress&, const SocketAddress&) = default;
-};
+using SocketAddress = net::Endpoint;
 
 struct Attribute {
   uint16_t type = 0;

@@ -1,0 +1,33 @@
+#include "lib/net/endpoint.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace weft::net {
+
+absl::StatusOr<Endpoint> Endpoint::Parse(absl::string_view text) {
+  auto bad = [&] { return absl::InvalidArgumentError(absl::StrCat("invalid endpoint \"", text, "\"")); };
+  absl::string_view host, port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == absl::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return bad();
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) return bad();
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != absl::string_view::npos) return bad();  // IPv6 needs brackets
+  }
+  auto ip = IpAddress::Parse(host);
+  uint32_t p = 0;
+  if (!ip.ok() || port.empty() || port.size() > 5 || !absl::SimpleAtoi(port, &p) || p > 65535) return bad();
+  return Endpoint{*ip, static_cast<uint16_t>(p)};
+}
+
+std::string Endpoint::ToString() const {
+  return ip.is_v4() ? absl::StrCat(ip.ToString(), ":", port) : absl::StrCat("[", ip.ToString(), "]:", port);
+}
+
+}  // namespace weft::net

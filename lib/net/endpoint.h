@@ -1,0 +1,28 @@
+// An IP address and a UDP/TCP port.
+#ifndef WEFT_LIB_NET_ENDPOINT_H_
+#define WEFT_LIB_NET_ENDPOINT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "lib/net/ip_address.h"
+
+namespace weft::net {
+
+struct Endpoint {
+  IpAddress ip;
+  uint16_t port = 0;
+
+  // Parses "192.0.2.1:51820" and "[2001:db8::1]:51820". InvalidArgument otherwise.
+  static absl::StatusOr<Endpoint> Parse(absl::string_view text);
+  std::string ToString() const;  // the same forms
+
+  friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+}  // namespace weft::net
+
+#endif  // WEFT_LIB_NET_ENDPOINT_H_

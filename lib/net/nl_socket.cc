@@ -68,8 +68,8 @@ void* NlRequest::PutExtraHeaderRaw(size_t size) {
   return mnl_nlmsg_put_extra_header(header(), size);
 }
 
-absl::StatusOr<NlSocket> NlSocket::Open() {
-  mnl_socket* sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+absl::StatusOr<NlSocket> NlSocket::Open(int bus) {
+  mnl_socket* sock = mnl_socket_open2(bus, SOCK_CLOEXEC);
   if (sock == nullptr) return ErrnoStatus(errno, "open netlink socket");
   if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0) {
     int e = errno;

@@ -45,8 +45,9 @@ using NlMessageCallback = absl::FunctionRef<absl::Status(const nlmsghdr*)>;
 
 class NlSocket {
  public:
-  // Opens and binds a NETLINK_ROUTE socket in the calling thread's network namespace.
-  static absl::StatusOr<NlSocket> Open();
+  // Opens and binds a netlink socket of `bus` (NETLINK_ROUTE, NETLINK_GENERIC, ...) in
+  // the calling thread's network namespace.
+  static absl::StatusOr<NlSocket> Open(int bus = NETLINK_ROUTE);
 
   NlSocket(NlSocket&& other) noexcept;
   NlSocket& operator=(NlSocket&& other) noexcept;

@@ -1,0 +1,29 @@
+// Runs one NatProber round over a SharedPortStun: the socket-owning adapter (the agent
+// calls it from its own thread; weftctl netcheck and the lab tests call it directly).
+#ifndef WEFT_LIB_NAT_PORT_PROBE_H_
+#define WEFT_LIB_NAT_PORT_PROBE_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/nat/nat_prober.h"
+
+namespace weft::nat {
+
+struct PortProbeReport {
+  Verdict verdict;
+  Observations observations;
+  NatProber::Counters counters;
+  std::chrono::milliseconds took{0};
+};
+
+// Probes the NAT mapping of local UDP `port` (owned by another socket, e.g. WireGuard)
+// against `targets`, in the calling thread's netns. `local_ips` are the node's own
+// addresses (to recognize "no NAT"). Blocks for at most the prober's deadline.
+absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::Endpoint>& targets,
+                                          const std::vector<net::IpAddress>& local_ips,
+                                          const NatProber::Options& base = {});
+
+}  // namespace weft::nat
+
+#endif  // WEFT_LIB_NAT_PORT_PROBE_H_

@@ -1,0 +1,144 @@
+// The NAT prober against real NATs in the lab (root): one row per NAT kind. The probe is
+// sent from the WireGuard port while a real wireguard-go owns it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "lib/nat/port_probe.h"
+#include "lib/sys/netns.h"
+#include "lib/testing/status_matchers.h"
+#include "lib/wireguard/uapi.h"
+#include "lib/wireguard/wireguard_go.h"
+#include "tests/lab/nat_lab.h"
+
+namespace weft::lab {
+namespace {
+
+using std::chrono::milliseconds;
+using wireguard::DeviceConfig;
+using wireguard::Key;
+using wireguard::PeerConfig;
+using wireguard::UapiDevice;
+using wireguard::WireGuardGo;
+
+constexpr uint16_t kWgPort = 51820;
+
+class NatLabTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::IsRoot() || system("command -v turnserver wireguard-go >/dev/null") != 0) return;
+    auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+        {"name": "pub", "nat": "none", "nodes": ["pub1"]},
+        {"name": "easy", "nat": "easy", "nodes": ["easy1"]},
+        {"name": "hard", "nat": "hard", "nodes": ["hard1"]},
+        {"name": "blocked", "nat": "udp-blocked", "nodes": ["blocked1"]},
+        {"name": "swap", "nat": "easy", "nodes": ["swap1"]}]})");
+    auto lab = NatLab::Create(*spec);
+    if (!lab.ok()) {
+      setup_error_ = new std::string(lab.status().ToString());
+      return;
+    }
+    lab_ = lab->release();
+  }
+  static void TearDownTestSuite() {
+    for (auto& [k, v] : *wgs_) delete v;
+    wgs_->clear();
+    delete lab_;
+    lab_ = nullptr;
+  }
+  void SetUp() override {
+    if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+    if (setup_error_ != nullptr) FAIL() << *setup_error_;
+    if (lab_ == nullptr) GTEST_SKIP() << "coturn or wireguard-go not installed";
+  }
+
+  // Starts wireguard-go listening on kWgPort in `role`'s namespace (once per role).
+  static UapiDevice StartWg(const std::string& role, const Key& priv) {
+    const std::string name = "wl" + std::to_string(getpid() % 100000) + role.substr(2, 4);
+    if (!wgs_->count(role)) {
+      int fd = open(lab_->ns(role).path().c_str(), O_RDONLY | O_CLOEXEC);
+      auto wg = WireGuardGo::Start(name, {.netns_fd = fd});
+      close(fd);
+      EXPECT_THAT(wg, testing::IsOk());
+      if (wg.ok()) (*wgs_)[role] = new WireGuardGo(*std::move(wg));
+    }
+    UapiDevice dev(name);
+    EXPECT_THAT(dev.Set(DeviceConfig{.private_key = priv, .listen_port = kWgPort}), testing::IsOk());
+    return dev;
+  }
+
+  static nat::PortProbeReport Probe(const std::string& node) {
+    auto ns = sys::Netns::Open(lab_->ns("n-" + node).path());
+    absl::StatusOr<nat::PortProbeReport> report = absl::UnknownError("not run");
+    EXPECT_THAT(sys::RunInNetns(*ns, [&] {
+      report = nat::ProbePort(kWgPort, lab_->StunTargets(), {lab_->NodeIp(node)});
+      return report.status();
+    }), testing::IsOk());
+    return report.ok() ? *report : nat::PortProbeReport{};
+  }
+
+  static NatLab* lab_;
+  static std::string* setup_error_;
+  static std::map<std::string, WireGuardGo*>* wgs_;
+};
+NatLab* NatLabTest::lab_ = nullptr;
+std::string* NatLabTest::setup_error_ = nullptr;
+std::map<std::string, WireGuardGo*>* NatLabTest::wgs_ = new std::map<std::string, WireGuardGo*>();
+
+TEST_F(NatLabTest, PublicNodeHasNoNat) {
+  StartWg("n-pub1", *Key::GeneratePrivate());
+  auto r = Probe("pub1");
+  EXPECT_EQ(r.verdict.mapping, nat::Mapping::kNone) << r.verdict.reason;
+  ASSERT_TRUE(r.verdict.reflexive.has_value());
+  EXPECT_EQ(r.verdict.reflexive->ToString(), lab_->NodeIp("pub1").ToString() + ":51820");
+}
+
+// The reflexive endpoint reported for the WireGuard port is the one a WireGuard peer on
+// the internet sees the node's handshakes come from.
+TEST_F(NatLabTest, EasyNatReflexivePortIsWhatAWireGuardPeerSees) {
+  const Key node_key = *Key::GeneratePrivate(), host_key = *Key::GeneratePrivate();
+  UapiDevice host = StartWg("host", host_key);
+  UapiDevice node = StartWg("n-easy1", node_key);
+  WEFT_ASSERT_OK(host.Set(DeviceConfig{.peers = {PeerConfig{.public_key = *Key::PublicFrom(node_key),
+                                                            .allowed_ips = {*net::IpPrefix::Parse("10.200.0.1/32")}}}}));
+  WEFT_ASSERT_OK(node.Set(DeviceConfig{.peers = {PeerConfig{.public_key = *Key::PublicFrom(host_key),
+                                                            .endpoint = net::Endpoint{lab_->HostIp(), kWgPort},
+                                                            .persistent_keepalive = 1,
+                                                            .allowed_ips = {*net::IpPrefix::Parse("10.200.0.2/32")}}}}));
+  auto r = Probe("easy1");
+  EXPECT_EQ(r.verdict.mapping, nat::Mapping::kEndpointIndependent) << r.verdict.reason;
+  EXPECT_TRUE(r.verdict.port_preserved);
+  ASSERT_TRUE(r.verdict.reflexive.has_value()) << r.verdict.reason;
+  EXPECT_EQ(r.verdict.reflexive->ip, lab_->WanIp("easy"));
+
+  std::optional<net::Endpoint> seen;
+  for (int i = 0; i < 100 && !seen; ++i) {  // bounded: 5 s
+    auto st = host.Get();
+    if (st.ok() && !st->peers.empty() && st->peers[0].endpoint) seen = st->peers[0].endpoint;
+    if (!seen) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(seen.has_value()) << "the internet-side peer never heard from the node";
+  EXPECT_EQ(*seen, *r.verdict.reflexive);
+}
+
+TEST_F(NatLabTest, HardNatIsEndpointDependentNeverEasy) {
+  StartWg("n-hard1", *Key::GeneratePrivate());
+  for (int round = 0; round < 3; ++round) {
+    auto r = Probe("hard1");
+    EXPECT_EQ(r.verdict.mapping, nat::Mapping::kEndpointDependent) << r.verdict.reason;
+    EXPECT_EQ(r.verdict.answered, 3);
+  }
+}
+
+TEST_F(NatLabTest, UdpBlockedIsReportedWithinThreeSeconds) {
+  StartWg("n-blocked1", *Key::GeneratePrivate());
+  auto r = Probe("blocked1");
+  EXPECT_TRUE(r.verdict.udp_blocked) << r.verdict.reason;
+  EXPECT_LT(r.took, milliseconds(3000));
+}
+
+}  // namespace
+}  // namespace weft::lab

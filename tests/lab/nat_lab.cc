@@ -1,0 +1,231 @@
+#include "tests/lab/nat_lab.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "lib/status/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace weft::lab {
+namespace {
+
+net::IpAddress V4(const std::string& s) { return *net::IpAddress::Parse(s); }
+
+}  // namespace
+
+absl::StatusOr<NatKind> ParseNatKind(absl::string_view s) {
+  if (s == "none") return NatKind::kNone;
+  if (s == "easy") return NatKind::kEasy;
+  if (s == "hard") return NatKind::kHard;
+  if (s == "udp-blocked") return NatKind::kUdpBlocked;
+  return absl::InvalidArgumentError(absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, hard, udp-blocked)"));
+}
+
+absl::string_view NatKindName(NatKind k) {
+  switch (k) {
+    case NatKind::kNone: return "none";
+    case NatKind::kEasy: return "easy";
+    case NatKind::kHard: return "hard";
+    case NatKind::kUdpBlocked: return "udp-blocked";
+  }
+  return "?";
+}
+
+absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
+  auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!j.is_object()) return absl::InvalidArgumentError("lab topology is not a JSON object");
+  LabSpec spec;
+  if (auto it = j.find("stun_servers"); it != j.end()) {
+    if (!it->is_number_integer() || *it < 1 || *it > 8) return absl::InvalidArgumentError("stun_servers: 1..8");
+    spec.stun_servers = *it;
+  }
+  auto sites = j.find("sites");
+  if (sites == j.end() || !sites->is_array() || sites->empty() || sites->size() > 9) {
+    return absl::InvalidArgumentError("sites: a list of 1..9 sites");
+  }
+  for (const auto& s : *sites) {
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string() || !s.contains("nodes") || !s["nodes"].is_array()) {
+      return absl::InvalidArgumentError("each site needs a name and a list of nodes");
+    }
+    SiteSpec site{s["name"].get<std::string>()};
+    ASSIGN_OR_RETURN(site.nat, ParseNatKind(s.value("nat", "easy")));
+    for (const auto& n : s["nodes"]) {
+      if (!n.is_string()) return absl::InvalidArgumentError("node names are strings");
+      site.nodes.push_back(n.get<std::string>());
+    }
+    if (site.nodes.empty() || site.nodes.size() > 9) return absl::InvalidArgumentError("a site has 1..9 nodes");
+    spec.sites.push_back(std::move(site));
+  }
+  return spec;
+}
+
+absl::StatusOr<std::unique_ptr<NatLab>> NatLab::Create(const LabSpec& spec) {
+  std::unique_ptr<NatLab> lab(new NatLab());
+  // On any failure the destructor removes what was made so far.
+  RETURN_IF_ERROR(lab->Build(spec));
+  return lab;
+}
+
+NatLab::~NatLab() {
+  for (pid_t pid : coturn_) kill(pid, SIGTERM);
+  for (pid_t pid : coturn_) {
+    for (int i = 0; i < 200 && waitpid(pid, nullptr, WNOHANG) == 0; ++i) usleep(10000);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  ns_.clear();
+  if (!tmp_dir_.empty()) std::filesystem::remove_all(tmp_dir_);
+}
+
+const testing::TestNetns& NatLab::ns(const std::string& role) const { return *ns_.at(role); }
+net::IpAddress NatLab::NodeIp(const std::string& node) const { return node_ip_.at(node); }
+net::IpAddress NatLab::WanIp(const std::string& site) const { return wan_ip_.at(site); }
+net::IpAddress NatLab::HostIp() const { return V4("198.51.100.200"); }
+std::vector<net::Endpoint> NatLab::StunTargets() const { return stun_; }
+
+absl::Status NatLab::Run(const std::string& role, const std::string& cmd) {
+  std::string out;
+  int rc = ns_.at(role)->Exec(cmd, &out);
+  if (rc != 0) return absl::InternalError(absl::StrCat("lab: in ", role, ": `", cmd, "` failed (", rc, "): ", out));
+  return absl::OkStatus();
+}
+
+absl::Status NatLab::Veth(const std::string& ns_a, const std::string& if_a, const std::string& ns_b,
+                          const std::string& if_b) {
+  std::string cmd = absl::StrCat("ip link add ", if_a, " netns ", ns_.at(ns_a)->name(), " type veth peer name ", if_b,
+                                 " netns ", ns_.at(ns_b)->name());
+  if (system(cmd.c_str()) != 0) return absl::InternalError(absl::StrCat("lab: ", cmd, " failed"));
+  RETURN_IF_ERROR(Run(ns_a, absl::StrCat("ip link set ", if_a, " up")));
+  return Run(ns_b, absl::StrCat("ip link set ", if_b, " up"));
+}
+
+absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
+  const std::string role = "r-" + site;
+  std::string rules = "table ip weftlab {\n"
+                      "  chain lab_nat { type nat hook postrouting priority srcnat; policy accept;\n";
+  absl::StrAppend(&rules, "    oifname \"wan0\" masquerade", kind == NatKind::kHard ? " random,fully-random" : "", "\n  }\n");
+  absl::StrAppend(&rules, "  chain lab_filter { type filter hook forward priority filter; policy accept;\n",
+                  kind == NatKind::kUdpBlocked ? "    meta l4proto udp drop\n" : "", "  }\n}\n");
+  const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft");
+  FILE* f = fopen(file.c_str(), "w");
+  if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
+  fputs(rules.c_str(), f);
+  fclose(f);
+  // Delete the old table (if any) and load the new one in one transaction.
+  return Run(role, absl::StrCat("(nft list table ip weftlab >/dev/null 2>&1 && nft delete table ip weftlab); nft -f ", file));
+}
+
+absl::Status NatLab::Build(const LabSpec& spec) {
+  char tmpl[] = "/tmp/weft-lab-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("lab: mkdtemp");
+  tmp_dir_ = tmpl;
+  auto add_ns = [&](const std::string& role) { ns_[role] = std::make_unique<testing::TestNetns>(role); };
+  add_ns("inet");
+  RETURN_IF_ERROR(Run("inet", "ip link add br0 type bridge && ip link set br0 up"));
+  int port_no = 0;
+  auto attach = [&](const std::string& role, const std::string& ifname) -> absl::Status {
+    const std::string port = absl::StrCat("p", port_no++);
+    RETURN_IF_ERROR(Veth(role, ifname, "inet", port));
+    return Run("inet", absl::StrCat("ip link set ", port, " master br0"));
+  };
+
+  // STUN servers: real coturn, distinct addresses and ports.
+  add_ns("stun");
+  RETURN_IF_ERROR(attach("stun", "eth0"));
+  for (int i = 0; i < spec.stun_servers; ++i) {
+    const std::string ip = absl::StrCat("198.51.100.", 11 + i);
+    const uint16_t port = static_cast<uint16_t>(3478 + i);
+    RETURN_IF_ERROR(Run("stun", absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
+    stun_.push_back({V4(ip), port});
+    int fd = open(ns_["stun"]->path().c_str(), O_RDONLY | O_CLOEXEC);
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (setns(fd, CLONE_NEWNET) != 0) _exit(126);
+      int devnull = open("/dev/null", O_RDWR);
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      const std::string p = std::to_string(port), pid_file = absl::StrCat(tmp_dir_, "/turn", i, ".pid");
+      execlp("turnserver", "turnserver", "-n", "--no-auth", "-f", "--listening-ip", ip.c_str(), "-p", p.c_str(),
+             "--relay-ip", ip.c_str(), "--no-tls", "--no-dtls", "--no-cli", "--pidfile", pid_file.c_str(),
+             "--log-file", "stdout", "--simple-log", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fd);
+    if (pid < 0) return absl::InternalError("lab: fork coturn");
+    coturn_.push_back(pid);
+  }
+
+  add_ns("host");
+  RETURN_IF_ERROR(attach("host", "eth0"));
+  RETURN_IF_ERROR(Run("host", "ip addr add 198.51.100.200/24 dev eth0"));
+
+  for (size_t i = 0; i < spec.sites.size(); ++i) {
+    const SiteSpec& site = spec.sites[i];
+    if (site.nat == NatKind::kNone) {
+      for (size_t k = 0; k < site.nodes.size(); ++k) {
+        const std::string role = "n-" + site.nodes[k];
+        add_ns(role);
+        RETURN_IF_ERROR(attach(role, "eth0"));
+        const std::string ip = absl::StrCat("198.51.100.", 100 + 10 * i + k);
+        RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
+        node_ip_[site.nodes[k]] = V4(ip);
+      }
+      continue;
+    }
+    const std::string router = "r-" + site.name;
+    add_ns(router);
+    RETURN_IF_ERROR(attach(router, "wan0"));
+    const std::string wan = absl::StrCat("198.51.100.", 20 + i);
+    wan_ip_[site.name] = V4(wan);
+    const std::string lan_net = absl::StrCat("10.", i + 1, ".0.");
+    RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", wan, "/24 dev wan0 && ip link add lan type bridge && ",
+                                             "ip addr add ", lan_net, "1/24 dev lan && ip link set lan up && ",
+                                             "sysctl -qw net.ipv4.ip_forward=1")));
+    RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
+    for (size_t k = 0; k < site.nodes.size(); ++k) {
+      const std::string role = "n-" + site.nodes[k];
+      add_ns(role);
+      const std::string port = absl::StrCat("n", k);
+      RETURN_IF_ERROR(Veth(role, "eth0", router, port));
+      RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set ", port, " master lan")));
+      const std::string ip = absl::StrCat(lan_net, 2 + k);
+      RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0 && ip route add default via ", lan_net, "1")));
+      node_ip_[site.nodes[k]] = V4(ip);
+    }
+  }
+  // Wait (bounded) until every coturn answers on its port.
+  for (const auto& t : stun_) {
+    bool up = false;
+    for (int i = 0; i < 300 && !up; ++i) {
+      std::string out;
+      ns_["stun"]->Exec(absl::StrCat("ss -Hlun src ", t.ip.ToString(), ":", t.port), &out);
+      up = !out.empty();
+      if (!up) usleep(10000);
+    }
+    if (!up) return absl::UnavailableError(absl::StrCat("lab: coturn on ", t.ToString(), " did not start"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NatLab::SetNat(const std::string& site, NatKind kind, std::optional<net::IpAddress> new_wan) {
+  const std::string router = "r-" + site;
+  if (!ns_.count(router)) return absl::NotFoundError(absl::StrCat("lab: no router for site ", site));
+  RETURN_IF_ERROR(ApplyNat(site, kind));
+  if (new_wan) {
+    RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", new_wan->ToString(), "/24 dev wan0 && ip addr del ",
+                                             wan_ip_[site].ToString(), "/24 dev wan0")));
+    wan_ip_[site] = *new_wan;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace weft::lab

@@ -1,0 +1,83 @@
+// The NAT lab: network namespaces standing in for the internet, STUN servers (real
+// coturn), NAT routers of several kinds, nodes behind them, and a plain internet host.
+//
+//   internet (bridge, 198.51.100.0/24)
+//     ├── stun:  198.51.100.11:3478, .12:3479, .13:3480 (three coturn, distinct IPs and ports)
+//     ├── host:  198.51.100.200 (a peer on the internet side)
+//     ├── site "none": nodes directly on the internet, 198.51.100.1xx
+//     └── router r-<site> (WAN 198.51.100.2x) ── LAN 10.<i>.0.0/24 ── nodes 10.<i>.0.2, .3, ...
+//
+// NAT kinds: easy = port-preserving masquerade; hard = masquerade random,fully-random;
+// udp-blocked = easy plus a firewall dropping forwarded UDP. Only lab addresses are used,
+// all inside namespaces the lab made; everything is removed by the destructor.
+#ifndef WEFT_TESTS_LAB_NAT_LAB_H_
+#define WEFT_TESTS_LAB_NAT_LAB_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/net/endpoint.h"
+#include "lib/net/ip_address.h"
+#include "tests/netns/netns_harness.h"
+
+namespace weft::lab {
+
+enum class NatKind { kNone, kEasy, kHard, kUdpBlocked };
+absl::StatusOr<NatKind> ParseNatKind(absl::string_view s);
+absl::string_view NatKindName(NatKind k);
+
+struct SiteSpec {
+  std::string name;
+  NatKind nat = NatKind::kEasy;
+  std::vector<std::string> nodes;
+};
+
+struct LabSpec {
+  int stun_servers = 3;
+  std::vector<SiteSpec> sites;
+};
+
+// {"stun_servers": 3, "sites": [{"name": "home", "nat": "easy", "nodes": ["n1"]}, ...]}
+absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view json);
+
+class NatLab {
+ public:
+  static absl::StatusOr<std::unique_ptr<NatLab>> Create(const LabSpec& spec);
+  ~NatLab();
+
+  // Namespaces by role: "inet", "stun", "host", "r-<site>", "n-<node>".
+  const testing::TestNetns& ns(const std::string& role) const;
+  net::IpAddress NodeIp(const std::string& node) const;
+  net::IpAddress WanIp(const std::string& site) const;
+  net::IpAddress HostIp() const;
+  std::vector<net::Endpoint> StunTargets() const;
+
+  // Replaces a router's NAT rules (and, if given, its public address: conntrack drops
+  // the masqueraded mappings of an address that goes away, so the new rules apply to
+  // every flow at once).
+  absl::Status SetNat(const std::string& site, NatKind kind, std::optional<net::IpAddress> new_wan = std::nullopt);
+
+ private:
+  NatLab() = default;
+  absl::Status Build(const LabSpec& spec);
+  absl::Status Run(const std::string& role, const std::string& cmd);
+  absl::Status Veth(const std::string& ns_a, const std::string& if_a, const std::string& ns_b, const std::string& if_b);
+  absl::Status ApplyNat(const std::string& site, NatKind kind);
+
+  std::map<std::string, std::unique_ptr<testing::TestNetns>> ns_;
+  std::map<std::string, net::IpAddress> node_ip_;
+  std::map<std::string, net::IpAddress> wan_ip_;
+  std::vector<net::Endpoint> stun_;
+  std::vector<pid_t> coturn_;
+  std::string tmp_dir_;
+};
+
+}  // namespace weft::lab
+
+#endif  // WEFT_TESTS_LAB_NAT_LAB_H_

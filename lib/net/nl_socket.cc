@@ -83,6 +83,37 @@ absl::StatusOr<NlSocket> NlSocket::Open(int bus) {
   return NlSocket(sock);
 }
 
+absl::StatusOr<NlSocket> NlSocket::OpenSubscribed(unsigned groups) {
+  mnl_socket* sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (sock == nullptr) return ErrnoStatus(errno, "open netlink socket");
+  if (mnl_socket_bind(sock, groups, MNL_SOCKET_AUTOPID) < 0) {
+    int e = errno;
+    mnl_socket_close(sock);
+    return ErrnoStatus(e, "bind netlink socket to multicast groups");
+  }
+  return NlSocket(sock);
+}
+
+int NlSocket::fd() const { return mnl_socket_get_fd(sock_); }
+
+int NlSocket::DrainNotifications() {
+  int n = 0;
+  char* buf = reinterpret_cast<char*>(rx_.data());
+  for (;;) {
+    ssize_t r = recv(fd(), buf, rx_.size() * sizeof(uint64_t), MSG_DONTWAIT);
+    if (r > 0) {
+      ++n;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == ENOBUFS) {
+      ++n;
+      continue;
+    }
+    return n;
+  }
+}
+
 NlSocket::NlSocket(mnl_socket* sock)
     : sock_(sock), portid_(mnl_socket_get_portid(sock)), seq_(0),
       rx_(kReceiveBytes / sizeof(uint64_t)) {}

@@ -48,6 +48,14 @@ class NlSocket {
   // Opens and binds a netlink socket of `bus` (NETLINK_ROUTE, NETLINK_GENERIC, ...) in
   // the calling thread's network namespace.
   static absl::StatusOr<NlSocket> Open(int bus = NETLINK_ROUTE);
+  // A socket that receives the multicast `groups` (RTMGRP_* bits) of NETLINK_ROUTE, for
+  // watching changes; read it with DrainNotifications.
+  static absl::StatusOr<NlSocket> OpenSubscribed(unsigned groups);
+
+  int fd() const;
+  // Reads every notification queued, without blocking; returns how many. An overrun
+  // (ENOBUFS) counts as one: the caller should treat it as "something changed".
+  int DrainNotifications();
 
   NlSocket(NlSocket&& other) noexcept;
   NlSocket& operator=(NlSocket&& other) noexcept;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ absl::StatusOr<WireGuardGo> WireGuardGo::Start(const std::string& name, const Op
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus(errno, "fork wireguard-go");
   if (pid == 0) {
+    if (opts.die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (opts.netns_fd >= 0 && setns(opts.netns_fd, CLONE_NEWNET) != 0) _exit(126);
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0) {

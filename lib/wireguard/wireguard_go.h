@@ -20,6 +20,9 @@ class WireGuardGo {
     int netns_fd = -1;  // create the interface in this netns (-1: the caller's)
     std::string socket_dir = "/var/run/wireguard";
     std::chrono::milliseconds ready_timeout{5000};
+    // Kill wireguard-go if the thread that started it dies (tests: nothing may outlive
+    // a crashed test). Off for the agent, which may start it from a short-lived thread.
+    bool die_with_parent = false;
   };
   // Starts `wireguard-go -f <name>` and waits (bounded) until its UAPI socket answers.
   // Unavailable if the process exits or the socket does not appear in time.

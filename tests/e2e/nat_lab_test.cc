@@ -4,9 +4,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "lib/nat/nat_monitor.h"
 #include "lib/nat/port_probe.h"
 #include "lib/sys/netns.h"
 #include "lib/testing/status_matchers.h"
@@ -60,7 +64,7 @@ class NatLabTest : public ::testing::Test {
     const std::string name = "wl" + std::to_string(getpid() % 100000) + role.substr(2, 4);
     if (!wgs_->count(role)) {
       int fd = open(lab_->ns(role).path().c_str(), O_RDONLY | O_CLOEXEC);
-      auto wg = WireGuardGo::Start(name, {.netns_fd = fd});
+      auto wg = WireGuardGo::Start(name, {.netns_fd = fd, .die_with_parent = true});
       close(fd);
       EXPECT_THAT(wg, testing::IsOk());
       if (wg.ok()) (*wgs_)[role] = new WireGuardGo(*std::move(wg));
@@ -138,6 +142,49 @@ TEST_F(NatLabTest, UdpBlockedIsReportedWithinThreeSeconds) {
   auto r = Probe("blocked1");
   EXPECT_TRUE(r.verdict.udp_blocked) << r.verdict.reason;
   EXPECT_LT(r.took, milliseconds(3000));
+}
+
+// The router in front of a node turns from easy to hard NAT and changes its public
+// address while the monitor runs: the new verdict is out within 5 s.
+TEST_F(NatLabTest, AChangeFromEasyToHardIsReportedWithinFiveSeconds) {
+  StartWg("n-swap1", *Key::GeneratePrivate());
+  auto ns = sys::Netns::Open(lab_->ns("n-swap1").path());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, nat::Verdict>> changes;
+  // jthread: on any exit from this test the monitor is stopped and joined.
+  std::jthread monitor([&](std::stop_token stop) {
+    absl::Status s = sys::RunInNetns(*ns, [&] {
+      return nat::RunNatMonitor({.port = kWgPort, .targets = lab_->StunTargets(), .interval = milliseconds(1000)},
+                                [&](const nat::PortProbeReport& r, const std::optional<nat::Verdict>&, bool changed) {
+                                  if (!changed) return;
+                                  std::lock_guard<std::mutex> l(mu);
+                                  changes.push_back({std::chrono::steady_clock::now(), r.verdict});
+                                  cv.notify_all();
+                                },
+                                stop);
+    });
+    EXPECT_THAT(s, testing::IsOk());
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(5), [&] { return !changes.empty(); }));
+    EXPECT_EQ(changes[0].second.mapping, nat::Mapping::kEndpointIndependent) << changes[0].second.reason;
+  }
+  const auto swapped = std::chrono::steady_clock::now();
+  WEFT_ASSERT_OK(lab_->SetNat("swap", NatKind::kHard, *net::IpAddress::Parse("198.51.100.40")));
+  {
+    std::unique_lock<std::mutex> l(mu);
+    const bool seen = cv.wait_for(l, std::chrono::seconds(8), [&] {
+      return changes.size() > 1 && changes.back().second.mapping == nat::Mapping::kEndpointDependent;
+    });
+    std::string history;
+    for (const auto& c : changes) history += "\n  " + c.second.reason;
+    ASSERT_TRUE(seen) << "no hard verdict after the swap; verdicts:" << history;
+    const auto took = std::chrono::duration_cast<milliseconds>(changes.back().first - swapped);
+    RecordProperty("detect_ms", static_cast<int>(took.count()));
+    EXPECT_LT(took, milliseconds(5000));
+  }
 }
 
 }  // namespace

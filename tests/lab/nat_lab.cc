@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -148,6 +149,7 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     int fd = open(ns_["stun"]->path().c_str(), O_RDONLY | O_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // nothing outlives a crashed test
       if (setns(fd, CLONE_NEWNET) != 0) _exit(126);
       int devnull = open("/dev/null", O_RDWR);
       dup2(devnull, 0);
@@ -221,8 +223,11 @@ absl::Status NatLab::SetNat(const std::string& site, NatKind kind, std::optional
   if (!ns_.count(router)) return absl::NotFoundError(absl::StrCat("lab: no router for site ", site));
   RETURN_IF_ERROR(ApplyNat(site, kind));
   if (new_wan) {
-    RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", new_wan->ToString(), "/24 dev wan0 && ip addr del ",
-                                             wan_ip_[site].ToString(), "/24 dev wan0")));
+    // A new uplink: taking wan0 down makes conntrack forget every mapping masqueraded
+    // through it (as when a router reconnects), so the new rules apply to all flows.
+    RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set wan0 down && ip addr del ", wan_ip_[site].ToString(),
+                                             "/24 dev wan0 && ip addr add ", new_wan->ToString(),
+                                             "/24 dev wan0 && ip link set wan0 up")));
     wan_ip_[site] = *new_wan;
   }
   return absl::OkStatus();

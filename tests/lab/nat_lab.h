@@ -58,9 +58,9 @@ class NatLab {
   net::IpAddress HostIp() const;
   std::vector<net::Endpoint> StunTargets() const;
 
-  // Replaces a router's NAT rules (and, if given, its public address: conntrack drops
-  // the masqueraded mappings of an address that goes away, so the new rules apply to
-  // every flow at once).
+  // Replaces a router's NAT rules. With a new public address it also reconnects the
+  // uplink (wan0 down and up: conntrack drops every mapping masqueraded through it), so
+  // the new rules apply to every flow; without one, existing flows keep their mapping.
   absl::Status SetNat(const std::string& site, NatKind kind, std::optional<net::IpAddress> new_wan = std::nullopt);
 
  private:

@@ -45,7 +45,7 @@ class WireGuardNetnsTest : public ::testing::Test {
   std::string StartWg(const TestNetns& ns, const std::string& suffix) {
     std::string name = "wft" + std::to_string(getpid() % 100000) + suffix;
     int fd = open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
-    auto wg = WireGuardGo::Start(name, {.netns_fd = fd});
+    auto wg = WireGuardGo::Start(name, {.netns_fd = fd, .die_with_parent = true});
     close(fd);
     EXPECT_THAT(wg, IsOk());
     if (wg.ok()) wg_.push_back(std::make_unique<WireGuardGo>(*std::move(wg)));

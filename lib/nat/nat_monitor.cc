@@ -1,0 +1,58 @@
+#include "lib/nat/nat_monitor.h"
+
+#include <linux/rtnetlink.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "lib/net/nl_socket.h"
+#include "lib/net/rtnl_addr.h"
+#include "lib/status/status_macros.h"
+
+namespace weft::nat {
+namespace {
+
+absl::StatusOr<std::vector<net::IpAddress>> LocalIps() {
+  ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
+  ASSIGN_OR_RETURN(std::vector<net::AddrInfo> addrs, net::ListAddresses(nl, 0));
+  std::vector<net::IpAddress> out;
+  for (const auto& a : addrs) out.push_back(a.prefix.address);
+  return out;
+}
+
+}  // namespace
+
+bool SameVerdict(const Verdict& a, const Verdict& b) {
+  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.reflexive == b.reflexive &&
+         a.port_preserved == b.port_preserved;
+}
+
+absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on_round, std::stop_token stop) {
+  ASSIGN_OR_RETURN(net::NlSocket watch,
+                   net::NlSocket::OpenSubscribed(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+                                                 RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE));
+  std::optional<Verdict> last;
+  while (!stop.stop_requested()) {
+    ASSIGN_OR_RETURN(std::vector<net::IpAddress> ips, LocalIps());
+    ASSIGN_OR_RETURN(PortProbeReport report, ProbePort(opts.port, opts.targets, ips));
+    const bool changed = !last || !SameVerdict(*last, report.verdict);
+    on_round(report, last, changed);
+    last = report.verdict;
+    // Wait for the interval, or less if the node's addressing changes.
+    const auto until = Clock::now() + opts.interval;
+    while (!stop.stop_requested() && Clock::now() < until) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      pollfd p{watch.fd(), POLLIN, 0};
+      // Wake at least every 100 ms to notice a stop request.
+      if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100))) > 0 && watch.DrainNotifications() > 0) {
+        std::this_thread::sleep_for(opts.settle);
+        watch.DrainNotifications();
+        break;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace weft::nat

@@ -1,0 +1,38 @@
+// Keeps a port's NAT verdict current: re-probes on a timer and at once when the node's
+// addresses, routes or links change, and says when the answer changed.
+#ifndef WEFT_LIB_NAT_NAT_MONITOR_H_
+#define WEFT_LIB_NAT_NAT_MONITOR_H_
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "lib/nat/port_probe.h"
+
+namespace weft::nat {
+
+// Whether two verdicts differ in what matters to peers: mapping, blocking, the public
+// endpoint and port preservation (not counts, timings or wording).
+bool SameVerdict(const Verdict& a, const Verdict& b);
+
+struct MonitorOptions {
+  uint16_t port = 51820;
+  std::vector<net::Endpoint> targets;
+  std::chrono::milliseconds interval{15000};  // between rounds when nothing changes
+  std::chrono::milliseconds settle{100};      // after a netlink change, before probing
+};
+
+// Called after every round: the new report, and the previous verdict (unset on the
+// first round). `changed` says whether the verdict differs from the previous one.
+using MonitorCallback = std::function<void(const PortProbeReport& report, const std::optional<Verdict>& before, bool changed)>;
+
+// Runs rounds until `stop` is requested, on the calling thread and in its netns (which
+// must be the node's). Returns an error only if it cannot watch or probe at all.
+absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on_round, std::stop_token stop);
+
+}  // namespace weft::nat
+
+#endif  // WEFT_LIB_NAT_NAT_MONITOR_H_

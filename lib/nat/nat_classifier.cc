@@ -35,6 +35,7 @@ Verdict Classify(const Observations& obs) {
     if (p.mapped) answers.push_back(&p);
   }
   v.answered = static_cast<int>(answers.size());
+  v.hairpin = obs.hairpin;
   if (v.probed == 0) {
     v.reason = "no STUN targets configured";
     return v;

@@ -41,6 +41,9 @@ struct Observations {
   // port), or from another port only, come through?
   std::optional<bool> answered_from_other_address;
   std::optional<bool> answered_from_other_port;
+  // Did a request sent to our own reflexive endpoint come back to the port (the NAT
+  // hairpins, so two nodes behind it can reach each other at their public endpoints)?
+  std::optional<bool> hairpin;
 };
 
 struct Verdict {
@@ -49,6 +52,7 @@ struct Verdict {
   bool udp_blocked = false;    // no target answered at all
   bool port_preserved = false; // every mapping kept the local port
   std::optional<net::Endpoint> reflexive;  // the public endpoint, when independent of the peer
+  std::optional<bool> hairpin;
   int answered = 0;
   int probed = 0;
   std::string reason;  // one sentence an admin can read

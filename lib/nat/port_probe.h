@@ -19,10 +19,13 @@ struct PortProbeReport {
 
 // Probes the NAT mapping of local UDP `port` (owned by another socket, e.g. WireGuard)
 // against `targets`, in the calling thread's netns. `local_ips` are the node's own
-// addresses (to recognize "no NAT"). Blocks for at most the prober's deadline.
+// addresses (to recognize "no NAT"). Blocks for at most the prober's deadline, plus
+// `hairpin_wait` when there is a reflexive endpoint behind a NAT to test hairpinning on:
+// a Binding request to it either comes back to the port (the NAT hairpins) or not.
 absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::Endpoint>& targets,
                                           const std::vector<net::IpAddress>& local_ips,
-                                          const NatProber::Options& base = {});
+                                          const NatProber::Options& base = {},
+                                          std::chrono::milliseconds hairpin_wait = std::chrono::milliseconds(300));
 
 }  // namespace weft::nat
 

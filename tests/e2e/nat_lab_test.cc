@@ -117,6 +117,9 @@ TEST_F(NatLabTest, EasyNatReflexivePortIsWhatAWireGuardPeerSees) {
   EXPECT_TRUE(r.verdict.port_preserved);
   ASSERT_TRUE(r.verdict.reflexive.has_value()) << r.verdict.reason;
   EXPECT_EQ(r.verdict.reflexive->ip, lab_->WanIp("easy"));
+  // A plain Linux masquerade does not hairpin: the request to our own public endpoint
+  // ends at the router.
+  EXPECT_EQ(r.verdict.hairpin, std::optional<bool>(false));
 
   std::optional<net::Endpoint> seen;
   for (int i = 0; i < 100 && !seen; ++i) {  // bounded: 5 s

@@ -1,6 +1,7 @@
 // The NAT prober against real NATs in the lab (root): one row per NAT kind. The probe is
 // sent from the WireGuard port while a real wireguard-go owns it.
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -145,6 +146,22 @@ TEST_F(NatLabTest, UdpBlockedIsReportedWithinThreeSeconds) {
   auto r = Probe("blocked1");
   EXPECT_TRUE(r.verdict.udp_blocked) << r.verdict.reason;
   EXPECT_LT(r.took, milliseconds(3000));
+}
+
+TEST_F(NatLabTest, WeftctlNetcheckReportsTheWireGuardPortsMapping) {
+  StartWg("n-easy1", *Key::GeneratePrivate());
+  std::string cmd = std::string(WEFTCTL_BINARY) + " netcheck --netns " + lab_->ns("n-easy1").path();
+  for (const auto& t : lab_->StunTargets()) cmd += " --stun " + t.ToString();
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_NE(out.find("easy NAT (endpoint-independent mapping), port preserved"), std::string::npos) << out;
+  EXPECT_NE(out.find("reflexive:  " + lab_->WanIp("easy").ToString() + ":51820"), std::string::npos) << out;
+  EXPECT_NE(out.find("3 of 3 answered"), std::string::npos) << out;
 }
 
 // The router in front of a node turns from easy to hard NAT and changes its public

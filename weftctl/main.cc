@@ -1,0 +1,92 @@
+// weftctl: the admin's tool. Today: `weftctl netcheck`, the NAT report of this node's
+// WireGuard port. (status, why-relayed and ping arrive with the control plane.)
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "lib/nat/nat_monitor.h"
+#include "lib/net/nl_socket.h"
+#include "lib/net/rtnl_addr.h"
+#include "lib/sys/netns.h"
+#include "weftctl/netcheck_report.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: weftctl netcheck --stun HOST:PORT --stun HOST:PORT --stun HOST:PORT\n"
+    "                        [--port 51820] [--netns PATH] [--json]\n"
+    "  Probes the NAT mapping of the WireGuard port (while WireGuard keeps it) from three\n"
+    "  or more STUN servers with distinct addresses, and prints the verdict.\n"
+    "  Needs CAP_NET_RAW. Exit status: 0 direct paths possible, 1 hard NAT or UDP blocked,\n"
+    "  2 usage or system error.\n";
+
+int Usage(const char* why) {
+  if (why) std::fprintf(stderr, "weftctl: %s\n", why);
+  std::fputs(kUsage, stderr);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace weft;
+  if (argc < 2 || std::strcmp(argv[1], "netcheck") != 0) return Usage(argc < 2 ? nullptr : "unknown command");
+  uint16_t port = 51820;
+  std::vector<net::Endpoint> targets;
+  std::string netns;
+  bool json = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--stun") {
+      const char* v = value();
+      auto e = v ? net::Endpoint::Parse(v) : absl::InvalidArgumentError("--stun needs HOST:PORT");
+      if (!e.ok()) return Usage(std::string(e.status().message()).c_str());
+      targets.push_back(*e);
+    } else if (a == "--port") {
+      const char* v = value();
+      uint32_t p = 0;
+      if (!v || !absl::SimpleAtoi(v, &p) || p == 0 || p > 65535) return Usage("--port needs 1..65535");
+      port = static_cast<uint16_t>(p);
+    } else if (a == "--netns") {
+      const char* v = value();
+      if (!v) return Usage("--netns needs a path");
+      netns = v;
+    } else {
+      return Usage(("unknown flag " + a).c_str());
+    }
+  }
+  if (targets.size() < 3) return Usage("give three or more --stun servers (with two, a hard NAT can pass as easy)");
+
+  absl::StatusOr<nat::PortProbeReport> report = absl::UnknownError("not run");
+  auto probe = [&]() -> absl::Status {
+    auto nl = net::NlSocket::Open();
+    if (!nl.ok()) return nl.status();
+    auto addrs = net::ListAddresses(*nl, 0);
+    if (!addrs.ok()) return addrs.status();
+    std::vector<net::IpAddress> ips;
+    for (const auto& a : *addrs) ips.push_back(a.prefix.address);
+    report = nat::ProbePort(port, targets, ips);
+    return report.status();
+  };
+  absl::Status s;
+  if (netns.empty()) {
+    s = probe();
+  } else {
+    auto ns = sys::Netns::Open(netns);
+    s = ns.ok() ? sys::RunInNetns(*ns, probe) : ns.status();
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "weftctl netcheck: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  const std::string out = json ? weftctl::NetcheckJson(port, *report).dump(2) + "\n" : weftctl::FormatNetcheck(port, *report);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return report->verdict.udp_blocked || report->verdict.hard() ? 1 : 0;
+}

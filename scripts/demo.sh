@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The demo: one simulated node (a network namespace) with three pods wired by weft-cni,
-# exactly as a container runtime would call it. Pods ping each other and the node; the
-# status table shows what each got. Everything is removed on exit, even on failure.
-# (The multi-node NAT lab replaces this demo when weft-agent and weft-controller land.)
+# The demo, in two parts; everything is removed on exit, even on failure.
+#  1. Pods: one simulated node (a network namespace) with three pods wired by weft-cni,
+#     exactly as a container runtime would call it; they ping each other and the node.
+#  2. The NAT lab: nodes behind no NAT, an easy NAT, a hard NAT (random,fully-random
+#     masquerade, like EKS SNAT or a NAT gateway), a UDP-blocking firewall, and two
+#     nodes behind one router; each runs wireguard-go and probes its WireGuard port's
+#     mapping against three coturn STUN servers.
+# (Pods pinging across the NATs arrive with weft-agent and weft-controller.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "the demo needs root (network namespaces): sudo $0" >&2; exit 1; }
 bash scripts/install-deps.sh
-if [ ! -x build/cni-plugin/weft-cni ]; then
-  echo "building weft-cni ..."
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build --target weft-cni >/dev/null
-fi
+echo "building weft-cni and weft-lab ..."
+[ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build --target weft-cni weft-lab >/dev/null
 CNI=$(readlink -f build/cni-plugin/weft-cni)
 
 RUN=weftdemo-$$
@@ -49,6 +51,7 @@ for p in "${PODS[@]}"; do
 done
 
 echo
+echo "== part 1: pods on one node, wired by weft-cni =="
 echo "pings (1 each, 2 s timeout):"
 ok=0; total=0
 ping_from() {  # ping_from NETNS LABEL TARGET [-6]
@@ -80,4 +83,8 @@ echo "IPAM store ($DATA/networks/weft-demo/state):"
 sed 's/^/  /' "$DATA/networks/weft-demo/state"
 echo
 echo "$ok/$total pings answered"
-[ "$ok" -eq "$total" ]
+[ "$ok" -eq "$total" ] || exit 1
+
+echo
+echo "== part 2: the NAT lab =="
+build/tests/lab/weft-lab netcheck tests/lab/topologies/demo.json

@@ -1,0 +1,83 @@
+// weft-lab: builds the NAT lab from a topology file and reports what each node's
+// WireGuard port looks like from the internet, then tears everything down.
+//
+//   weft-lab netcheck tests/lab/topologies/demo.json
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_format.h"
+#include "lib/nat/port_probe.h"
+#include "lib/sys/netns.h"
+#include "lib/wireguard/uapi.h"
+#include "lib/wireguard/wireguard_go.h"
+#include "tests/lab/nat_lab.h"
+
+int main(int argc, char** argv) {
+  using namespace weft;
+  if (argc != 3 || std::string(argv[1]) != "netcheck") {
+    std::fprintf(stderr, "usage: weft-lab netcheck TOPOLOGY.json   (root)\n");
+    return 2;
+  }
+  std::ifstream in(argv[2]);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto spec = lab::ParseLabSpec(ss.str());
+  if (!spec.ok()) {
+    std::fprintf(stderr, "weft-lab: %s: %s\n", argv[2], std::string(spec.status().message()).c_str());
+    return 2;
+  }
+  auto lab = lab::NatLab::Create(*spec);
+  if (!lab.ok()) {
+    std::fprintf(stderr, "weft-lab: %s\n", std::string(lab.status().message()).c_str());
+    return 1;
+  }
+  std::string servers;
+  for (const auto& t : (*lab)->StunTargets()) servers += " " + t.ToString();
+  std::printf("NAT lab up: %zu sites, STUN servers (coturn):%s\n", spec->sites.size(), servers.c_str());
+  std::printf("each node runs wireguard-go on UDP 51820; the probe is sent from that port\n\n");
+  std::printf("%-9s %-7s %-12s %-15s %-22s %-24s %s\n", "NODE", "SITE", "ROUTER", "ADDRESS", "VERDICT", "REFLEXIVE", "ANSWERED");
+  std::vector<std::unique_ptr<wireguard::WireGuardGo>> wgs;
+  int failures = 0;
+  for (const auto& site : spec->sites) {
+    for (const auto& node : site.nodes) {
+      const auto& ns = (*lab)->ns("n-" + node);
+      const std::string ifname = absl::StrFormat("wd%d%s", getpid() % 10000, node.substr(0, 6));
+      int fd = open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
+      auto wg = wireguard::WireGuardGo::Start(ifname, {.netns_fd = fd, .die_with_parent = true});
+      close(fd);
+      if (!wg.ok() || !wireguard::UapiDevice(ifname).Set({.private_key = *wireguard::Key::GeneratePrivate(), .listen_port = 51820}).ok()) {
+        std::printf("%-9s wireguard-go failed to start\n", node.c_str());
+        ++failures;
+        continue;
+      }
+      wgs.push_back(std::make_unique<wireguard::WireGuardGo>(*std::move(wg)));
+      auto netns = sys::Netns::Open(ns.path());
+      absl::StatusOr<nat::PortProbeReport> r = absl::UnknownError("not run");
+      (void)sys::RunInNetns(*netns, [&] {
+        r = nat::ProbePort(51820, (*lab)->StunTargets(), {(*lab)->NodeIp(node)});
+        return r.status();
+      });
+      if (!r.ok()) {
+        std::printf("%-9s probe failed: %s\n", node.c_str(), std::string(r.status().message()).c_str());
+        ++failures;
+        continue;
+      }
+      const nat::Verdict& v = r->verdict;
+      std::string verdict = v.udp_blocked ? "UDP blocked"
+                            : v.mapping == nat::Mapping::kNone ? "no NAT"
+                            : v.mapping == nat::Mapping::kEndpointIndependent ? "easy (EIM)"
+                            : v.mapping == nat::Mapping::kEndpointDependent ? "hard (EDM)" : "unknown";
+      std::printf("%-9s %-7s %-12s %-15s %-22s %-24s %d/%d\n", node.c_str(), site.name.c_str(),
+                  std::string(lab::NatKindName(site.nat)).c_str(), (*lab)->NodeIp(node).ToString().c_str(),
+                  verdict.c_str(), v.reflexive ? v.reflexive->ToString().c_str() : "-", v.answered, v.probed);
+    }
+  }
+  std::printf("\n(EIM: endpoint-independent mapping, peers can use the reflexive endpoint; EDM: a new\n"
+              " port per destination, as EKS's --random-fully SNAT or the AWS NAT Gateway make)\n");
+  wgs.clear();
+  return failures == 0 ? 0 : 1;
+}

@@ -27,6 +27,7 @@ std::string FormatNetcheck(uint16_t port, const nat::PortProbeReport& r) {
   std::string out = absl::StrCat("weft netcheck: WireGuard port ", port, "\n");
   absl::StrAppend(&out, "  verdict:    ", Headline(v), "\n");
   absl::StrAppend(&out, "  reflexive:  ", v.reflexive ? v.reflexive->ToString() : "(none: differs per peer or unknown)", "\n");
+  absl::StrAppend(&out, "  filtering:  ", v.filtering == nat::Filtering::kUnknown ? "not tested (no RFC 5780 server answered)" : std::string(nat::FilteringName(v.filtering)), "\n");
   absl::StrAppend(&out, "  hairpin:    ", Hairpin(v.hairpin), "\n");
   absl::StrAppend(&out, "  targets:    ", v.answered, " of ", v.probed, " answered in ", r.took.count(), " ms\n");
   for (const nat::Probe& p : r.observations.probes) {
@@ -47,6 +48,7 @@ nlohmann::json NetcheckJson(uint16_t port, const nat::PortProbeReport& r) {
   const nat::Verdict& v = r.verdict;
   nlohmann::json j = {{"port", port},
                       {"mapping", std::string(nat::MappingName(v.mapping))},
+                      {"filtering", std::string(nat::FilteringName(v.filtering))},
                       {"udpBlocked", v.udp_blocked},
                       {"portPreserved", v.port_preserved},
                       {"answered", v.answered},

@@ -31,6 +31,7 @@ struct Probe {
   net::Endpoint server;
   std::optional<net::Endpoint> mapped;  // unset: no answer within the deadline
   std::optional<std::chrono::microseconds> rtt;
+  std::optional<net::Endpoint> other_address;  // RFC 5780 OTHER-ADDRESS, if it sent one
 };
 
 struct Observations {

@@ -50,6 +50,7 @@ bool NatProber::OnPacket(absl::Span<const uint8_t> pkt, const net::Endpoint& fro
   Probe& p = obs_.probes[target];
   if (!p.mapped) {
     p.mapped = resp->mapped;
+    p.other_address = resp->other_address;
     p.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.at);
     ++counters_.answers;
   }

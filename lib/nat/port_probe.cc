@@ -30,6 +30,37 @@ bool TestHairpin(stun::SharedPortStun& sock, const net::Endpoint& reflexive, std
   return false;
 }
 
+// Waits for a Binding success with transaction `tx` from `from`.
+bool AwaitAnswer(stun::SharedPortStun& sock, const stun::TxId& tx, const net::Endpoint& from,
+                 std::chrono::milliseconds wait) {
+  const auto deadline = Clock::now() + wait;
+  while (Clock::now() < deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + std::chrono::milliseconds(1);
+    auto d = sock.Receive(left);
+    if (!d.ok()) return false;
+    auto r = stun::ParseBindingResponse(d->payload);
+    if (r.ok() && r->tx_id == tx && d->from == from) return true;
+  }
+  return false;
+}
+
+// RFC 5780 section 4.4 filtering tests against a server that has an alternate address:
+// ask it to answer from the other address and port, then from the other port only. An
+// answer that reaches us passed the NAT's filter although we never sent to its source.
+void TestFiltering(stun::SharedPortStun& sock, const Probe& p, std::chrono::milliseconds wait, Observations& obs) {
+  constexpr uint32_t kChangeIp = 0x04, kChangePort = 0x02;
+  const net::Endpoint other = *p.other_address;
+  stun::TxId tx = RandomTx();
+  auto req = stun::Builder(stun::kBinding, stun::Class::kRequest, tx).AddU32(stun::kChangeRequest, kChangeIp | kChangePort).Finish();
+  if (!sock.Send(req, p.server).ok()) return;
+  obs.answered_from_other_address = AwaitAnswer(sock, tx, other, wait);
+  if (*obs.answered_from_other_address) return;
+  tx = RandomTx();
+  req = stun::Builder(stun::kBinding, stun::Class::kRequest, tx).AddU32(stun::kChangeRequest, kChangePort).Finish();
+  if (!sock.Send(req, p.server).ok()) return;
+  obs.answered_from_other_port = AwaitAnswer(sock, tx, net::Endpoint{p.server.ip, other.port}, wait);
+}
+
 }  // namespace
 
 absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::Endpoint>& targets,
@@ -65,6 +96,14 @@ absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::
   }
   Observations obs = prober.observations();
   Verdict first = Classify(obs);
+  if (hairpin_wait.count() > 0) {
+    for (const Probe& p : obs.probes) {
+      if (p.mapped && p.other_address && p.other_address->ip != p.server.ip) {
+        TestFiltering(*sock, p, hairpin_wait, obs);
+        break;
+      }
+    }
+  }
   if (first.reflexive && first.mapping != Mapping::kNone && hairpin_wait.count() > 0) {
     obs.hairpin = TestHairpin(*sock, *first.reflexive, hairpin_wait);
   }

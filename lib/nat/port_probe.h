@@ -21,7 +21,8 @@ struct PortProbeReport {
 // against `targets`, in the calling thread's netns. `local_ips` are the node's own
 // addresses (to recognize "no NAT"). Blocks for at most the prober's deadline, plus
 // `hairpin_wait` when there is a reflexive endpoint behind a NAT to test hairpinning on:
-// a Binding request to it either comes back to the port (the NAT hairpins) or not.
+// a Binding request to it either comes back to the port (the NAT hairpins) or not; and
+// twice that when a target supports RFC 5780 (OTHER-ADDRESS), for the filtering tests.
 absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::Endpoint>& targets,
                                           const std::vector<net::IpAddress>& local_ips,
                                           const NatProber::Options& base = {},

@@ -40,7 +40,8 @@ class NatLabTest : public ::testing::Test {
         {"name": "easy", "nat": "easy", "nodes": ["easy1"]},
         {"name": "hard", "nat": "hard", "nodes": ["hard1"]},
         {"name": "blocked", "nat": "udp-blocked", "nodes": ["blocked1"]},
-        {"name": "swap", "nat": "easy", "nodes": ["swap1"]}]})");
+        {"name": "swap", "nat": "easy", "nodes": ["swap1"]},
+        {"name": "cone", "nat": "cone", "nodes": ["cone1"]}]})");
     auto lab = NatLab::Create(*spec);
     if (!lab.ok()) {
       setup_error_ = new std::string(lab.status().ToString());
@@ -99,6 +100,25 @@ TEST_F(NatLabTest, PublicNodeHasNoNat) {
   EXPECT_EQ(r.verdict.mapping, nat::Mapping::kNone) << r.verdict.reason;
   ASSERT_TRUE(r.verdict.reflexive.has_value());
   EXPECT_EQ(r.verdict.reflexive->ToString(), lab_->NodeIp("pub1").ToString() + ":51820");
+  EXPECT_EQ(r.verdict.filtering, nat::Filtering::kEndpointIndependent) << "nothing filters a public node";
+}
+
+// Filtering, told by RFC 5780 CHANGE-REQUESTs to the coturn that has an alternate
+// address: conntrack lets in only what answers the exact address and port we sent to.
+TEST_F(NatLabTest, EasyNatFiltersByAddressAndPort) {
+  StartWg("n-easy1", *Key::GeneratePrivate());
+  auto r = Probe("easy1");
+  EXPECT_EQ(r.verdict.filtering, nat::Filtering::kAddressAndPortDependent) << r.verdict.reason;
+  EXPECT_EQ(r.observations.answered_from_other_address, std::optional<bool>(false));
+  EXPECT_EQ(r.observations.answered_from_other_port, std::optional<bool>(false));
+}
+
+TEST_F(NatLabTest, ConeNatIsEasyAndFiltersNothing) {
+  StartWg("n-cone1", *Key::GeneratePrivate());
+  auto r = Probe("cone1");
+  EXPECT_EQ(r.verdict.mapping, nat::Mapping::kEndpointIndependent) << r.verdict.reason;
+  EXPECT_EQ(r.verdict.filtering, nat::Filtering::kEndpointIndependent) << r.verdict.reason;
+  EXPECT_EQ(r.verdict.reflexive->ToString(), lab_->WanIp("cone").ToString() + ":51820");
 }
 
 // The reflexive endpoint reported for the WireGuard port is the one a WireGuard peer on

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   for (const auto& t : (*lab)->StunTargets()) servers += " " + t.ToString();
   std::printf("NAT lab up: %zu sites, STUN servers (coturn):%s\n", spec->sites.size(), servers.c_str());
   std::printf("each node runs wireguard-go on UDP 51820; the probe is sent from that port\n\n");
-  std::printf("%-9s %-7s %-12s %-15s %-22s %-24s %s\n", "NODE", "SITE", "ROUTER", "ADDRESS", "VERDICT", "REFLEXIVE", "ANSWERED");
+  std::printf("%-9s %-7s %-12s %-15s %-13s %-28s %-22s %s\n", "NODE", "SITE", "ROUTER", "ADDRESS", "MAPPING", "FILTERING", "REFLEXIVE", "ANSWERED");
   std::vector<std::unique_ptr<wireguard::WireGuardGo>> wgs;
   int failures = 0;
   for (const auto& site : spec->sites) {
@@ -71,13 +71,15 @@ int main(int argc, char** argv) {
                             : v.mapping == nat::Mapping::kNone ? "no NAT"
                             : v.mapping == nat::Mapping::kEndpointIndependent ? "easy (EIM)"
                             : v.mapping == nat::Mapping::kEndpointDependent ? "hard (EDM)" : "unknown";
-      std::printf("%-9s %-7s %-12s %-15s %-22s %-24s %d/%d\n", node.c_str(), site.name.c_str(),
+      std::printf("%-9s %-7s %-12s %-15s %-13s %-28s %-22s %d/%d\n", node.c_str(), site.name.c_str(),
                   std::string(lab::NatKindName(site.nat)).c_str(), (*lab)->NodeIp(node).ToString().c_str(),
-                  verdict.c_str(), v.reflexive ? v.reflexive->ToString().c_str() : "-", v.answered, v.probed);
+                  verdict.c_str(), v.udp_blocked ? "-" : std::string(nat::FilteringName(v.filtering)).c_str(),
+                  v.reflexive ? v.reflexive->ToString().c_str() : "-", v.answered, v.probed);
     }
   }
   std::printf("\n(EIM: endpoint-independent mapping, peers can use the reflexive endpoint; EDM: a new\n"
-              " port per destination, as EKS's --random-fully SNAT or the AWS NAT Gateway make)\n");
+              " port per destination, as EKS's --random-fully SNAT or the AWS NAT Gateway make.\n"
+              " Filtering, from RFC 5780 tests: which unsolicited senders get through to the port.)\n");
   wgs.clear();
   return failures == 0 ? 0 : 1;
 }

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "lib/status/status_macros.h"
@@ -26,8 +27,9 @@ absl::StatusOr<NatKind> ParseNatKind(absl::string_view s) {
   if (s == "none") return NatKind::kNone;
   if (s == "easy") return NatKind::kEasy;
   if (s == "hard") return NatKind::kHard;
+  if (s == "cone") return NatKind::kCone;
   if (s == "udp-blocked") return NatKind::kUdpBlocked;
-  return absl::InvalidArgumentError(absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, hard, udp-blocked)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, cone, hard, udp-blocked)"));
 }
 
 absl::string_view NatKindName(NatKind k) {
@@ -35,6 +37,7 @@ absl::string_view NatKindName(NatKind k) {
     case NatKind::kNone: return "none";
     case NatKind::kEasy: return "easy";
     case NatKind::kHard: return "hard";
+    case NatKind::kCone: return "cone";
     case NatKind::kUdpBlocked: return "udp-blocked";
   }
   return "?";
@@ -112,7 +115,16 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
   const std::string role = "r-" + site;
   std::string rules = "table ip weftlab {\n"
                       "  chain lab_nat { type nat hook postrouting priority srcnat; policy accept;\n";
+  if (kind == NatKind::kCone) {
+    // One static mapping for the WireGuard port of the first node, both ways.
+    const std::string node = cone_node_.at(site).ToString(), wan = wan_ip_.at(site).ToString();
+    absl::StrAppend(&rules, "    oifname \"wan0\" ip saddr ", node, " udp sport 51820 snat to ", wan, ":51820\n");
+  }
   absl::StrAppend(&rules, "    oifname \"wan0\" masquerade", kind == NatKind::kHard ? " random,fully-random" : "", "\n  }\n");
+  if (kind == NatKind::kCone) {
+    absl::StrAppend(&rules, "  chain lab_dnat { type nat hook prerouting priority dstnat; policy accept;\n",
+                    "    iifname \"wan0\" udp dport 51820 dnat to ", cone_node_.at(site).ToString(), ":51820\n  }\n");
+  }
   absl::StrAppend(&rules, "  chain lab_filter { type filter hook forward priority filter; policy accept;\n",
                   kind == NatKind::kUdpBlocked ? "    meta l4proto udp drop\n" : "", "  }\n}\n");
   const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft");
@@ -146,6 +158,9 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     const uint16_t port = static_cast<uint16_t>(3478 + i);
     RETURN_IF_ERROR(Run("stun", absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
     stun_.push_back({V4(ip), port});
+    // The first server also listens on an alternate address, for RFC 5780 tests.
+    const std::string alt = "198.51.100.14";
+    if (i == 0) RETURN_IF_ERROR(Run("stun", absl::StrCat("ip addr add ", alt, "/24 dev eth0")));
     int fd = open(ns_["stun"]->path().c_str(), O_RDONLY | O_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0) {
@@ -156,9 +171,17 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       dup2(devnull, 1);
       dup2(devnull, 2);
       const std::string p = std::to_string(port), pid_file = absl::StrCat(tmp_dir_, "/turn", i, ".pid");
-      execlp("turnserver", "turnserver", "-n", "--no-auth", "-f", "--listening-ip", ip.c_str(), "-p", p.c_str(),
-             "--relay-ip", ip.c_str(), "--no-tls", "--no-dtls", "--no-cli", "--pidfile", pid_file.c_str(),
-             "--log-file", "stdout", "--simple-log", static_cast<char*>(nullptr));
+      std::vector<const char*> args = {"turnserver", "-n", "--no-auth", "-f", "--listening-ip", ip.c_str()};
+      if (i == 0) {
+        args.push_back("--listening-ip");
+        args.push_back(alt.c_str());
+      }
+      for (const char* a : {"-p", p.c_str(), "--relay-ip", ip.c_str(), "--no-tls", "--no-dtls", "--no-cli",
+                            "--pidfile", pid_file.c_str(), "--log-file", "stdout", "--simple-log"}) {
+        args.push_back(a);
+      }
+      args.push_back(nullptr);
+      execvp("turnserver", const_cast<char* const*>(args.data()));
       _exit(127);
     }
     close(fd);
@@ -192,6 +215,7 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", wan, "/24 dev wan0 && ip link add lan type bridge && ",
                                              "ip addr add ", lan_net, "1/24 dev lan && ip link set lan up && ",
                                              "sysctl -qw net.ipv4.ip_forward=1")));
+    cone_node_[site.name] = V4(absl::StrCat(lan_net, 2));
     RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     for (size_t k = 0; k < site.nodes.size(); ++k) {
       const std::string role = "n-" + site.nodes[k];

@@ -2,13 +2,16 @@
 // coturn), NAT routers of several kinds, nodes behind them, and a plain internet host.
 //
 //   internet (bridge, 198.51.100.0/24)
-//     ├── stun:  198.51.100.11:3478, .12:3479, .13:3480 (three coturn, distinct IPs and ports)
+//     ├── stun:  198.51.100.11:3478, .12:3479, .13:3480 (three coturn, distinct IPs and ports;
+//     │          the first also on .14, so it answers RFC 5780 CHANGE-REQUESTs)
 //     ├── host:  198.51.100.200 (a peer on the internet side)
 //     ├── site "none": nodes directly on the internet, 198.51.100.1xx
 //     └── router r-<site> (WAN 198.51.100.2x) ── LAN 10.<i>.0.0/24 ── nodes 10.<i>.0.2, .3, ...
 //
-// NAT kinds: easy = port-preserving masquerade; hard = masquerade random,fully-random;
-// udp-blocked = easy plus a firewall dropping forwarded UDP. Only lab addresses are used,
+// NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
+// cone = easy plus a static 1:1 mapping of UDP 51820 to the site's first node
+// (endpoint-independent filtering for the WireGuard port); hard = masquerade
+// random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP. Only lab addresses are used,
 // all inside namespaces the lab made; everything is removed by the destructor.
 #ifndef WEFT_TESTS_LAB_NAT_LAB_H_
 #define WEFT_TESTS_LAB_NAT_LAB_H_
@@ -28,7 +31,7 @@
 
 namespace weft::lab {
 
-enum class NatKind { kNone, kEasy, kHard, kUdpBlocked };
+enum class NatKind { kNone, kEasy, kCone, kHard, kUdpBlocked };
 absl::StatusOr<NatKind> ParseNatKind(absl::string_view s);
 absl::string_view NatKindName(NatKind k);
 
@@ -73,6 +76,7 @@ class NatLab {
   std::map<std::string, std::unique_ptr<testing::TestNetns>> ns_;
   std::map<std::string, net::IpAddress> node_ip_;
   std::map<std::string, net::IpAddress> wan_ip_;
+  std::map<std::string, net::IpAddress> cone_node_;  // site → node its static mapping serves
   std::vector<net::Endpoint> stun_;
   std::vector<pid_t> coturn_;
   std::string tmp_dir_;

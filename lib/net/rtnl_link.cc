@@ -151,26 +151,26 @@ absl::Status DeleteLink(NlSocket& nl, absl::string_view name) {
   return Annotate(nl.Transact(req), absl::StrCat("delete link ", name));
 }
 
-absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias) {
+namespace {
+
+absl::Status ChangeUp(NlSocket& nl, int index, bool up, absl::string_view alias) {
   NlRequest req(RTM_NEWLINK, 0);
   auto* ifi = req.PutExtraHeader<ifinfomsg>();
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = index;
-  ifi->ifi_flags = IFF_UP;
+  ifi->ifi_flags = up ? IFF_UP : 0;
   ifi->ifi_change = IFF_UP;
   if (!alias.empty()) mnl_attr_put_strz(req.header(), IFLA_IFALIAS, std::string(alias).c_str());
-  return Annotate(nl.Transact(req), absl::StrCat("set link ", index, " up"));
+  return Annotate(nl.Transact(req), absl::StrCat("set link ", index, up ? " up" : " down"));
 }
 
-absl::Status SetLinkDown(NlSocket& nl, int index) {
-  NlRequest req(RTM_NEWLINK, 0);
-  auto* ifi = req.PutExtraHeader<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  ifi->ifi_index = index;
-  ifi->ifi_flags = 0;
-  ifi->ifi_change = IFF_UP;
-  return Annotate(nl.Transact(req), absl::StrCat("set link ", index, " down"));
+}  // namespace
+
+absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias) {
+  return ChangeUp(nl, index, true, alias);
 }
+
+absl::Status SetLinkDown(NlSocket& nl, int index) { return ChangeUp(nl, index, false, ""); }
 
 absl::Status MoveLinkToNetns(NlSocket& nl, int index, int netns_fd, absl::string_view new_name) {
   NlRequest req(RTM_NEWLINK, 0);

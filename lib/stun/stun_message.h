@@ -88,6 +88,8 @@ class Message {
   // matching, attributes overrunning, FINGERPRINT not last or wrong, attributes after
   // MESSAGE-INTEGRITY other than MESSAGE-INTEGRITY-SHA256 and FINGERPRINT.
   static absl::StatusOr<Message> Parse(absl::Span<const uint8_t> pkt);
+  // A Message is a view: parsing a temporary would leave it dangling.
+  static absl::StatusOr<Message> Parse(std::vector<uint8_t>&& temporary) = delete;
 
   uint16_t method() const { return method_; }
   Class message_class() const { return class_; }

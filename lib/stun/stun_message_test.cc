@@ -64,7 +64,8 @@ TEST(StunMessageTest, BindingRequestMatchesWhatCoturnAnswered) {
   // Byte for byte the request the capture above answered (built there independently,
   // with Python's zlib.crc32 for the FINGERPRINT).
   EXPECT_EQ(BuildBindingRequest(Tx(1)), Hex("000100082112a4420102030405060708090a0b0c802800045b20f9cc"));
-  auto m = Message::Parse(BuildBindingRequest(Tx(1)));
+  const auto request = BuildBindingRequest(Tx(1));
+  auto m = Message::Parse(request);
   WEFT_ASSERT_OK(m);
   EXPECT_EQ(m->method(), kBinding);
   EXPECT_EQ(m->message_class(), Class::kRequest);
@@ -105,12 +106,14 @@ TEST(StunMessageTest, IntegrityShortAndLongTermSha1AndSha256) {
       EXPECT_THAT(m->CheckIntegrity(wrong), StatusIs(absl::StatusCode::kPermissionDenied));
     }
   }
-  auto plain = Message::Parse(BuildBindingRequest(Tx(1)));
+  const auto plain_bytes = BuildBindingRequest(Tx(1));
+  auto plain = Message::Parse(plain_bytes);
   EXPECT_THAT(plain->CheckIntegrity(short_key), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(StunMessageTest, ErrorCode) {
-  auto m = Message::Parse(Builder(kAllocate, Class::kError, Tx(4)).AddErrorCode(401, "Unauthorized").Finish());
+  const auto bytes = Builder(kAllocate, Class::kError, Tx(4)).AddErrorCode(401, "Unauthorized").Finish();
+  auto m = Message::Parse(bytes);
   auto e = m->GetErrorCode();
   WEFT_ASSERT_OK(e);
   EXPECT_EQ(e->code, 401);

@@ -29,6 +29,7 @@ class EndpointStore {
   uint64_t version() const { return version_; }
   size_t size() const { return nodes_.size(); }
   const v1::NodeInfo* Find(const std::string& name) const;
+  const std::map<std::string, v1::NodeInfo>& nodes() const { return nodes_; }
   v1::Snapshot Snapshot() const;
 
   // What an agent that has seen `since` needs: the deltas after it, or nothing when

@@ -1,0 +1,180 @@
+// The EndpointService over an in-process gRPC channel: real streams, no network.
+#include "controller/controller_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+
+#include "gtest/gtest.h"
+
+namespace weft::controller {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
+
+class ControllerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder b;
+    b.RegisterService(&service_);
+    b.SetMaxReceiveMessageSize(1 << 20);
+    server_ = b.BuildAndStart();
+    channel_ = server_->InProcessChannel(grpc::ChannelArguments());
+    stub_ = v1::EndpointService::NewStub(channel_);
+  }
+  void TearDown() override { server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2)); }
+
+  struct Agent {
+    std::unique_ptr<grpc::ClientContext> ctx = std::make_unique<grpc::ClientContext>();
+    std::unique_ptr<Stream> stream;
+  };
+  Agent Connect(const std::string& node, const std::string& token = "secret", uint64_t resume = 0) {
+    Agent a;
+    a.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    a.stream = stub_->Connect(a.ctx.get());
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_node(node);
+    hello.mutable_hello()->set_token(token);
+    hello.mutable_hello()->set_resume_version(resume);
+    EXPECT_TRUE(a.stream->Write(hello));
+    return a;
+  }
+  static v1::AgentMessage Report(const std::string& name, v1::NatMapping mapping, const std::string& ip) {
+    v1::AgentMessage m;
+    auto* n = m.mutable_node();
+    n->set_name(name);
+    n->set_wireguard_public_key(std::string(32, 'k'));
+    n->add_pod_cidrs("10.244.1.0/24");
+    n->mutable_nat()->set_mapping(mapping);
+    n->mutable_nat()->set_public_ip(ip);
+    n->mutable_nat()->mutable_reflexive()->set_ip(ip);
+    n->mutable_nat()->mutable_reflexive()->set_port(51820);
+    return m;
+  }
+  static grpc::Status Close(Agent& a) {
+    a.stream->WritesDone();
+    v1::ControllerMessage drain;
+    while (a.stream->Read(&drain)) {
+    }
+    return a.stream->Finish();
+  }
+
+  ControllerService service_{"secret"};
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::EndpointService::Stub> stub_;
+};
+
+TEST_F(ControllerServiceTest, BadTokenIsRefused) {
+  Agent a = Connect("n1", "wrong");
+  v1::ControllerMessage m;
+  EXPECT_FALSE(a.stream->Read(&m));
+  EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ControllerServiceTest, FirstMessageMustBeHello) {
+  Agent a;
+  a.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  a.stream = stub_->Connect(a.ctx.get());
+  a.stream->Write(Report("n1", v1::NAT_MAPPING_NONE, "198.51.100.1"));
+  v1::ControllerMessage m;
+  EXPECT_FALSE(a.stream->Read(&m));
+  EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerServiceTest, SnapshotThenDeltasThenDirectives) {
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kSnapshot);
+  EXPECT_EQ(m.snapshot().nodes_size(), 0);
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100")));
+  ASSERT_TRUE(a.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);  // its own node, as everyone sees it
+  EXPECT_EQ(m.delta().version(), 1u);
+
+  Agent b = Connect("b");
+  ASSERT_TRUE(b.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kSnapshot);
+  ASSERT_EQ(m.snapshot().nodes_size(), 1);
+  EXPECT_EQ(m.snapshot().nodes(0).name(), "a");
+
+  ASSERT_TRUE(b.stream->Write(Report("b", v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "198.51.100.23")));
+  // a hears of b, then gets the directive for the pair: public ↔ hard, b initiates.
+  ASSERT_TRUE(a.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);
+  EXPECT_EQ(m.delta().upserted(0).name(), "b");
+  ASSERT_TRUE(a.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDirective);
+  EXPECT_EQ(m.directive().peer(), "b");
+  EXPECT_EQ(m.directive().path(), v1::PATH_KIND_DIRECT);
+  EXPECT_FALSE(m.directive().initiate());
+  EXPECT_NE(m.directive().reason().find("b initiates"), std::string::npos) << m.directive().reason();
+  // and b gets the same decision from its side.
+  ASSERT_TRUE(b.stream->Read(&m));  // its own delta
+  ASSERT_TRUE(b.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDirective);
+  EXPECT_EQ(m.directive().peer(), "a");
+  EXPECT_TRUE(m.directive().initiate());
+  EXPECT_TRUE(Close(a).ok());
+  EXPECT_TRUE(Close(b).ok());
+}
+
+TEST_F(ControllerServiceTest, ReconnectResumesWithOnlyTheMissedDeltas) {
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));
+  a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100"));
+  ASSERT_TRUE(a.stream->Read(&m));
+  const uint64_t seen = m.delta().version();
+  EXPECT_TRUE(Close(a).ok());
+
+  Agent b = Connect("b");
+  ASSERT_TRUE(b.stream->Read(&m));
+  b.stream->Write(Report("b", v1::NAT_MAPPING_NONE, "198.51.100.101"));
+  ASSERT_TRUE(b.stream->Read(&m));
+
+  Agent again = Connect("a", "secret", seen);
+  ASSERT_TRUE(again.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDelta) << "a resume point the log covers gets deltas, not a snapshot";
+  EXPECT_EQ(m.delta().upserted(0).name(), "b");
+  EXPECT_TRUE(Close(again).ok());
+  EXPECT_TRUE(Close(b).ok());
+  EXPECT_EQ(service_.Snapshot().nodes_size(), 2) << "state survives agents disconnecting";
+}
+
+TEST_F(ControllerServiceTest, ReplayedVersionsAndForeignNodesAreRefusedWithoutLosingState) {
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));
+  a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100"));
+  ASSERT_TRUE(a.stream->Read(&m));
+
+  Agent future = Connect("c", "secret", 999);
+  EXPECT_FALSE(future.stream->Read(&m));
+  grpc::Status s = future.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("newer than"), std::string::npos) << s.error_message();
+
+  a.stream->Write(Report("someone-else", v1::NAT_MAPPING_NONE, "198.51.100.9"));
+  EXPECT_FALSE(a.stream->Read(&m));
+  EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_EQ(service_.Snapshot().nodes_size(), 1);
+  EXPECT_EQ(service_.Snapshot().nodes(0).name(), "a");
+}
+
+TEST_F(ControllerServiceTest, OversizedMessagesAreRefused) {
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));
+  v1::AgentMessage big = Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100");
+  big.mutable_node()->mutable_nat()->set_reason(std::string(2 << 20, 'x'));
+  a.stream->Write(big);
+  EXPECT_FALSE(a.stream->Read(&m));
+  EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(service_.Snapshot().nodes_size(), 0);
+}
+
+}  // namespace
+}  // namespace weft::controller

@@ -1,0 +1,79 @@
+#include "controller/node_nat.h"
+
+namespace weft::controller {
+namespace {
+
+nat::Mapping MappingOf(v1::NatMapping m) {
+  switch (m) {
+    case v1::NAT_MAPPING_NONE: return nat::Mapping::kNone;
+    case v1::NAT_MAPPING_ENDPOINT_INDEPENDENT: return nat::Mapping::kEndpointIndependent;
+    case v1::NAT_MAPPING_ENDPOINT_DEPENDENT: return nat::Mapping::kEndpointDependent;
+    default: return nat::Mapping::kUnknown;
+  }
+}
+
+nat::Filtering FilteringOf(v1::NatFiltering f) {
+  switch (f) {
+    case v1::NAT_FILTERING_ENDPOINT_INDEPENDENT: return nat::Filtering::kEndpointIndependent;
+    case v1::NAT_FILTERING_ADDRESS_DEPENDENT: return nat::Filtering::kAddressDependent;
+    case v1::NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT: return nat::Filtering::kAddressAndPortDependent;
+    default: return nat::Filtering::kUnknown;
+  }
+}
+
+}  // namespace
+
+nat::NodeNat NodeNatOf(const v1::NodeInfo& node) {
+  nat::NodeNat n{node.name()};
+  const v1::NatReport& r = node.nat();
+  n.nat.mapping = MappingOf(r.mapping());
+  n.nat.filtering = FilteringOf(r.filtering());
+  n.nat.udp_blocked = r.udp_blocked();
+  n.nat.port_preserved = r.port_preserved();
+  n.nat.reason = r.reason();
+  if (r.has_reflexive()) {
+    if (auto ip = net::IpAddress::Parse(r.reflexive().ip()); ip.ok()) {
+      n.nat.reflexive = net::Endpoint{*ip, static_cast<uint16_t>(r.reflexive().port())};
+    }
+  }
+  if (auto ip = net::IpAddress::Parse(r.public_ip()); ip.ok()) n.public_ip = *ip;
+  return n;
+}
+
+v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& peer, bool initiate) {
+  v1::PairDirective p;
+  p.set_peer(peer);
+  p.set_path(d.path == nat::PathKind::kDirect     ? v1::PATH_KIND_DIRECT
+             : d.path == nat::PathKind::kRelayTcp ? v1::PATH_KIND_RELAY_TCP
+                                                  : v1::PATH_KIND_RELAY);
+  p.set_initiate(d.path == nat::PathKind::kDirect && initiate);
+  p.set_reason(d.reason);
+  return p;
+}
+
+v1::NatReport NatReportOf(const nat::Verdict& v) {
+  v1::NatReport r;
+  switch (v.mapping) {
+    case nat::Mapping::kNone: r.set_mapping(v1::NAT_MAPPING_NONE); break;
+    case nat::Mapping::kEndpointIndependent: r.set_mapping(v1::NAT_MAPPING_ENDPOINT_INDEPENDENT); break;
+    case nat::Mapping::kEndpointDependent: r.set_mapping(v1::NAT_MAPPING_ENDPOINT_DEPENDENT); break;
+    case nat::Mapping::kUnknown: r.set_mapping(v1::NAT_MAPPING_UNSPECIFIED); break;
+  }
+  switch (v.filtering) {
+    case nat::Filtering::kEndpointIndependent: r.set_filtering(v1::NAT_FILTERING_ENDPOINT_INDEPENDENT); break;
+    case nat::Filtering::kAddressDependent: r.set_filtering(v1::NAT_FILTERING_ADDRESS_DEPENDENT); break;
+    case nat::Filtering::kAddressAndPortDependent: r.set_filtering(v1::NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT); break;
+    case nat::Filtering::kUnknown: r.set_filtering(v1::NAT_FILTERING_UNSPECIFIED); break;
+  }
+  r.set_udp_blocked(v.udp_blocked);
+  r.set_port_preserved(v.port_preserved);
+  if (v.reflexive) {
+    r.mutable_reflexive()->set_ip(v.reflexive->ip.ToString());
+    r.mutable_reflexive()->set_port(v.reflexive->port);
+    r.set_public_ip(v.reflexive->ip.ToString());
+  }
+  r.set_reason(v.reason);
+  return r;
+}
+
+}  // namespace weft::controller

@@ -106,7 +106,13 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
     // A reconnect whose old stream has not noticed yet: the newest wins.
     old->second->FinishWith(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream for this node"));
   }
+  std::vector<std::string> had(hello.pod_cidrs().begin(), hello.pod_cidrs().end());
+  auto cidr = pods_.Assign(hello.node(), had);
+  if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
   streams_[hello.node()] = stream;
+  v1::ControllerMessage welcome;
+  welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
+  stream->QueueLocked(std::move(welcome));
   // resume_version 0: a new agent, which needs the whole state even when it is empty.
   if (hello.resume_version() > 0 && deltas->has_value()) {
     for (auto& d : **deltas) {

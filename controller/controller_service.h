@@ -15,6 +15,7 @@
 #include <string>
 
 #include "controller/endpoint_store.h"
+#include "controller/pod_cidr_allocator.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::controller {
@@ -23,8 +24,10 @@ class AgentStream;
 
 class ControllerService final : public v1::EndpointService::CallbackService {
  public:
-  // Standalone mode: agents authenticate with `join_token`.
-  explicit ControllerService(std::string join_token) : join_token_(std::move(join_token)) {}
+  // Standalone mode: agents authenticate with `join_token` and get their pod CIDR from
+  // `pods` (a block of the cluster CIDR each).
+  ControllerService(std::string join_token, PodCidrAllocator pods)
+      : join_token_(std::move(join_token)), pods_(std::move(pods)) {}
 
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(grpc::CallbackServerContext* ctx) override;
 
@@ -45,6 +48,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   const std::string join_token_;
   mutable std::mutex mu_;
   EndpointStore store_;                               // guarded by mu_
+  PodCidrAllocator pods_;                             // guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
 };
 

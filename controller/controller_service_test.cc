@@ -28,8 +28,10 @@ class ControllerServiceTest : public ::testing::Test {
   struct Agent {
     std::unique_ptr<grpc::ClientContext> ctx = std::make_unique<grpc::ClientContext>();
     std::unique_ptr<Stream> stream;
+    std::string pod_cidr;
   };
-  Agent Connect(const std::string& node, const std::string& token = "secret", uint64_t resume = 0) {
+  Agent Connect(const std::string& node, const std::string& token = "secret", uint64_t resume = 0,
+                bool welcomed = true) {
     Agent a;
     a.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     a.stream = stub_->Connect(a.ctx.get());
@@ -38,6 +40,12 @@ class ControllerServiceTest : public ::testing::Test {
     hello.mutable_hello()->set_token(token);
     hello.mutable_hello()->set_resume_version(resume);
     EXPECT_TRUE(a.stream->Write(hello));
+    if (welcomed) {
+      v1::ControllerMessage m;
+      EXPECT_TRUE(a.stream->Read(&m));
+      EXPECT_EQ(m.msg_case(), v1::ControllerMessage::kWelcome);
+      if (m.has_welcome() && m.welcome().pod_cidrs_size() > 0) a.pod_cidr = m.welcome().pod_cidrs(0);
+    }
     return a;
   }
   static v1::AgentMessage Report(const std::string& name, v1::NatMapping mapping, const std::string& ip) {
@@ -60,14 +68,14 @@ class ControllerServiceTest : public ::testing::Test {
     return a.stream->Finish();
   }
 
-  ControllerService service_{"secret"};
+  ControllerService service_{"secret", *PodCidrAllocator::Create(*net::IpPrefix::Parse("10.244.0.0/16"), 24)};
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::EndpointService::Stub> stub_;
 };
 
 TEST_F(ControllerServiceTest, BadTokenIsRefused) {
-  Agent a = Connect("n1", "wrong");
+  Agent a = Connect("n1", "wrong", 0, /*welcomed=*/false);
   v1::ControllerMessage m;
   EXPECT_FALSE(a.stream->Read(&m));
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -81,6 +89,18 @@ TEST_F(ControllerServiceTest, FirstMessageMustBeHello) {
   v1::ControllerMessage m;
   EXPECT_FALSE(a.stream->Read(&m));
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerServiceTest, WelcomeGivesEachNodeItsOwnPodCidrAndKeepsIt) {
+  Agent a = Connect("a");
+  Agent b = Connect("b");
+  EXPECT_EQ(a.pod_cidr, "10.244.0.0/24");
+  EXPECT_EQ(b.pod_cidr, "10.244.1.0/24");
+  EXPECT_TRUE(Close(a).ok());
+  Agent again = Connect("a");
+  EXPECT_EQ(again.pod_cidr, "10.244.0.0/24");
+  EXPECT_TRUE(Close(again).ok());
+  EXPECT_TRUE(Close(b).ok());
 }
 
 TEST_F(ControllerServiceTest, SnapshotThenDeltasThenDirectives) {
@@ -151,7 +171,7 @@ TEST_F(ControllerServiceTest, ReplayedVersionsAndForeignNodesAreRefusedWithoutLo
   a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100"));
   ASSERT_TRUE(a.stream->Read(&m));
 
-  Agent future = Connect("c", "secret", 999);
+  Agent future = Connect("c", "secret", 999, /*welcomed=*/false);
   EXPECT_FALSE(future.stream->Read(&m));
   grpc::Status s = future.stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

@@ -62,6 +62,18 @@ IpAddress IpAddress::Plus(uint64_t n) const {
   return r;
 }
 
+IpAddress IpAddress::PlusPowerOfTwo(int bit) const {
+  IpAddress r = *this;
+  int i = byte_length() - 1 - bit / 8;
+  unsigned carry = 1u << (bit % 8);
+  for (; i >= 0 && carry != 0; --i) {
+    unsigned sum = r.bytes_[i] + carry;
+    r.bytes_[i] = static_cast<uint8_t>(sum);
+    carry = sum >> 8;
+  }
+  return r;
+}
+
 IpAddress IpAddress::Masked(int prefix_len) const {
   IpAddress r = *this;
   for (int i = 0; i < byte_length(); ++i) {

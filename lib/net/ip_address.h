@@ -33,6 +33,8 @@ class IpAddress {
 
   // This address plus `n`, wrapping within the family's width.
   IpAddress Plus(uint64_t n) const;
+  // This address plus 2^bit (bit < bit_length()), wrapping: the next block of a prefix.
+  IpAddress PlusPowerOfTwo(int bit) const;
   // The address with all bits past `prefix_len` cleared (or set, for Last).
   IpAddress Masked(int prefix_len) const;
   IpAddress LastInPrefix(int prefix_len) const;

@@ -29,6 +29,13 @@ TEST(IpAddressTest, PlusCarriesAcrossBytesAndWraps) {
   EXPECT_EQ(IpAddress::Parse("10.0.0.0")->Plus(65536 + 3).ToString(), "10.1.0.3");
 }
 
+TEST(IpAddressTest, PlusPowerOfTwoStepsByBlocks) {
+  EXPECT_EQ(IpAddress::Parse("10.244.0.0")->PlusPowerOfTwo(8).ToString(), "10.244.1.0");
+  EXPECT_EQ(IpAddress::Parse("10.244.255.0")->PlusPowerOfTwo(8).ToString(), "10.245.0.0");
+  EXPECT_EQ(IpAddress::Parse("fd00:10:244::")->PlusPowerOfTwo(64).ToString(), "fd00:10:244:1::");
+  EXPECT_EQ(IpAddress::Parse("10.0.0.0")->PlusPowerOfTwo(0).ToString(), "10.0.0.1");
+}
+
 TEST(IpPrefixTest, FirstLastContains) {
   auto p = IpPrefix::Parse("10.244.1.0/24");
   WEFT_ASSERT_OK(p);

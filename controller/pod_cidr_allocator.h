@@ -1,0 +1,37 @@
+// Standalone mode's pod-CIDR registry: one block per node from the cluster CIDR (pure).
+#ifndef WEFT_CONTROLLER_POD_CIDR_ALLOCATOR_H_
+#define WEFT_CONTROLLER_POD_CIDR_ALLOCATOR_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/net/ip_address.h"
+
+namespace weft::controller {
+
+class PodCidrAllocator {
+ public:
+  // Blocks of /`node_prefix` (e.g. /24) out of `cluster` (e.g. 10.244.0.0/16).
+  // InvalidArgument if the block is not smaller than the cluster CIDR.
+  static absl::StatusOr<PodCidrAllocator> Create(const net::IpPrefix& cluster, int node_prefix);
+
+  // The node's block: the one it already has, else the one it asks for (its earlier
+  // assignment, reported after a controller restart) if free and inside the cluster
+  // CIDR, else the first free one. ResourceExhausted when none is left.
+  absl::StatusOr<net::IpPrefix> Assign(const std::string& node, const std::vector<std::string>& requested);
+  void Release(const std::string& node);
+
+ private:
+  PodCidrAllocator(net::IpPrefix cluster, int node_prefix) : cluster_(cluster), node_prefix_(node_prefix) {}
+  bool Taken(const net::IpPrefix& p) const;
+
+  net::IpPrefix cluster_;
+  int node_prefix_;
+  std::map<std::string, net::IpPrefix> by_node_;
+};
+
+}  // namespace weft::controller
+
+#endif  // WEFT_CONTROLLER_POD_CIDR_ALLOCATOR_H_

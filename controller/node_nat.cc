@@ -48,6 +48,7 @@ v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& pee
                                                   : v1::PATH_KIND_RELAY);
   p.set_initiate(d.path == nat::PathKind::kDirect && initiate);
   p.set_reason(d.reason);
+  p.set_local(d.use_host_candidates);
   return p;
 }
 

@@ -1,0 +1,79 @@
+#include "node-agent/peer_plan.h"
+
+#include <cstring>
+
+namespace weft::agent {
+namespace {
+
+constexpr int kKeepaliveSeconds = 25;
+
+std::optional<net::Endpoint> CandidateOf(const v1::NodeInfo& n, v1::CandidateType type) {
+  for (const auto& c : n.candidates()) {
+    if (c.type() != type) continue;
+    auto ip = net::IpAddress::Parse(c.endpoint().ip());
+    if (ip.ok() && c.endpoint().port() > 0 && c.endpoint().port() <= 65535) {
+      return net::Endpoint{*ip, static_cast<uint16_t>(c.endpoint().port())};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
+                                   const std::map<std::string, v1::PairDirective>& directives) {
+  std::vector<PlannedPeer> out;
+  for (const auto& [name, n] : nodes) {
+    if (name == self || n.wireguard_public_key().size() != 32 || n.pod_cidrs().empty()) continue;
+    PlannedPeer p{name};
+    std::memcpy(p.config.public_key.bytes.data(), n.wireguard_public_key().data(), 32);
+    p.config.replace_allowed_ips = true;
+    p.config.persistent_keepalive = kKeepaliveSeconds;
+    for (const auto& c : n.pod_cidrs()) {
+      if (auto prefix = net::IpPrefix::ParseNetwork(c); prefix.ok()) {
+        p.config.allowed_ips.push_back(*prefix);
+        p.routes.push_back(*prefix);
+      }
+    }
+    auto d = directives.find(name);
+    const auto host = CandidateOf(n, v1::CANDIDATE_TYPE_HOST);
+    const auto reflexive = CandidateOf(n, v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
+    if (d == directives.end()) {
+      // No decision yet: try the public endpoint if the peer has one.
+      p.config.endpoint = reflexive;
+      p.path = "direct";
+      p.reason = "no directive yet: trying the peer's reflexive endpoint";
+    } else if (d->second.path() == v1::PATH_KIND_DIRECT) {
+      p.path = "direct";
+      p.reason = d->second.reason();
+      if (d->second.local()) {
+        p.config.endpoint = host;
+      } else if (d->second.initiate()) {
+        p.config.endpoint = reflexive ? reflexive : host;
+      }
+    } else {
+      p.path = "none";
+      p.reason = d->second.reason() + " (no relay yet: no path)";
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+wireguard::DeviceConfig DiffPeers(const std::vector<PlannedPeer>& current, const std::vector<PlannedPeer>& desired) {
+  wireguard::DeviceConfig c;
+  std::map<wireguard::Key, const PlannedPeer*> cur;
+  for (const auto& p : current) cur[p.config.public_key] = &p;
+  for (const auto& p : desired) {
+    auto it = cur.find(p.config.public_key);
+    const bool same = it != cur.end() && it->second->config.allowed_ips == p.config.allowed_ips &&
+                      it->second->config.endpoint == p.config.endpoint &&
+                      it->second->config.persistent_keepalive == p.config.persistent_keepalive;
+    if (it != cur.end()) cur.erase(it);
+    if (!same) c.peers.push_back(p.config);
+  }
+  for (const auto& [key, p] : cur) c.peers.push_back(wireguard::PeerConfig{.public_key = key, .remove = true});
+  return c;
+}
+
+}  // namespace weft::agent

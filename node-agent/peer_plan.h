@@ -1,0 +1,38 @@
+// What the WireGuard device and the routing table should hold, from the controller's
+// state and directives (pure). The agent applies the difference, peer by peer, so a
+// peer that did not change is never touched (no handshake is lost, nothing flaps).
+#ifndef WEFT_NODE_AGENT_PEER_PLAN_H_
+#define WEFT_NODE_AGENT_PEER_PLAN_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/wireguard/device.h"
+#include "weft/v1/weft.pb.h"
+
+namespace weft::agent {
+
+struct PlannedPeer {
+  std::string node;
+  wireguard::PeerConfig config;  // public key, endpoint (if we should send first), allowed IPs
+  std::vector<net::IpPrefix> routes;  // the peer's pod CIDRs, routed into the WireGuard device
+  std::string path;                   // "direct", "relay", "none"
+  std::string reason;
+  friend bool operator==(const PlannedPeer&, const PlannedPeer&) = default;
+};
+
+// Peers for every other node that has a key and pod CIDRs. Keepalive (25 s) keeps NAT
+// mappings open; the endpoint is set only when this side should send first (the peer
+// is public or easy, per the directive), and left for the handshake to teach otherwise.
+std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
+                                   const std::map<std::string, v1::PairDirective>& directives);
+
+// The changes that turn `current` into `desired`: changed or new peers in full, vanished
+// ones removed; an unchanged peer does not appear.
+wireguard::DeviceConfig DiffPeers(const std::vector<PlannedPeer>& current, const std::vector<PlannedPeer>& desired);
+
+}  // namespace weft::agent
+
+#endif  // WEFT_NODE_AGENT_PEER_PLAN_H_

@@ -1,0 +1,84 @@
+#include "node-agent/peer_plan.h"
+
+#include "gtest/gtest.h"
+
+namespace weft::agent {
+namespace {
+
+v1::NodeInfo Node(const std::string& name, char key, const std::string& cidr, const std::string& host,
+                  const std::string& reflexive) {
+  v1::NodeInfo n;
+  n.set_name(name);
+  n.set_wireguard_public_key(std::string(32, key));
+  n.add_pod_cidrs(cidr);
+  auto* h = n.add_candidates();
+  h->set_type(v1::CANDIDATE_TYPE_HOST);
+  h->mutable_endpoint()->set_ip(host);
+  h->mutable_endpoint()->set_port(51820);
+  if (!reflexive.empty()) {
+    auto* r = n.add_candidates();
+    r->set_type(v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
+    r->mutable_endpoint()->set_ip(reflexive);
+    r->mutable_endpoint()->set_port(51820);
+  }
+  return n;
+}
+
+v1::PairDirective Directive(v1::PathKind path, bool initiate, bool local = false) {
+  v1::PairDirective d;
+  d.set_path(path);
+  d.set_initiate(initiate);
+  d.set_local(local);
+  d.set_reason("because");
+  return d;
+}
+
+std::map<std::string, v1::NodeInfo> Cluster() {
+  return {{"me", Node("me", 'm', "10.244.0.0/24", "10.1.0.2", "198.51.100.21")},
+          {"pub", Node("pub", 'p', "10.244.1.0/24", "198.51.100.100", "198.51.100.100")},
+          {"hard", Node("hard", 'h', "10.244.2.0/24", "10.3.0.2", "")},
+          {"lan", Node("lan", 'l', "10.244.3.0/24", "10.1.0.3", "198.51.100.21")}};
+}
+
+TEST(PeerPlanTest, EndpointsFollowTheDirectives) {
+  std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)},
+                                                {"hard", Directive(v1::PATH_KIND_DIRECT, false)},
+                                                {"lan", Directive(v1::PATH_KIND_DIRECT, true, /*local=*/true)}};
+  auto plan = PlanPeers("me", Cluster(), d);
+  ASSERT_EQ(plan.size(), 3u);
+  std::map<std::string, PlannedPeer> by;
+  for (auto& p : plan) by[p.node] = p;
+  EXPECT_EQ(by["pub"].config.endpoint->ToString(), "198.51.100.100:51820");
+  EXPECT_FALSE(by["hard"].config.endpoint.has_value()) << "the hard side initiates; we learn its port";
+  EXPECT_EQ(by["lan"].config.endpoint->ToString(), "10.1.0.3:51820") << "same NAT: the LAN address";
+  EXPECT_EQ(by["pub"].routes[0].ToString(), "10.244.1.0/24");
+  EXPECT_EQ(by["pub"].config.persistent_keepalive, 25);
+}
+
+TEST(PeerPlanTest, RelayDirectiveMeansNoPathYetWithAReason) {
+  auto plan = PlanPeers("me", Cluster(), {{"hard", Directive(v1::PATH_KIND_RELAY, false)}});
+  for (const auto& p : plan) {
+    if (p.node != "hard") continue;
+    EXPECT_EQ(p.path, "none");
+    EXPECT_NE(p.reason.find("no relay yet"), std::string::npos);
+  }
+}
+
+TEST(PeerPlanTest, DiffTouchesOnlyWhatChanged) {
+  auto before = PlanPeers("me", Cluster(), {});
+  EXPECT_TRUE(DiffPeers(before, before).peers.empty()) << "no change, no message";
+  auto cluster = Cluster();
+  cluster.erase("lan");
+  cluster["pub"].mutable_candidates(1)->mutable_endpoint()->set_port(40000);
+  auto after = PlanPeers("me", cluster, {});
+  auto diff = DiffPeers(before, after);
+  ASSERT_EQ(diff.peers.size(), 2u);
+  int removed = 0, updated = 0;
+  for (const auto& p : diff.peers) (p.remove ? removed : updated)++;
+  EXPECT_EQ(removed, 1);
+  EXPECT_EQ(updated, 1);
+  EXPECT_FALSE(diff.replace_peers) << "replacing the peer list would drop every session";
+}
+
+}  // namespace
+}  // namespace weft::agent

@@ -3,7 +3,7 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
-#include "controller/node_nat.h"
+#include "lib/api/node_nat.h"
 #include "lib/nat/path_strategy.h"
 
 namespace weft::controller {
@@ -155,15 +155,15 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
 void ControllerService::QueueDirectivesLocked(const std::string& node) {
   const v1::NodeInfo* self = store_.Find(node);
   if (self == nullptr) return;
-  const nat::NodeNat a = NodeNatOf(*self);
+  const nat::NodeNat a = api::NodeNatOf(*self);
   for (const auto& [name, peer] : store_.nodes()) {
     if (name == node) continue;
-    const nat::PathDecision d = nat::DecidePath(a, NodeNatOf(peer));
+    const nat::PathDecision d = nat::DecidePath(a, api::NodeNatOf(peer));
     auto send = [&](const std::string& to, const std::string& other, bool initiate) {
       auto it = streams_.find(to);
       if (it == streams_.end()) return;
       v1::ControllerMessage m;
-      *m.mutable_directive() = DirectiveOf(d, other, initiate);
+      *m.mutable_directive() = api::DirectiveOf(d, other, initiate);
       it->second->QueueLocked(std::move(m));
     };
     send(node, peer.name(), d.initiator == nat::Initiator::kA || d.initiator == nat::Initiator::kBoth ||

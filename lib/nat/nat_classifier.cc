@@ -51,6 +51,9 @@ Verdict Classify(const Observations& obs) {
     mapped.insert(*p->mapped);
     server_ips.insert(p->server.ip);
   }
+  std::set<net::IpAddress> mapped_ips;
+  for (const auto& m : mapped) mapped_ips.insert(m.ip);
+  if (mapped_ips.size() == 1) v.public_ip = *mapped_ips.begin();
   v.port_preserved = std::all_of(answers.begin(), answers.end(),
                                  [&](const Probe* p) { return p->mapped->port == obs.local_port; });
   if (obs.answered_from_other_address.has_value()) {

@@ -53,6 +53,9 @@ struct Verdict {
   bool udp_blocked = false;    // no target answered at all
   bool port_preserved = false; // every mapping kept the local port
   std::optional<net::Endpoint> reflexive;  // the public endpoint, when independent of the peer
+  // The public address when every answer saw the same one, also behind a NAT that maps
+  // each destination to a new port (it tells "behind the same NAT" apart).
+  std::optional<net::IpAddress> public_ip;
   std::optional<bool> hairpin;
   int answered = 0;
   int probed = 0;

@@ -55,6 +55,7 @@ TEST(NatClassifierTest, Table) {
     EXPECT_FALSE(v.reason.empty());
     if (c.mapping == Mapping::kEndpointDependent) {
       EXPECT_FALSE(v.reflexive.has_value());
+      EXPECT_EQ(v.public_ip->ToString(), "203.0.113.5") << "one public IP, ports vary";
     }
   }
 }

@@ -1,6 +1,6 @@
-#include "controller/node_nat.h"
+#include "lib/api/node_nat.h"
 
-namespace weft::controller {
+namespace weft::api {
 namespace {
 
 nat::Mapping MappingOf(v1::NatMapping m) {
@@ -71,10 +71,10 @@ v1::NatReport NatReportOf(const nat::Verdict& v) {
   if (v.reflexive) {
     r.mutable_reflexive()->set_ip(v.reflexive->ip.ToString());
     r.mutable_reflexive()->set_port(v.reflexive->port);
-    r.set_public_ip(v.reflexive->ip.ToString());
   }
+  if (v.public_ip) r.set_public_ip(v.public_ip->ToString());
   r.set_reason(v.reason);
   return r;
 }
 
-}  // namespace weft::controller
+}  // namespace weft::api

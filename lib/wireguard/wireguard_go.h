@@ -35,6 +35,9 @@ class WireGuardGo {
   ~WireGuardGo();
 
   pid_t pid() const { return pid_; }
+  // Leaves the process running when this object goes away (an agent that restarts
+  // adopts its device, so the data plane outlives it).
+  void Detach() { pid_ = -1; }
   const std::string& name() const { return name_; }
 
  private:

@@ -1,0 +1,266 @@
+#include "node-agent/agent.h"
+
+#include <linux/rtnetlink.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "lib/api/node_nat.h"
+#include "lib/nat/nat_monitor.h"
+#include "lib/net/nl_socket.h"
+#include "lib/net/rtnl_addr.h"
+#include "lib/net/rtnl_link.h"
+#include "lib/net/rtnl_route.h"
+#include "lib/status/status_macros.h"
+#include "lib/wireguard/uapi.h"
+#include "node-agent/node_files.h"
+
+namespace weft::agent {
+namespace {
+
+void Log(const std::string& s) { std::fprintf(stderr, "weft-agent: %s\n", s.c_str()); }
+
+std::vector<PlannedPeer> FromDevice(const wireguard::DeviceStatus& st) {
+  std::vector<PlannedPeer> out;
+  for (const auto& p : st.peers) {
+    PlannedPeer pp;
+    pp.config.public_key = p.public_key;
+    pp.config.endpoint = p.endpoint;
+    pp.config.persistent_keepalive = p.persistent_keepalive;
+    pp.config.allowed_ips = p.allowed_ips;
+    pp.config.replace_allowed_ips = true;
+    out.push_back(std::move(pp));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
+  std::unique_ptr<Agent> a(new Agent(std::move(opts)));
+  mkdir(a->opts_.state_dir.c_str(), 0700);
+  ASSIGN_OR_RETURN(a->private_key_, LoadOrCreateKey(a->opts_.state_dir + "/wireguard.key"));
+  ASSIGN_OR_RETURN(a->public_key_, wireguard::Key::PublicFrom(a->private_key_));
+  auto dev = std::make_unique<wireguard::UapiDevice>(a->opts_.wg_interface);
+  if (auto st = dev->Get(); st.ok()) {
+    Log(absl::StrCat("adopting the running WireGuard device ", a->opts_.wg_interface, " (", st->peers.size(), " peers)"));
+    a->applied_ = FromDevice(*st);
+  } else {
+    ASSIGN_OR_RETURN(auto proc, wireguard::WireGuardGo::Start(a->opts_.wg_interface, {}));
+    a->wg_process_.emplace(std::move(proc));
+  }
+  a->device_ = std::move(dev);
+  RETURN_IF_ERROR(a->device_->Set({.private_key = a->private_key_, .listen_port = a->opts_.wg_port}));
+  ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
+  ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, a->opts_.wg_interface));
+  RETURN_IF_ERROR(net::SetLinkUp(nl, link.index));
+  if (auto saved = ReadWholeFile(a->opts_.state_dir + "/pod_cidrs"); saved.ok()) {
+    for (absl::string_view c : absl::StrSplit(*saved, '\n', absl::SkipWhitespace())) a->pod_cidrs_.emplace_back(c);
+  }
+  Log(absl::StrCat("node ", a->opts_.node, ", WireGuard ", a->opts_.wg_interface, " on UDP ", a->opts_.wg_port,
+                   ", public key ", a->public_key_.ToBase64()));
+  return a;
+}
+
+Agent::~Agent() {
+  // wireguard-go keeps running (see Create): the next agent adopts the device.
+  if (wg_process_) wg_process_->Detach();
+}
+
+std::optional<v1::NodeInfo> Agent::SelfInfo() {
+  if (pod_cidrs_.empty()) return std::nullopt;
+  v1::NodeInfo n;
+  n.set_name(opts_.node);
+  n.set_wireguard_public_key(std::string(reinterpret_cast<const char*>(public_key_.bytes.data()), 32));
+  for (const auto& c : pod_cidrs_) n.add_pod_cidrs(c);
+  if (auto nl = net::NlSocket::Open(); nl.ok()) {
+    auto wg = net::GetLink(*nl, opts_.wg_interface);
+    if (auto addrs = net::ListAddresses(*nl, 0); addrs.ok()) {
+      for (const auto& a : *addrs) {
+        if (a.scope != RT_SCOPE_UNIVERSE || !a.prefix.address.is_v4() || (wg.ok() && a.ifindex == wg->index)) continue;
+        auto* c = n.add_candidates();
+        c->set_type(v1::CANDIDATE_TYPE_HOST);
+        c->mutable_endpoint()->set_ip(a.prefix.address.ToString());
+        c->mutable_endpoint()->set_port(opts_.wg_port);
+      }
+    }
+  }
+  if (verdict_) {
+    *n.mutable_nat() = api::NatReportOf(*verdict_);
+    if (verdict_->reflexive) {
+      auto* c = n.add_candidates();
+      c->set_type(v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
+      c->mutable_endpoint()->set_ip(verdict_->reflexive->ip.ToString());
+      c->mutable_endpoint()->set_port(verdict_->reflexive->port);
+    }
+  }
+  return n;
+}
+
+void Agent::SendSelf() {
+  auto info = SelfInfo();
+  if (!info) return;
+  v1::AgentMessage m;
+  *m.mutable_node() = *info;
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (stream_ != nullptr) stream_->Write(m);
+}
+
+absl::Status Agent::OnWelcome(const v1::Welcome& w) {
+  pod_cidrs_.assign(w.pod_cidrs().begin(), w.pod_cidrs().end());
+  if (pod_cidrs_.empty()) return absl::InvalidArgumentError("Welcome without pod CIDRs");
+  RETURN_IF_ERROR(WriteFileAtomically(opts_.state_dir + "/pod_cidrs", absl::StrJoin(pod_cidrs_, "\n") + "\n", 0600));
+  // The device carries the node's own address in each pod CIDR (IPAM never gives it to
+  // a pod), so traffic from the node to remote pods has an address they can answer.
+  ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
+  ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, opts_.wg_interface));
+  for (const auto& c : pod_cidrs_) {
+    ASSIGN_OR_RETURN(net::IpPrefix p, net::IpPrefix::ParseNetwork(c));
+    const net::IpAddress node_ip = p.First().Plus(1);
+    absl::Status s = net::AddAddress(nl, link.index, {node_ip, node_ip.bit_length()}, {.no_dad = true});
+    if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+  }
+  mkdir(opts_.cni_conf_dir.c_str(), 0755);
+  RETURN_IF_ERROR(WriteFileAtomically(opts_.cni_conf_dir + "/10-weft.conflist",
+                                      CniConflist(pod_cidrs_, opts_.pod_mtu, opts_.cni_data_dir), 0644));
+  Log(absl::StrCat("pod CIDRs ", absl::StrJoin(pod_cidrs_, ", "), "; CNI config written"));
+  return absl::OkStatus();
+}
+
+absl::Status Agent::Reconcile() {
+  std::vector<PlannedPeer> desired = PlanPeers(opts_.node, nodes_, directives_);
+  wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
+  if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
+  for (const auto& p : desired) {
+    bool changed = true;
+    for (const auto& old : applied_) {
+      if (old.node == p.node && old.path == p.path && old.reason == p.reason) changed = false;
+    }
+    if (changed) Log(absl::StrCat("peer ", p.node, ": ", p.path, " (", p.reason, ")"));
+  }
+  applied_ = desired;
+  ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
+  ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, opts_.wg_interface));
+  std::set<std::string> want;
+  for (const auto& p : desired) {
+    for (const auto& r : p.routes) {
+      want.insert(r.ToString());
+      if (!routes_.count(r.ToString())) {
+        RETURN_IF_ERROR(net::AddRoute(nl, {.dst = r, .ifindex = link.index, .scope = RT_SCOPE_LINK}, /*replace=*/true));
+      }
+    }
+  }
+  for (const auto& r : routes_) {
+    if (want.count(r)) continue;
+    if (auto p = net::IpPrefix::Parse(r); p.ok()) {
+      (void)net::DeleteRoute(nl, {.dst = *p, .ifindex = link.index, .scope = RT_SCOPE_LINK});
+    }
+  }
+  routes_ = std::move(want);
+  return absl::OkStatus();
+}
+
+void Agent::OnMessage(const v1::ControllerMessage& m) {
+  std::lock_guard<std::mutex> l(mu_);
+  absl::Status s;
+  switch (m.msg_case()) {
+    case v1::ControllerMessage::kWelcome:
+      s = OnWelcome(m.welcome());
+      if (s.ok()) SendSelf();
+      break;
+    case v1::ControllerMessage::kSnapshot:
+      nodes_.clear();
+      for (const auto& n : m.snapshot().nodes()) nodes_[n.name()] = n;
+      version_ = m.snapshot().version();
+      s = Reconcile();
+      break;
+    case v1::ControllerMessage::kDelta:
+      for (const auto& n : m.delta().upserted()) nodes_[n.name()] = n;
+      for (const auto& r : m.delta().removed()) {
+        nodes_.erase(r);
+        directives_.erase(r);
+      }
+      version_ = m.delta().version();
+      s = Reconcile();
+      break;
+    case v1::ControllerMessage::kDirective:
+      directives_[m.directive().peer()] = m.directive();
+      s = Reconcile();
+      break;
+    default:
+      break;
+  }
+  if (!s.ok()) Log(absl::StrCat("applying controller state: ", s.ToString()));
+}
+
+void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
+  grpc::ClientContext ctx;
+  std::stop_callback cancel(stop, [&] { ctx.TryCancel(); });
+  std::unique_ptr<Stream> stream = stub.Connect(&ctx);
+  v1::AgentMessage hello;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    hello.mutable_hello()->set_node(opts_.node);
+    hello.mutable_hello()->set_token(opts_.join_token);
+    hello.mutable_hello()->set_resume_version(version_);
+    for (const auto& c : pod_cidrs_) hello.mutable_hello()->add_pod_cidrs(c);
+  }
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (!stream->Write(hello)) return;
+    stream_ = stream.get();
+  }
+  v1::ControllerMessage m;
+  while (stream->Read(&m)) OnMessage(m);
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    stream_ = nullptr;
+  }
+  grpc::Status s = stream->Finish();
+  if (!stop.stop_requested()) Log(absl::StrCat("controller stream ended: ", s.error_message(), " (code ", s.error_code(), ")"));
+}
+
+void Agent::Run(std::stop_token stop) {
+  std::jthread nat([this](std::stop_token st) {
+    absl::Status s = nat::RunNatMonitor(
+        {.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval},
+        [this](const nat::PortProbeReport& r, const std::optional<nat::Verdict>&, bool changed) {
+          std::lock_guard<std::mutex> l(mu_);
+          verdict_ = r.verdict;
+          if (changed) {
+            Log(absl::StrCat("NAT: ", r.verdict.reason));
+            SendSelf();
+          }
+        },
+        st);
+    if (!s.ok()) Log(absl::StrCat("NAT monitor stopped: ", s.ToString()));
+  });
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (opts_.insecure) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions o;
+    if (auto ca = ReadWholeFile(opts_.ca_file); ca.ok()) o.pem_root_certs = *ca;
+    creds = grpc::SslCredentials(o);
+  }
+  auto stub = v1::EndpointService::NewStub(grpc::CreateChannel(opts_.controller, creds));
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stop.stop_requested()) {
+    const auto started = std::chrono::steady_clock::now();
+    Session(*stub, stop);
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    // Bounded, interruptible wait before reconnecting; the data plane is untouched.
+    for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stop.stop_requested();
+         waited += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+}  // namespace weft::agent

@@ -1,0 +1,85 @@
+// weft-agent's runtime: the node's WireGuard device, its NAT verdict, its stream to the
+// controller, and the peers and routes that follow from what the controller says.
+#ifndef WEFT_NODE_AGENT_AGENT_H_
+#define WEFT_NODE_AGENT_AGENT_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "lib/nat/nat_classifier.h"
+#include "lib/wireguard/device.h"
+#include "lib/wireguard/wireguard_go.h"
+#include "node-agent/peer_plan.h"
+#include "weft/v1/weft.grpc.pb.h"
+
+namespace weft::agent {
+
+struct AgentOptions {
+  std::string node;
+  std::string controller;  // host:port
+  std::string join_token;
+  bool insecure = false;
+  std::string ca_file;     // PEM roots for the controller's certificate
+  std::vector<net::Endpoint> stun;
+  uint16_t wg_port = 51820;
+  std::string wg_interface = "weft0";
+  std::string state_dir = "/var/lib/weft";
+  std::string cni_conf_dir = "/etc/cni/net.d";
+  std::string cni_data_dir = "/run/weft/cni";
+  int pod_mtu = 1420;  // uplink 1500 minus WireGuard's 80 bytes of overhead
+  std::chrono::milliseconds nat_interval{15000};
+};
+
+class Agent {
+ public:
+  // Loads (or creates) the key, adopts a running userspace WireGuard of the interface or
+  // starts one. The device survives the agent: a restarted agent adopts it, so the data
+  // plane never stops because the agent did.
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(AgentOptions opts);
+  ~Agent();
+
+  // Serves until `stop`: NAT monitoring, and the controller stream with reconnects.
+  void Run(std::stop_token stop);
+
+ private:
+  explicit Agent(AgentOptions opts) : opts_(std::move(opts)) {}
+  using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
+
+  void Session(v1::EndpointService::Stub& stub, std::stop_token stop);
+  void OnMessage(const v1::ControllerMessage& m);
+  absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
+  absl::Status Reconcile();                        // mu_ held
+  std::optional<v1::NodeInfo> SelfInfo();         // mu_ held
+  void SendSelf();                                 // mu_ held
+
+  AgentOptions opts_;
+  wireguard::Key private_key_, public_key_;
+  std::unique_ptr<wireguard::Device> device_;
+  std::optional<wireguard::WireGuardGo> wg_process_;  // unset when adopted
+
+  std::mutex mu_;
+  std::vector<std::string> pod_cidrs_;
+  std::map<std::string, v1::NodeInfo> nodes_;
+  std::map<std::string, v1::PairDirective> directives_;
+  std::vector<PlannedPeer> applied_;
+  std::set<std::string> routes_;  // remote pod CIDRs routed into the device
+  uint64_t version_ = 0;
+  std::optional<nat::Verdict> verdict_;
+  std::mutex write_mu_;          // one writer at a time on the stream
+  Stream* stream_ = nullptr;     // guarded by write_mu_
+};
+
+}  // namespace weft::agent
+
+#endif  // WEFT_NODE_AGENT_AGENT_H_

@@ -1,0 +1,84 @@
+// weft-agent: runs on every node (DaemonSet, hostNetwork). Standalone mode flags below;
+// Kubernetes mode (token from the projected ServiceAccount) comes with the control plane.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "node-agent/agent.h"
+#include "node-agent/node_files.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: weft-agent --node NAME --controller HOST:PORT --join-token-file FILE\n"
+    "                  --stun HOST:PORT,HOST:PORT,HOST:PORT [--wg-port 51820] [--wg-interface weft0]\n"
+    "                  [--state-dir /var/lib/weft] [--cni-conf-dir /etc/cni/net.d]\n"
+    "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
+    "                  [--ca-file FILE | --insecure]\n";
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "weft-agent: %s\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace weft;
+  agent::AgentOptions o;
+  std::string token_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    int n = 0;
+    if (a == "--node") o.node = value();
+    else if (a == "--controller") o.controller = value();
+    else if (a == "--join-token-file") token_file = value();
+    else if (a == "--insecure") o.insecure = true;
+    else if (a == "--ca-file") o.ca_file = value();
+    else if (a == "--wg-interface") o.wg_interface = value();
+    else if (a == "--state-dir") o.state_dir = value();
+    else if (a == "--cni-conf-dir") o.cni_conf_dir = value();
+    else if (a == "--cni-data-dir") o.cni_data_dir = value();
+    else if (a == "--wg-port" && absl::SimpleAtoi(value(), &n) && n > 0 && n < 65536) o.wg_port = static_cast<uint16_t>(n);
+    else if (a == "--pod-mtu" && absl::SimpleAtoi(value(), &n)) o.pod_mtu = n;
+    else if (a == "--nat-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.nat_interval = std::chrono::milliseconds(n);
+    else if (a == "--stun") {
+      for (absl::string_view s : absl::StrSplit(value(), ',', absl::SkipEmpty())) {
+        auto e = net::Endpoint::Parse(s);
+        if (!e.ok()) return Usage(std::string(e.status().message()));
+        o.stun.push_back(*e);
+      }
+    } else return Usage("bad or unknown flag " + a);
+  }
+  if (o.node.empty() || o.controller.empty() || token_file.empty()) return Usage("--node, --controller and --join-token-file are required");
+  if (o.stun.size() < 3) return Usage("give three or more --stun servers");
+  if (!o.insecure && o.ca_file.empty()) return Usage("give --ca-file (or --insecure for a lab)");
+  auto token = agent::ReadWholeFile(token_file);
+  if (!token.ok()) return Usage(std::string(token.status().message()));
+  o.join_token = std::string(absl::StripAsciiWhitespace(*token));
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto agent = agent::Agent::Create(o);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "weft-agent: %s\n", agent.status().ToString().c_str());
+    return 1;
+  }
+  std::jthread run([&](std::stop_token st) { (*agent)->Run(st); });
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "weft-agent: signal %d, stopping (the WireGuard device stays up)\n", sig);
+  run.request_stop();
+  return 0;
+}

@@ -1,0 +1,47 @@
+#include "node-agent/node_files.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "lib/testing/status_matchers.h"
+#include "nlohmann/json.hpp"
+
+namespace weft::agent {
+namespace {
+
+class NodeFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/weft-agent-test-XXXXXX";
+    dir_ = mkdtemp(t);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(NodeFilesTest, KeyIsCreatedOnceWith0600) {
+  auto k1 = LoadOrCreateKey(dir_ + "/wg.key");
+  WEFT_ASSERT_OK(k1);
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/wg.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto k2 = LoadOrCreateKey(dir_ + "/wg.key");
+  WEFT_ASSERT_OK(k2);
+  EXPECT_EQ(*k1, *k2) << "the key is kept";
+  chmod((dir_ + "/wg.key").c_str(), 0644);
+  EXPECT_THAT(LoadOrCreateKey(dir_ + "/wg.key"), testing::StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(NodeFilesTest, ConflistIsWhatWeftCniReads) {
+  auto j = nlohmann::json::parse(CniConflist({"10.244.1.0/24"}, 1420, "/run/weft/cni"));
+  EXPECT_EQ(j["plugins"][0]["type"], "weft");
+  EXPECT_EQ(j["plugins"][0]["podCIDRs"][0], "10.244.1.0/24");
+  EXPECT_EQ(j["plugins"][0]["mtu"], 1420);
+  EXPECT_EQ(j["plugins"][1]["type"], "portmap");
+}
+
+}  // namespace
+}  // namespace weft::agent

@@ -14,12 +14,52 @@
 #include "lib/sys/netns.h"
 #include "lib/wireguard/uapi.h"
 #include "lib/wireguard/wireguard_go.h"
+#include "tests/lab/lab_cluster.h"
 #include "tests/lab/nat_lab.h"
+
+namespace {
+
+// `weft-lab cluster`: controller, agents and a pod per node; then every pod pings every
+// other pod and the table shows what got through, by the path the controller chose.
+int RunCluster(const weft::lab::LabSpec& spec) {
+  using namespace weft;
+  auto cluster = lab::LabCluster::Create(spec, {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY});
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "weft-lab: %s\n", std::string(cluster.status().message()).c_str());
+    return 1;
+  }
+  auto& c = **cluster;
+  std::printf("cluster up: weft-controller on 198.51.100.200:7443, an agent and a pod on every node\n\n");
+  for (const auto& n : c.nodes()) std::printf("  pod on %-9s %s\n", n.c_str(), c.PodIp(n).c_str());
+  std::printf("\npod-to-pod pings (first answer within 12 s):\n");
+  int ok = 0, total = 0;
+  for (const auto& a : c.nodes()) {
+    for (const auto& b : c.nodes()) {
+      if (a == b) continue;
+      ++total;
+      const bool reached = c.PodPing(a, c.PodIp(b), 12);
+      ok += reached;
+      std::printf("  %-9s -> %-9s %s\n", a.c_str(), b.c_str(), reached ? "ok" : "no path");
+    }
+  }
+  std::printf("\n%d/%d pairs reached each other; the agents' reasons:\n", ok, total);
+  for (const auto& n : c.nodes()) {
+    std::istringstream log(c.AgentLog(n));
+    for (std::string line; std::getline(log, line);) {
+      if (line.find(": peer ") != std::string::npos || line.find("NAT:") != std::string::npos) {
+        std::printf("  [%s] %s\n", n.c_str(), line.c_str() + line.find(':') + 2);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace weft;
-  if (argc != 3 || std::string(argv[1]) != "netcheck") {
-    std::fprintf(stderr, "usage: weft-lab netcheck TOPOLOGY.json   (root)\n");
+  if (argc != 3 || (std::string(argv[1]) != "netcheck" && std::string(argv[1]) != "cluster")) {
+    std::fprintf(stderr, "usage: weft-lab netcheck|cluster TOPOLOGY.json   (root)\n");
     return 2;
   }
   std::ifstream in(argv[2]);
@@ -30,6 +70,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-lab: %s: %s\n", argv[2], std::string(spec.status().message()).c_str());
     return 2;
   }
+  if (std::string(argv[1]) == "cluster") return RunCluster(*spec);
   auto lab = lab::NatLab::Create(*spec);
   if (!lab.ok()) {
     std::fprintf(stderr, "weft-lab: %s\n", std::string(lab.status().message()).c_str());

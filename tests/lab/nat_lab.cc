@@ -126,7 +126,13 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
                     "    iifname \"wan0\" udp dport 51820 dnat to ", cone_node_.at(site).ToString(), ":51820\n  }\n");
   }
   absl::StrAppend(&rules, "  chain lab_filter { type filter hook forward priority filter; policy accept;\n",
-                  kind == NatKind::kUdpBlocked ? "    meta l4proto udp drop\n" : "", "  }\n}\n");
+                  kind == NatKind::kUdpBlocked ? "    meta l4proto udp drop\n" : "", "  }\n");
+  // Like every real home or cloud router: nothing unsolicited from the WAN reaches the
+  // router itself. Without this, a peer's first packet to the router's public port makes
+  // conntrack bind that port to the router (seeds/004's collision), and the node behind
+  // it can no longer keep its port for that peer.
+  absl::StrAppend(&rules, "  chain lab_input { type filter hook input priority filter; policy accept;\n",
+                  "    iifname \"wan0\" ct state new drop\n  }\n}\n");
   const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft");
   FILE* f = fopen(file.c_str(), "w");
   if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");

@@ -11,7 +11,8 @@
 // NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
 // cone = easy plus a static 1:1 mapping of UDP 51820 to the site's first node
 // (endpoint-independent filtering for the WireGuard port); hard = masquerade
-// random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP. Only lab addresses are used,
+// random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP. Every
+// router drops unsolicited packets from its WAN addressed to itself, as real ones do. Only lab addresses are used,
 // all inside namespaces the lab made; everything is removed by the destructor.
 #ifndef WEFT_TESTS_LAB_NAT_LAB_H_
 #define WEFT_TESTS_LAB_NAT_LAB_H_

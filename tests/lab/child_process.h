@@ -1,0 +1,35 @@
+// A long-running program of the lab (controller, agent) started inside a namespace.
+#ifndef WEFT_TESTS_LAB_CHILD_PROCESS_H_
+#define WEFT_TESTS_LAB_CHILD_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace weft::lab {
+
+class ChildProcess {
+ public:
+  // Starts argv[0] with `args` in the netns at `netns_path`, output to `log_path`. It
+  // dies with the thread that started it (nothing outlives a crashed test).
+  ChildProcess(const std::string& netns_path, const std::vector<std::string>& args, const std::string& log_path);
+  ~ChildProcess();  // Stop()
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // SIGTERM, then SIGKILL after 3 s. Returns the exit status (-1 if killed or never ran).
+  int Stop();
+  // SIGKILL at once (a crash).
+  void Kill();
+  bool running() const { return pid_ > 0; }
+  const std::string& log_path() const { return log_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_;
+};
+
+}  // namespace weft::lab
+
+#endif  // WEFT_TESTS_LAB_CHILD_PROCESS_H_

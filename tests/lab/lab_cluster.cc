@@ -1,0 +1,150 @@
+#include "tests/lab/lab_cluster.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "lib/status/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace weft::lab {
+namespace {
+
+constexpr char kController[] = "198.51.100.200:7443";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& spec, const ClusterBinaries& bin) {
+  std::unique_ptr<LabCluster> c(new LabCluster());
+  c->bin_ = bin;
+  ASSIGN_OR_RETURN(c->lab_, NatLab::Create(spec));
+  char tmpl[] = "/tmp/weft-cluster-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp");
+  c->dir_ = tmpl;
+  std::ofstream(c->dir_ + "/token") << "lab-join-token-0123456789abcdef\n";
+  std::vector<std::string> stun;
+  for (const auto& t : c->lab_->StunTargets()) stun.push_back(t.ToString());
+  c->stun_arg_ = {"--stun", absl::StrJoin(stun, ",")};
+  RETURN_IF_ERROR(c->StartController());
+  int i = 0;
+  for (const auto& site : spec.sites) {
+    for (const auto& node : site.nodes) {
+      c->wg_name_[node] = absl::StrCat("wc", getpid() % 10000, "n", i++);
+      RETURN_IF_ERROR(c->StartAgent(node));
+    }
+  }
+  for (const auto& [node, name] : c->wg_name_) RETURN_IF_ERROR(c->AddPod(node));
+  return c;
+}
+
+LabCluster::~LabCluster() {
+  agents_.clear();
+  controller_.reset();
+  // The agents leave wireguard-go running on purpose (restarts adopt it): stop them here.
+  for (const auto& [node, name] : wg_name_) {
+    std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", name, "$' 2>/dev/null");
+    (void)!system(cmd.c_str());
+  }
+  for (int i = 0; i < 100; ++i) {
+    bool any = false;
+    for (const auto& [node, name] : wg_name_) {
+      any |= system(absl::StrCat("pgrep -f '[w]ireguard-go -f ", name, "$' >/dev/null").c_str()) == 0;
+    }
+    if (!any) break;
+    usleep(20000);
+  }
+  pods_.clear();
+  lab_.reset();
+  if (!dir_.empty()) std::filesystem::remove_all(dir_);
+}
+
+std::vector<std::string> LabCluster::nodes() const {
+  std::vector<std::string> out;
+  for (const auto& [n, w] : wg_name_) out.push_back(n);
+  return out;
+}
+
+absl::Status LabCluster::StartController() {
+  controller_ = std::make_unique<ChildProcess>(
+      lab_->ns("host").path(),
+      std::vector<std::string>{bin_.controller, "--listen", kController, "--insecure", "--join-token-file",
+                               dir_ + "/token", "--cluster-cidr", "10.244.0.0/16"},
+      dir_ + "/controller.log");
+  for (int i = 0; i < 300; ++i) {
+    std::string out;
+    lab_->ns("host").Exec("ss -Hltn sport = :7443", &out);
+    if (!out.empty()) return absl::OkStatus();
+    usleep(10000);
+  }
+  return absl::UnavailableError("weft-controller did not start: " + Slurp(dir_ + "/controller.log"));
+}
+
+void LabCluster::StopController() { controller_.reset(); }
+
+absl::Status LabCluster::StartAgent(const std::string& node) {
+  const std::string d = absl::StrCat(dir_, "/", node);
+  std::filesystem::create_directories(d);
+  std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", kController, "--insecure",
+                                   "--join-token-file", dir_ + "/token", "--wg-interface", wg_name_.at(node),
+                                   "--state-dir", d + "/state", "--cni-conf-dir", d + "/net.d",
+                                   "--cni-data-dir", d + "/cni", "--nat-interval-ms", "2000"};
+  args.insert(args.end(), stun_arg_.begin(), stun_arg_.end());
+  agents_[node] = std::make_unique<ChildProcess>(lab_->ns("n-" + node).path(), args, d + "/agent.log");
+  for (int i = 0; i < 1000; ++i) {  // bounded: 10 s for the Welcome and the conflist
+    if (std::filesystem::exists(d + "/net.d/10-weft.conflist")) return absl::OkStatus();
+    usleep(10000);
+  }
+  return absl::UnavailableError(absl::StrCat("agent on ", node, " wrote no conflist: ", Slurp(d + "/agent.log")));
+}
+
+void LabCluster::KillAgent(const std::string& node) {
+  if (auto it = agents_.find(node); it != agents_.end()) it->second->Kill();
+}
+
+std::string LabCluster::AgentLog(const std::string& node) const { return Slurp(absl::StrCat(dir_, "/", node, "/agent.log")); }
+
+absl::Status LabCluster::AddPod(const std::string& node) {
+  const std::string d = absl::StrCat(dir_, "/", node);
+  auto list = nlohmann::json::parse(Slurp(d + "/net.d/10-weft.conflist"), nullptr, false);
+  if (!list.is_object()) return absl::InternalError("bad conflist");
+  // What a runtime passes the first plugin: its entry, with the list's name and version.
+  nlohmann::json conf = list["plugins"][0];
+  conf["name"] = list["name"];
+  conf["cniVersion"] = list["cniVersion"];
+  std::ofstream(d + "/pod.json") << conf.dump();
+  pods_[node] = std::make_unique<testing::TestNetns>("p-" + node);
+  std::string out;
+  const std::string cmd = absl::StrCat("CNI_COMMAND=ADD CNI_CONTAINERID=pod-", node, " CNI_NETNS=", pods_[node]->path(),
+                                       " CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni ", bin_.cni, " < ", d, "/pod.json");
+  if (lab_->ns("n-" + node).Exec(cmd, &out) != 0) return absl::InternalError(absl::StrCat("weft-cni ADD on ", node, ": ", out));
+  auto r = nlohmann::json::parse(out, nullptr, false);
+  if (!r.is_object() || !r.contains("ips")) return absl::InternalError("weft-cni printed no result: " + out);
+  std::string a = r["ips"][0]["address"];
+  pod_ip_[node] = a.substr(0, a.find('/'));
+  return absl::OkStatus();
+}
+
+bool LabCluster::PodPing(const std::string& node, const std::string& ip, int seconds) const {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pods_.at(node)->Exec("ping -c1 -W1 " + ip) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace weft::lab

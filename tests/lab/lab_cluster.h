@@ -1,0 +1,60 @@
+// A Weft cluster in the NAT lab: weft-controller on the internet host, weft-agent on
+// every node (each with its own wireguard-go), and one pod per node wired by weft-cni
+// with the conflist its agent wrote. Used by the end-to-end tests and the demo.
+#ifndef WEFT_TESTS_LAB_LAB_CLUSTER_H_
+#define WEFT_TESTS_LAB_LAB_CLUSTER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tests/lab/child_process.h"
+#include "tests/lab/nat_lab.h"
+
+namespace weft::lab {
+
+struct ClusterBinaries {
+  std::string controller;
+  std::string agent;
+  std::string cni;
+};
+
+class LabCluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<LabCluster>> Create(const LabSpec& spec, const ClusterBinaries& bin);
+  ~LabCluster();
+
+  NatLab& lab() { return *lab_; }
+  std::vector<std::string> nodes() const;
+  std::string PodIp(const std::string& node) const { return pod_ip_.at(node); }
+  const testing::TestNetns& Pod(const std::string& node) const { return *pods_.at(node); }
+  // Pings `ip` from `node`'s pod until one answer or `seconds` pass (bounded).
+  bool PodPing(const std::string& node, const std::string& ip, int seconds) const;
+  std::string AgentLog(const std::string& node) const;
+
+  // Control-plane faults.
+  void StopController();
+  absl::Status StartController();
+  void KillAgent(const std::string& node);
+  absl::Status StartAgent(const std::string& node);
+
+ private:
+  LabCluster() = default;
+  absl::Status AddPod(const std::string& node);
+
+  ClusterBinaries bin_;
+  std::unique_ptr<NatLab> lab_;
+  std::string dir_;
+  std::vector<std::string> stun_arg_;
+  std::unique_ptr<ChildProcess> controller_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
+  std::map<std::string, std::string> wg_name_;
+  std::map<std::string, std::unique_ptr<testing::TestNetns>> pods_;
+  std::map<std::string, std::string> pod_ip_;
+};
+
+}  // namespace weft::lab
+
+#endif  // WEFT_TESTS_LAB_LAB_CLUSTER_H_

@@ -1,6 +1,8 @@
 #include "controller/controller_service.h"
 
+#include <cstdio>
 #include <deque>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
@@ -88,6 +90,31 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   bool finished_ = false;
 };
 
+absl::Status ControllerService::UseStateFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  state_file_ = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::OkStatus();  // first start
+  v1::ControllerState st;
+  if (!st.ParseFromIstream(&in)) return absl::DataLossError(absl::StrCat("cannot parse controller state ", path));
+  store_.Restore(st.snapshot());
+  for (const auto& [node, cidr] : st.pod_cidrs()) (void)pods_.Assign(node, {cidr});
+  return absl::OkStatus();
+}
+
+void ControllerService::SaveLocked() {
+  if (state_file_.empty()) return;
+  v1::ControllerState st;
+  *st.mutable_snapshot() = store_.Snapshot();
+  for (const auto& [node, cidr] : pods_.assignments()) (*st.mutable_pod_cidrs())[node] = cidr.ToString();
+  const std::string tmp = state_file_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!st.SerializeToOstream(&out)) return;
+  }
+  std::rename(tmp.c_str(), state_file_.c_str());
+}
+
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* ControllerService::Connect(grpc::CallbackServerContext*) {
   return new AgentStream(this);
 }
@@ -110,6 +137,7 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
   auto cidr = pods_.Assign(hello.node(), had);
   if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
   streams_[hello.node()] = stream;
+  SaveLocked();
   v1::ControllerMessage welcome;
   welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
   stream->QueueLocked(std::move(welcome));
@@ -140,6 +168,7 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
   const uint64_t before = store_.version();
   const uint64_t after = store_.Upsert(info);
   if (after == before) return grpc::Status::OK;
+  SaveLocked();
   auto deltas = store_.DeltasSince(before);
   for (auto& [name, stream] : streams_) {
     for (const auto& d : **deltas) {

@@ -29,6 +29,10 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   ControllerService(std::string join_token, PodCidrAllocator pods)
       : join_token_(std::move(join_token)), pods_(std::move(pods)) {}
 
+  // Keeps the state in `path` (written atomically on every change) and loads it now if
+  // it exists, so a restarted controller resumes its agents without changing any peer.
+  absl::Status UseStateFile(const std::string& path);
+
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(grpc::CallbackServerContext* ctx) override;
 
   // For status pages and tests.
@@ -42,6 +46,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);
   void Leave(AgentStream* stream);
+  void SaveLocked();
   // Queues directives between `node` and every other node, to both sides. Lock held.
   void QueueDirectivesLocked(const std::string& node);
 
@@ -50,6 +55,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   EndpointStore store_;                               // guarded by mu_
   PodCidrAllocator pods_;                             // guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
+  std::string state_file_;
 };
 
 }  // namespace weft::controller

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 
 #include "gtest/gtest.h"
@@ -182,6 +183,48 @@ TEST_F(ControllerServiceTest, ReplayedVersionsAndForeignNodesAreRefusedWithoutLo
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
   ASSERT_EQ(service_.Snapshot().nodes_size(), 1);
   EXPECT_EQ(service_.Snapshot().nodes(0).name(), "a");
+}
+
+TEST(ControllerStateTest, ARestartedControllerResumesItsAgents) {
+  char tmpl[] = "/tmp/weft-controller-state-XXXXXX";
+  const std::string file = std::string(mkdtemp(tmpl)) + "/state";
+  auto pods = [] { return *PodCidrAllocator::Create(*net::IpPrefix::Parse("10.244.0.0/16"), 24); };
+  uint64_t version = 0;
+  {
+    ControllerService first("secret", pods());
+    ASSERT_TRUE(first.UseStateFile(file).ok());
+    grpc::ServerBuilder b;
+    b.RegisterService(&first);
+    auto server = b.BuildAndStart();
+    auto stub = v1::EndpointService::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+    grpc::ClientContext ctx;
+    auto s = stub->Connect(&ctx);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_node("a");
+    hello.mutable_hello()->set_token("secret");
+    s->Write(hello);
+    v1::ControllerMessage m;
+    s->Read(&m);  // welcome
+    s->Read(&m);  // snapshot
+    v1::AgentMessage node;
+    node.mutable_node()->set_name("a");
+    node.mutable_node()->add_pod_cidrs("10.244.0.0/24");
+    s->Write(node);
+    s->Read(&m);  // delta
+    version = m.delta().version();
+    s->WritesDone();
+    while (s->Read(&m)) {
+    }
+    s->Finish();
+    server->Shutdown();
+  }
+  ControllerService second("secret", pods());
+  ASSERT_TRUE(second.UseStateFile(file).ok());
+  auto snap = second.Snapshot();
+  EXPECT_EQ(snap.version(), version);
+  ASSERT_EQ(snap.nodes_size(), 1);
+  EXPECT_EQ(snap.nodes(0).name(), "a");
+  std::filesystem::remove_all(std::filesystem::path(file).parent_path());
 }
 
 TEST_F(ControllerServiceTest, OversizedMessagesAreRefused) {

@@ -30,6 +30,13 @@ absl::StatusOr<uint64_t> EndpointStore::Remove(const std::string& name) {
   return version_;
 }
 
+void EndpointStore::Restore(const v1::Snapshot& snapshot) {
+  nodes_.clear();
+  log_.clear();
+  for (const auto& n : snapshot.nodes()) nodes_[n.name()] = n;
+  version_ = snapshot.version();
+}
+
 const v1::NodeInfo* EndpointStore::Find(const std::string& name) const {
   auto it = nodes_.find(name);
   return it == nodes_.end() ? nullptr : &it->second;

@@ -26,6 +26,10 @@ class EndpointStore {
   // Removes a node; NotFound if there is none of that name.
   absl::StatusOr<uint64_t> Remove(const std::string& name);
 
+  // Starts from a saved snapshot (a restarted controller): same nodes, same version, an
+  // empty delta log (older resume points get a snapshot).
+  void Restore(const v1::Snapshot& snapshot);
+
   uint64_t version() const { return version_; }
   size_t size() const { return nodes_.size(); }
   const v1::NodeInfo* Find(const std::string& name) const;

@@ -19,7 +19,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: weft-controller --join-token-file FILE --cluster-cidr CIDR [--node-prefix 24]\n"
     "                       [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
-    "                       [--tls-cert FILE --tls-key FILE | --insecure]\n";
+    "                       [--tls-cert FILE --tls-key FILE | --insecure] [--state-file FILE]\n";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -38,7 +38,7 @@ std::unique_ptr<grpc::Server> g_server;
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key;
+  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file;
   int node_prefix = 24;
   bool insecure = false;
   for (int i = 1; i < argc; ++i) {
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     } else if (a == "--tls-cert") cert = value();
     else if (a == "--tls-key") key = value();
     else if (a == "--insecure") insecure = true;
+    else if (a == "--state-file") state_file = value();
     else return Usage("unknown flag " + a);
   }
   if (token_file.empty()) return Usage("--join-token-file is required");
@@ -64,6 +65,12 @@ int main(int argc, char** argv) {
   if (!insecure && (cert.empty() || key.empty())) return Usage("give --tls-cert and --tls-key (or --insecure for a lab)");
 
   weft::controller::ControllerService service(token, *std::move(pods));
+  if (!state_file.empty()) {
+    if (absl::Status s = service.UseStateFile(state_file); !s.ok()) {
+      std::fprintf(stderr, "weft-controller: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (insecure) {
     creds = grpc::InsecureServerCredentials();

@@ -223,6 +223,11 @@ void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
   }
   grpc::Status s = stream->Finish();
   if (!stop.stop_requested()) Log(absl::StrCat("controller stream ended: ", s.error_message(), " (code ", s.error_code(), ")"));
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT && s.error_message().find("resume version") != std::string::npos) {
+    // A controller that lost its history: start over with a snapshot.
+    std::lock_guard<std::mutex> l(mu_);
+    version_ = 0;
+  }
 }
 
 void Agent::Run(std::stop_token stop) {

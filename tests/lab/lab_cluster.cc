@@ -83,7 +83,8 @@ absl::Status LabCluster::StartController() {
   controller_ = std::make_unique<ChildProcess>(
       lab_->ns("host").path(),
       std::vector<std::string>{bin_.controller, "--listen", kController, "--insecure", "--join-token-file",
-                               dir_ + "/token", "--cluster-cidr", "10.244.0.0/16"},
+                               dir_ + "/token", "--cluster-cidr", "10.244.0.0/16", "--state-file",
+                               dir_ + "/controller.state"},
       dir_ + "/controller.log");
   for (int i = 0; i < 300; ++i) {
     std::string out;

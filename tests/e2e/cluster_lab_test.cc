@@ -1,0 +1,138 @@
+// Weft end to end in the NAT lab (root): weft-controller, a weft-agent on every node
+// behind its NAT, a pod per node wired by weft-cni; pods reach each other where the
+// strategy table says a direct path exists, and the data plane survives the control
+// plane going away.
+#include <sys/wait.h>
+
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "lib/wireguard/uapi.h"
+#include "tests/lab/lab_cluster.h"
+
+namespace weft::lab {
+namespace {
+
+class ClusterLabTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::IsRoot() || system("command -v turnserver wireguard-go >/dev/null") != 0) return;
+    auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+        {"name": "dc", "nat": "none", "nodes": ["dc1"]},
+        {"name": "home", "nat": "easy", "nodes": ["home1"]},
+        {"name": "shop", "nat": "easy", "nodes": ["shop1"]},
+        {"name": "natgw", "nat": "hard", "nodes": ["aws1"]},
+        {"name": "office", "nat": "easy", "nodes": ["office1", "office2"]}]})");
+    auto c = LabCluster::Create(*spec, {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY});
+    if (!c.ok()) {
+      error_ = new std::string(c.status().ToString());
+      return;
+    }
+    cluster_ = c->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override {
+    if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+    if (error_ != nullptr) FAIL() << *error_;
+    if (cluster_ == nullptr) GTEST_SKIP() << "coturn or wireguard-go not installed";
+  }
+  // Pings every 100 ms for `count` pings in the background; returns how many were lost.
+  static std::thread PingBackground(const std::string& from, const std::string& to, int count, int* lost) {
+    return std::thread([=] {
+      std::string out;
+      cluster_->Pod(from).Exec(absl::StrCat("ping -i 0.1 -c ", count, " -W 1 ", cluster_->PodIp(to)), &out);
+      int received = -1;
+      if (auto p = out.find(" received"); p != std::string::npos) {
+        size_t b = out.rfind(' ', p - 1);
+        received = std::atoi(out.substr(b + 1, p - b - 1).c_str());
+      }
+      *lost = received < 0 ? count : count - received;
+    });
+  }
+  static LabCluster* cluster_;
+  static std::string* error_;
+};
+LabCluster* ClusterLabTest::cluster_ = nullptr;
+std::string* ClusterLabTest::error_ = nullptr;
+
+bool Hard(const std::string& n) { return n == "aws1"; }
+
+TEST_F(ClusterLabTest, PodsReachEachOtherWhereTheStrategyTableSaysDirect) {
+  for (const auto& a : cluster_->nodes()) {
+    for (const auto& b : cluster_->nodes()) {
+      if (a == b) continue;
+      // public ↔ anything, easy ↔ easy and same-router pairs are direct; hard ↔ easy
+      // (port-restricted) is relay, which has no path until the relay lands.
+      const bool direct = a == "dc1" || b == "dc1" || (!Hard(a) && !Hard(b));
+      SCOPED_TRACE(a + " -> " + b);
+      if (direct) {
+        EXPECT_TRUE(cluster_->PodPing(a, cluster_->PodIp(b), 15)) << cluster_->AgentLog(a);
+      } else {
+        EXPECT_FALSE(cluster_->PodPing(a, cluster_->PodIp(b), 2));
+        EXPECT_NE(cluster_->AgentLog(a).find(absl::StrCat("peer ", b, ": none (relayed:")), std::string::npos)
+            << cluster_->AgentLog(a);
+      }
+    }
+  }
+}
+
+TEST_F(ClusterLabTest, TcpTransferAcrossNats) {
+  // 1 MiB from the pod behind one easy NAT to the pod behind another, through WireGuard.
+  const std::string server = absl::StrCat(
+      "python3 -c \"import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+      "s.bind(('0.0.0.0',5201));s.listen(1);s.settimeout(20);c,_=s.accept();n=0\n"
+      "while True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n)\"");
+  std::string got;
+  std::thread srv([&] { cluster_->Pod("shop1").Exec(server, &got); });
+  ASSERT_TRUE(cluster_->PodPing("home1", cluster_->PodIp("shop1"), 15));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string client = absl::StrCat("python3 -c \"import socket;c=socket.create_connection(('", cluster_->PodIp("shop1"),
+                                          "',5201),timeout=20);c.sendall(b'x'*1048576);c.close()\"");
+  EXPECT_EQ(cluster_->Pod("home1").Exec(client), 0);
+  srv.join();
+  EXPECT_EQ(got, "1048576\n");
+}
+
+TEST_F(ClusterLabTest, ControllerGoneDataPlaneStaysAndResyncChangesNoPeer) {
+  ASSERT_TRUE(cluster_->PodPing("home1", cluster_->PodIp("shop1"), 15));
+  wireguard::UapiDevice dev(cluster_->WireGuardName("home1"));
+  auto before = dev.Get();
+  ASSERT_TRUE(before.ok());
+  int lost = -1;
+  std::thread ping = PingBackground("home1", "shop1", 40, &lost);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  cluster_->StopController();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(cluster_->StartController().ok());
+  ping.join();
+  EXPECT_EQ(lost, 0) << "pods keep talking while the controller is away";
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // agents reconnect and resync
+  auto after = dev.Get();
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->peers.size(), before->peers.size());
+  std::set<std::string> keys_before, keys_after;
+  for (const auto& p : before->peers) keys_before.insert(p.public_key.ToHex());
+  for (const auto& p : after->peers) keys_after.insert(p.public_key.ToHex());
+  EXPECT_EQ(keys_before, keys_after);
+  EXPECT_TRUE(cluster_->PodPing("home1", cluster_->PodIp("shop1"), 5));
+}
+
+TEST_F(ClusterLabTest, AgentKilledAndRestartedLosesNoPing) {
+  ASSERT_TRUE(cluster_->PodPing("office1", cluster_->PodIp("dc1"), 15));
+  int lost = -1;
+  std::thread ping = PingBackground("office1", "dc1", 40, &lost);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  cluster_->KillAgent("office1");
+  ASSERT_TRUE(cluster_->StartAgent("office1").ok());
+  ping.join();
+  EXPECT_EQ(lost, 0) << cluster_->AgentLog("office1");
+  EXPECT_NE(cluster_->AgentLog("office1").find("adopting the running WireGuard device"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace weft::lab

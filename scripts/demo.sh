@@ -6,14 +6,15 @@
 #     masquerade, like EKS SNAT or a NAT gateway), a UDP-blocking firewall, and two
 #     nodes behind one router; each runs wireguard-go and probes its WireGuard port's
 #     mapping against three coturn STUN servers.
-# (Pods pinging across the NATs arrive with weft-agent and weft-controller.)
+#  3. A Weft cluster in the NAT lab: weft-controller, a weft-agent on every node and a pod
+#     per node; every pod pings every other, and each agent says which path it uses and why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "the demo needs root (network namespaces): sudo $0" >&2; exit 1; }
 bash scripts/install-deps.sh
-echo "building weft-cni and weft-lab ..."
+echo "building weft-cni, weft-agent, weft-controller and weft-lab ..."
 [ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target weft-cni weft-lab >/dev/null
+cmake --build build --target weft-cni weft-lab weft-controller weft-agent >/dev/null
 CNI=$(readlink -f build/cni-plugin/weft-cni)
 
 RUN=weftdemo-$$
@@ -88,3 +89,7 @@ echo "$ok/$total pings answered"
 echo
 echo "== part 2: the NAT lab =="
 build/tests/lab/weft-lab netcheck tests/lab/topologies/demo.json
+
+echo
+echo "== part 3: a Weft cluster across the NATs =="
+build/tests/lab/weft-lab cluster tests/lab/topologies/cluster.json

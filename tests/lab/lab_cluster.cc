@@ -60,7 +60,7 @@ LabCluster::~LabCluster() {
     std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", name, "$' 2>/dev/null");
     (void)!system(cmd.c_str());
   }
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 250; ++i) {  // bounded: 5 s
     bool any = false;
     for (const auto& [node, name] : wg_name_) {
       any |= system(absl::StrCat("pgrep -f '[w]ireguard-go -f ", name, "$' >/dev/null").c_str()) == 0;

@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <thread>
 #include <sstream>
 
 #include "absl/strings/str_format.h"
@@ -31,24 +33,47 @@ int RunCluster(const weft::lab::LabSpec& spec) {
   auto& c = **cluster;
   std::printf("cluster up: weft-controller on 198.51.100.200:7443, an agent and a pod on every node\n\n");
   for (const auto& n : c.nodes()) std::printf("  pod on %-9s %s\n", n.c_str(), c.PodIp(n).c_str());
-  std::printf("\npod-to-pod pings (first answer within 12 s):\n");
-  int ok = 0, total = 0;
+  std::printf("\npod-to-pod pings (all pairs at once; first answer within 10 s):\n");
+  std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& a : c.nodes()) {
     for (const auto& b : c.nodes()) {
-      if (a == b) continue;
-      ++total;
-      const bool reached = c.PodPing(a, c.PodIp(b), 12);
-      ok += reached;
-      std::printf("  %-9s -> %-9s %s\n", a.c_str(), b.c_str(), reached ? "ok" : "no path");
+      if (a != b) pairs.push_back({a, b});
     }
   }
-  std::printf("\n%d/%d pairs reached each other; the agents' reasons:\n", ok, total);
+  std::vector<char> reached(pairs.size(), 0);
+  {
+    std::vector<std::jthread> pingers;
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      pingers.emplace_back([&, i] { reached[i] = c.PodPing(pairs[i].first, c.PodIp(pairs[i].second), 10); });
+    }
+  }
+  int ok = 0;
+  const int total = static_cast<int>(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ok += reached[i];
+    std::printf("  %-9s -> %-9s %s\n", pairs[i].first.c_str(), pairs[i].second.c_str(), reached[i] ? "ok" : "no path");
+  }
+  std::printf("\n%d/%d pairs reached each other.\n\nstatus, as each agent sees it (its latest decision per peer):\n", ok, total);
+  std::printf("  %-9s %-9s %-7s %s\n", "NODE", "PEER", "PATH", "WHY");
   for (const auto& n : c.nodes()) {
+    std::map<std::string, std::string> last;  // peer → "path (reason)"
+    std::string nat;
     std::istringstream log(c.AgentLog(n));
     for (std::string line; std::getline(log, line);) {
-      if (line.find(": peer ") != std::string::npos || line.find("NAT:") != std::string::npos) {
-        std::printf("  [%s] %s\n", n.c_str(), line.c_str() + line.find(':') + 2);
+      if (auto p = line.find(": peer "); p != std::string::npos) {
+        const std::string rest = line.substr(p + 7);
+        const size_t colon = rest.find(": ");
+        if (colon != std::string::npos) last[rest.substr(0, colon)] = rest.substr(colon + 2);
+      } else if (auto q = line.find("NAT: "); q != std::string::npos) {
+        nat = line.substr(q + 5);
       }
+    }
+    std::printf("  %-9s NAT: %s\n", n.c_str(), nat.c_str());
+    for (const auto& [peer, what] : last) {
+      const size_t paren = what.find(" (");
+      const std::string path = what.substr(0, paren);
+      const std::string why = paren == std::string::npos ? "" : what.substr(paren + 2, what.size() - paren - 3);
+      std::printf("  %-9s %-9s %-7s %s\n", "", peer.c_str(), path.c_str(), why.c_str());
     }
   }
   return 0;

@@ -6,27 +6,35 @@
 FROM debian:bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
-      libabsl-dev libmnl-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
+      libabsl-dev libmnl-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev \
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
+COPY proto proto
 COPY lib lib
 COPY cni-plugin cni-plugin
+COPY weftctl weftctl
+COPY controller controller
+COPY node-agent node-agent
 COPY tests tests
 COPY bench bench
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_ROOT_TESTS=OFF \
       -DBUILD_TESTING=OFF \
-    && cmake --build /build --target weft-cni \
-    && strip /build/cni-plugin/weft-cni
+    && cmake --build /build --target weft-cni weft-agent weft-controller weftctl \
+    && strip /build/cni-plugin/weft-cni /build/node-agent/weft-agent /build/controller/weft-controller \
+             /build/weftctl/weftctl
 
 FROM debian:bookworm-slim
-# libmnl is weft-cni's one shared dependency beyond libc; wireguard-go is the userspace
-# WireGuard for kernels without the module (used by weft-agent).
-RUN apt-get update && apt-get install -y --no-install-recommends libmnl0 wireguard-go \
+# Runtime libraries only (weft-cni itself needs just libmnl: it links Abseil statically);
+# wireguard-go is the userspace WireGuard for kernels without the module (weft-agent).
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 wireguard-go \
     && rm -rf /var/lib/apt/lists/*
-COPY --from=build /build/cni-plugin/weft-cni /usr/local/bin/weft-cni
+COPY --from=build /build/cni-plugin/weft-cni /build/node-agent/weft-agent \
+     /build/controller/weft-controller /build/weftctl/weftctl /usr/local/bin/
 COPY cni-plugin/testdata/weft.conflist /usr/share/weft/weft.conflist.example
 # The CNI plugin is copied onto the host by an init container that runs as root (it
 # writes /opt/cni/bin); nothing in this image needs root by itself.
 USER 65532:65532
-ENTRYPOINT ["/usr/local/bin/weft-cni"]
+ENTRYPOINT ["/usr/local/bin/weft-agent"]

@@ -14,8 +14,8 @@
 
 namespace weft::nat {
 
-// Whether two verdicts differ in what matters to peers: mapping, blocking, the public
-// endpoint and port preservation (not counts, timings or wording).
+// Whether two verdicts differ in what matters to peers: mapping, filtering, blocking,
+// hairpin, the public endpoint and port preservation (not counts, timings or wording).
 bool SameVerdict(const Verdict& a, const Verdict& b);
 
 struct MonitorOptions {
@@ -23,6 +23,7 @@ struct MonitorOptions {
   std::vector<net::Endpoint> targets;
   std::chrono::milliseconds interval{15000};  // between rounds when nothing changes
   std::chrono::milliseconds settle{100};      // after a netlink change, before probing
+  std::chrono::milliseconds extras_wait{300}; // hairpin and filtering answers (0: skip)
 };
 
 // Called after every round: the new report, and the previous verdict (unset on the

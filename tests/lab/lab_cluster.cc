@@ -29,7 +29,8 @@ std::string Slurp(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& spec, const ClusterBinaries& bin) {
+absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& spec, const ClusterBinaries& bin,
+                                                                bool start_agents) {
   std::unique_ptr<LabCluster> c(new LabCluster());
   c->bin_ = bin;
   ASSIGN_OR_RETURN(c->lab_, NatLab::Create(spec));
@@ -45,10 +46,12 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
   for (const auto& site : spec.sites) {
     for (const auto& node : site.nodes) {
       c->wg_name_[node] = absl::StrCat("wc", getpid() % 10000, "n", i++);
-      RETURN_IF_ERROR(c->StartAgent(node));
+      if (start_agents) RETURN_IF_ERROR(c->StartAgent(node));
     }
   }
-  for (const auto& [node, name] : c->wg_name_) RETURN_IF_ERROR(c->AddPod(node));
+  if (start_agents) {
+    for (const auto& [node, name] : c->wg_name_) RETURN_IF_ERROR(c->AddPod(node));
+  }
   return c;
 }
 

@@ -23,7 +23,10 @@ struct ClusterBinaries {
 
 class LabCluster {
  public:
-  static absl::StatusOr<std::unique_ptr<LabCluster>> Create(const LabSpec& spec, const ClusterBinaries& bin);
+  // With `start_agents` false only the lab and the controller are up; StartAgent and
+  // AddPod bring nodes in one at a time (benchmarks).
+  static absl::StatusOr<std::unique_ptr<LabCluster>> Create(const LabSpec& spec, const ClusterBinaries& bin,
+                                                            bool start_agents = true);
   ~LabCluster();
 
   NatLab& lab() { return *lab_; }
@@ -40,10 +43,11 @@ class LabCluster {
   absl::Status StartController();
   void KillAgent(const std::string& node);
   absl::Status StartAgent(const std::string& node);
+  // Wires a pod on `node` with weft-cni and the conflist its agent wrote.
+  absl::Status AddPod(const std::string& node);
 
  private:
   LabCluster() = default;
-  absl::Status AddPod(const std::string& node);
 
   ClusterBinaries bin_;
   std::unique_ptr<NatLab> lab_;

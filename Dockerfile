@@ -7,7 +7,7 @@ FROM debian:bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
       libabsl-dev libmnl-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev \
-      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcpp-httplib-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -29,7 +29,7 @@ FROM debian:bookworm-slim
 # Runtime libraries only (weft-cni itself needs just libmnl: it links Abseil statically);
 # wireguard-go is the userspace WireGuard for kernels without the module (weft-agent).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 wireguard-go \
+      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 libcpp-httplib0.11 wireguard-go \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cni-plugin/weft-cni /build/node-agent/weft-agent \
      /build/controller/weft-controller /build/weftctl/weftctl /usr/local/bin/

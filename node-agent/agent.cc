@@ -128,6 +128,7 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
   mkdir(opts_.cni_conf_dir.c_str(), 0755);
   RETURN_IF_ERROR(WriteFileAtomically(opts_.cni_conf_dir + "/10-weft.conflist",
                                       CniConflist(pod_cidrs_, opts_.pod_mtu, opts_.cni_data_dir), 0644));
+  configured_ = true;
   Log(absl::StrCat("pod CIDRs ", absl::StrJoin(pod_cidrs_, ", "), "; CNI config written"));
   return absl::OkStatus();
 }
@@ -196,6 +197,20 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       break;
   }
   if (!s.ok()) Log(absl::StrCat("applying controller state: ", s.ToString()));
+}
+
+Agent::Status Agent::GetStatus() {
+  Status st;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    st.configured = configured_;
+    st.nat = verdict_;
+    st.peers = applied_;
+    st.version = version_;
+  }
+  std::lock_guard<std::mutex> l(write_mu_);
+  st.connected = stream_ != nullptr;
+  return st;
 }
 
 void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {

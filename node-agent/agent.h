@@ -52,6 +52,17 @@ class Agent {
   // Serves until `stop`: NAT monitoring, and the controller stream with reconnects.
   void Run(std::stop_token stop);
 
+  // What /readyz and /metrics report.
+  struct Status {
+    bool connected = false;       // a live stream to the controller
+    bool configured = false;      // pod CIDRs known, conflist written
+    std::optional<nat::Verdict> nat;
+    std::vector<PlannedPeer> peers;
+    uint64_t version = 0;
+  };
+  Status GetStatus();
+  wireguard::Device& device() { return *device_; }
+
  private:
   explicit Agent(AgentOptions opts) : opts_(std::move(opts)) {}
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
@@ -75,6 +86,7 @@ class Agent {
   std::vector<PlannedPeer> applied_;
   std::set<std::string> routes_;  // remote pod CIDRs routed into the device
   uint64_t version_ = 0;
+  bool configured_ = false;
   std::optional<nat::Verdict> verdict_;
   std::mutex write_mu_;          // one writer at a time on the stream
   Stream* stream_ = nullptr;     // guarded by write_mu_

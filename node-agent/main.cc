@@ -10,7 +10,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include <httplib.h>
+
 #include "node-agent/agent.h"
+#include "node-agent/http_status.h"
 #include "node-agent/node_files.h"
 
 namespace {
@@ -20,7 +23,7 @@ constexpr char kUsage[] =
     "                  --stun HOST:PORT,HOST:PORT,HOST:PORT [--wg-port 51820] [--wg-interface weft0]\n"
     "                  [--state-dir /var/lib/weft] [--cni-conf-dir /etc/cni/net.d]\n"
     "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
-    "                  [--ca-file FILE | --insecure]\n";
+    "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "weft-agent: %s\n%s", why.c_str(), kUsage);
@@ -33,6 +36,7 @@ int main(int argc, char** argv) {
   using namespace weft;
   agent::AgentOptions o;
   std::string token_file;
+  std::string http_listen = "0.0.0.0:9476";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -46,6 +50,7 @@ int main(int argc, char** argv) {
     else if (a == "--state-dir") o.state_dir = value();
     else if (a == "--cni-conf-dir") o.cni_conf_dir = value();
     else if (a == "--cni-data-dir") o.cni_data_dir = value();
+    else if (a == "--http-listen") http_listen = value();
     else if (a == "--wg-port" && absl::SimpleAtoi(value(), &n) && n > 0 && n < 65536) o.wg_port = static_cast<uint16_t>(n);
     else if (a == "--pod-mtu" && absl::SimpleAtoi(value(), &n)) o.pod_mtu = n;
     else if (a == "--nat-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.nat_interval = std::chrono::milliseconds(n);
@@ -76,9 +81,34 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::jthread run([&](std::stop_token st) { (*agent)->Run(st); });
+  httplib::Server http;
+  std::jthread http_thread;
+  if (!http_listen.empty()) {
+    agent::Agent* a = agent->get();
+    http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    http.Get("/readyz", [a](const httplib::Request&, httplib::Response& res) {
+      std::string why;
+      res.status = agent::Ready(a->GetStatus(), &why) ? 200 : 503;
+      res.set_content(why + "\n", "text/plain");
+    });
+    http.Get("/metrics", [a](const httplib::Request&, httplib::Response& res) {
+      auto dev = a->device().Get();
+      res.set_content(agent::RenderMetrics(a->GetStatus(), dev.ok() ? &*dev : nullptr), "text/plain; version=0.0.4");
+    });
+    const size_t colon = http_listen.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || !absl::SimpleAtoi(http_listen.substr(colon + 1), &port)) return Usage("--http-listen ADDR:PORT");
+    const std::string host = http_listen.substr(0, colon);
+    if (!http.bind_to_port(host.c_str(), port)) {
+      std::fprintf(stderr, "weft-agent: cannot listen on %s\n", http_listen.c_str());
+      return 1;
+    }
+    http_thread = std::jthread([&http] { http.listen_after_bind(); });
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "weft-agent: signal %d, stopping (the WireGuard device stays up)\n", sig);
   run.request_stop();
+  http.stop();
   return 0;
 }

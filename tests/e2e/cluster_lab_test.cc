@@ -81,6 +81,18 @@ TEST_F(ClusterLabTest, PodsReachEachOtherWhereTheStrategyTableSaysDirect) {
   }
 }
 
+TEST_F(ClusterLabTest, AgentsServeHealthReadinessAndMetrics) {
+  std::string out;
+  const std::string get = "python3 -c \"import urllib.request,sys;r=urllib.request.urlopen('http://127.0.0.1:9476'+sys.argv[1]);"
+                          "print(r.status);print(r.read().decode())\" ";
+  ASSERT_EQ(cluster_->lab().ns("n-dc1").Exec(get + "/readyz", &out), 0) << out;
+  EXPECT_NE(out.find("200"), std::string::npos) << out;
+  ASSERT_EQ(cluster_->lab().ns("n-dc1").Exec(get + "/metrics", &out), 0) << out;
+  EXPECT_NE(out.find("weft_agent_controller_connected 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("weft_agent_peers{path=\"direct\"} 5"), std::string::npos) << out;
+  EXPECT_NE(out.find("mapping=\"none\""), std::string::npos) << out;
+}
+
 TEST_F(ClusterLabTest, TcpTransferAcrossNats) {
   // 1 MiB from the pod behind one easy NAT to the pod behind another, through WireGuard.
   const std::string server = absl::StrCat(

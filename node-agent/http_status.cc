@@ -1,0 +1,58 @@
+#include "node-agent/http_status.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace weft::agent {
+
+std::string RenderMetrics(const Agent::Status& st, const wireguard::DeviceStatus* device) {
+  std::string out;
+  absl::StrAppend(&out, "# HELP weft_agent_controller_connected Whether the stream to weft-controller is up.\n",
+                  "# TYPE weft_agent_controller_connected gauge\n", "weft_agent_controller_connected ",
+                  st.connected ? 1 : 0, "\n");
+  absl::StrAppend(&out, "# HELP weft_agent_state_version The last controller state version applied.\n",
+                  "# TYPE weft_agent_state_version gauge\n", "weft_agent_state_version ", st.version, "\n");
+  std::map<std::string, int> by_path;
+  for (const auto& p : st.peers) by_path[p.path]++;
+  absl::StrAppend(&out, "# HELP weft_agent_peers Peers by path.\n# TYPE weft_agent_peers gauge\n");
+  for (const char* path : {"direct", "none", "relay"}) {
+    absl::StrAppend(&out, "weft_agent_peers{path=\"", path, "\"} ", by_path[path], "\n");
+  }
+  if (st.nat) {
+    absl::StrAppend(&out, "# HELP weft_agent_nat_info The WireGuard port's NAT verdict.\n# TYPE weft_agent_nat_info gauge\n",
+                    "weft_agent_nat_info{mapping=\"", nat::MappingName(st.nat->mapping), "\",filtering=\"",
+                    nat::FilteringName(st.nat->filtering), "\",udp_blocked=\"", st.nat->udp_blocked ? "true" : "false",
+                    "\"} 1\n");
+  }
+  if (device != nullptr) {
+    std::map<std::string, std::string> names;  // key → node
+    for (const auto& p : st.peers) names[p.config.public_key.ToBase64()] = p.node;
+    absl::StrAppend(&out, "# HELP weft_wireguard_peer_rx_bytes Bytes received from a peer.\n",
+                    "# TYPE weft_wireguard_peer_rx_bytes counter\n");
+    for (const auto& p : device->peers) {
+      absl::StrAppend(&out, "weft_wireguard_peer_rx_bytes{peer=\"", names[p.public_key.ToBase64()], "\"} ", p.rx_bytes, "\n");
+    }
+    absl::StrAppend(&out, "# HELP weft_wireguard_peer_tx_bytes Bytes sent to a peer.\n",
+                    "# TYPE weft_wireguard_peer_tx_bytes counter\n");
+    for (const auto& p : device->peers) {
+      absl::StrAppend(&out, "weft_wireguard_peer_tx_bytes{peer=\"", names[p.public_key.ToBase64()], "\"} ", p.tx_bytes, "\n");
+    }
+  }
+  return out;
+}
+
+bool Ready(const Agent::Status& st, std::string* why) {
+  if (!st.configured) {
+    *why = "waiting for pod CIDRs from the controller";
+    return false;
+  }
+  if (!st.nat) {
+    *why = "waiting for the first NAT verdict";
+    return false;
+  }
+  *why = "ready";
+  return true;
+}
+
+}  // namespace weft::agent

@@ -134,10 +134,11 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
     old->second->FinishWith(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream for this node"));
   }
   std::vector<std::string> had(hello.pod_cidrs().begin(), hello.pod_cidrs().end());
+  const bool new_assignment = !pods_.assignments().contains(hello.node());
   auto cidr = pods_.Assign(hello.node(), had);
   if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
   streams_[hello.node()] = stream;
-  SaveLocked();
+  if (new_assignment) SaveLocked();
   v1::ControllerMessage welcome;
   welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
   stream->QueueLocked(std::move(welcome));

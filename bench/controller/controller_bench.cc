@@ -1,0 +1,238 @@
+// bench/controller: N agents connected to one weft-controller (a separate process, over
+// loopback TCP); one node's endpoint changes; how long until every agent has the delta,
+// and what the controller spends (CPU, RSS).
+//
+//   build/bench/controller/controller_bench --controller build/controller/weft-controller --agents 1000
+//
+// The controller starts from a state file holding the N nodes (as after a restart), and
+// the agents resume at its version, so the bench measures the fan-out of one change, not
+// the O(N^2) bootstrap of a whole cluster.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "weft/v1/weft.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  int welcomed = 0;
+  int done = 0;
+  uint64_t target_version = 0;
+  std::vector<double> latency_ms;
+  Clock::time_point changed_at;
+};
+
+class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::v1::ControllerMessage> {
+ public:
+  BenchAgent(weft::v1::EndpointService::Stub* stub, const std::string& node, uint64_t resume, const std::string& token,
+             Shared* shared)
+      : shared_(shared) {
+    hello_.mutable_hello()->set_node(node);
+    hello_.mutable_hello()->set_token(token);
+    hello_.mutable_hello()->set_resume_version(resume);
+    ctx_.set_wait_for_ready(true);  // the controller may still be starting
+    stub->async()->Connect(&ctx_, this);
+    StartWrite(&hello_);
+    StartRead(&in_);
+    StartCall();
+  }
+  void Send(const weft::v1::AgentMessage& m) {
+    out_ = m;
+    StartWrite(&out_);
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (in_.has_welcome()) {
+      std::lock_guard<std::mutex> l(shared_->mu);
+      ++shared_->welcomed;
+      shared_->cv.notify_all();
+    } else if (in_.has_delta() && !got_) {
+      std::lock_guard<std::mutex> l(shared_->mu);
+      if (shared_->target_version != 0 && in_.delta().version() >= shared_->target_version) {
+        got_ = true;
+        shared_->latency_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - shared_->changed_at).count());
+        shared_->cv.notify_all();
+      }
+    }
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool) override {}
+  void OnDone(const grpc::Status& s) override {
+    if (!s.ok() && getenv("WEFT_BENCH_DEBUG")) std::fprintf(stderr, "stream ended: %s\n", s.error_message().c_str());
+    std::lock_guard<std::mutex> l(shared_->mu);
+    ++shared_->done;
+    shared_->cv.notify_all();
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  weft::v1::AgentMessage hello_, out_;
+  weft::v1::ControllerMessage in_;
+  Shared* shared_;
+  bool got_ = false;
+};
+
+weft::v1::NodeInfo Node(int i, uint32_t port) {
+  weft::v1::NodeInfo n;
+  n.set_name(absl::StrCat("node-", i));
+  n.set_wireguard_public_key(std::string(32, static_cast<char>(i)));
+  n.add_pod_cidrs(absl::StrCat("10.", 64 + i / 256, ".", i % 256, ".0/24"));
+  auto* c = n.add_candidates();
+  c->set_type(weft::v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
+  c->mutable_endpoint()->set_ip(absl::StrCat("198.51.100.", i % 250 + 1));
+  c->mutable_endpoint()->set_port(port);
+  n.mutable_nat()->set_mapping(weft::v1::NAT_MAPPING_ENDPOINT_INDEPENDENT);
+  n.mutable_nat()->set_public_ip(c->endpoint().ip());
+  *n.mutable_nat()->mutable_reflexive() = c->endpoint();
+  return n;
+}
+
+long RssKb(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t p = s.rfind(')');
+  std::vector<std::string> f;
+  std::string cur;
+  for (size_t i = p + 2; i < s.size(); ++i) {
+    if (s[i] == ' ') {
+      f.push_back(cur);
+      cur.clear();
+    } else {
+      cur += s[i];
+    }
+  }
+  // utime and stime are fields 14 and 15; f[0] is field 3.
+  return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / sysconf(_SC_CLK_TCK);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string controller_bin;
+  int n = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--controller") controller_bin = argv[i + 1];
+    else if (k == "--agents") (void)absl::SimpleAtoi(argv[i + 1], &n);
+  }
+  if (controller_bin.empty() || n < 2 || n > 20000) {
+    std::fprintf(stderr, "usage: controller_bench --controller PATH [--agents N]\n");
+    return 2;
+  }
+  char tmpl[] = "/tmp/weft-cbench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string token = "bench-join-token-0123456789";
+  std::ofstream(dir + "/token") << token << "\n";
+  weft::v1::ControllerState st;
+  for (int i = 0; i < n; ++i) {
+    *st.mutable_snapshot()->add_nodes() = Node(i, 51820);
+    (*st.mutable_pod_cidrs())[absl::StrCat("node-", i)] = Node(i, 51820).pod_cidrs(0);
+  }
+  const uint64_t version = static_cast<uint64_t>(n);
+  st.mutable_snapshot()->set_version(version);
+  {
+    std::ofstream out(dir + "/state", std::ios::binary);
+    st.SerializeToOstream(&out);
+  }
+  const int port = 17443 + getpid() % 1000;
+  const std::string addr = absl::StrCat("127.0.0.1:", port);
+  pid_t ctl = fork();
+  if (ctl == 0) {
+    execl(controller_bin.c_str(), controller_bin.c_str(), "--listen", addr.c_str(), "--insecure", "--join-token-file",
+          (dir + "/token").c_str(), "--cluster-cidr", "10.0.0.0/8", "--node-prefix", "24", "--state-file",
+          (dir + "/state").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Agents spread over several channels (HTTP/2 connections), as nodes would be.
+  const int kChannels = std::max(1, n / 100);
+  std::vector<std::unique_ptr<weft::v1::EndpointService::Stub>> stubs;
+  for (int c = 0; c < kChannels; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("weft.channel", c);  // distinct args: distinct connections
+    stubs.push_back(weft::v1::EndpointService::NewStub(
+        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args)));
+  }
+  Shared shared;
+  std::vector<std::unique_ptr<BenchAgent>> agents;
+  const auto t_connect = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    agents.push_back(std::make_unique<BenchAgent>(stubs[i % kChannels].get(), absl::StrCat("node-", i), version, token, &shared));
+  }
+  {
+    std::unique_lock<std::mutex> l(shared.mu);
+    if (!shared.cv.wait_for(l, std::chrono::seconds(120), [&] { return shared.welcomed == n; })) {
+      std::fprintf(stderr, "only %d of %d agents welcomed\n", shared.welcomed, n);
+      kill(ctl, SIGKILL);
+      return 1;
+    }
+  }
+  const double connect_s = std::chrono::duration<double>(Clock::now() - t_connect).count();
+  const long rss_before = RssKb(ctl);
+  const double cpu_before = CpuSeconds(ctl);
+  {
+    std::lock_guard<std::mutex> l(shared.mu);
+    shared.target_version = version + 1;
+    shared.changed_at = Clock::now();
+  }
+  weft::v1::AgentMessage change;
+  *change.mutable_node() = Node(0, 40000);  // node-0's endpoint moves
+  agents[0]->Send(change);
+  bool all = false;
+  {
+    std::unique_lock<std::mutex> l(shared.mu);
+    all = shared.cv.wait_for(l, std::chrono::seconds(60), [&] { return static_cast<int>(shared.latency_ms.size()) == n; });
+  }
+  const double cpu = CpuSeconds(ctl) - cpu_before;
+  const long rss = RssKb(ctl);
+  std::vector<double> lat;
+  {
+    std::lock_guard<std::mutex> l(shared.mu);
+    lat = shared.latency_ms;
+  }
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))]; };
+  std::printf("bench/controller: %d agents (%d connections), %s\n", n, kChannels, all ? "all got the change" : "SOME MISSED IT");
+  std::printf("  connect+welcome all: %.2f s; controller RSS %.1f MB before, %.1f MB after\n", connect_s,
+              rss_before / 1024.0, rss / 1024.0);
+  std::printf("  one endpoint change -> every agent: p50 %.1f ms, p99 %.1f ms, max %.1f ms; controller CPU %.3f s\n",
+              pct(0.5), pct(0.99), lat.empty() ? 0 : lat.back(), cpu);
+  std::printf("  targets at 5,000: p99 < 1000 ms, RSS < 500 MB\n");
+  for (auto& a : agents) a->Cancel();
+  {
+    std::unique_lock<std::mutex> l(shared.mu);
+    shared.cv.wait_for(l, std::chrono::seconds(30), [&] { return shared.done == n; });
+  }
+  kill(ctl, SIGTERM);
+  waitpid(ctl, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return all ? 0 : 1;
+}

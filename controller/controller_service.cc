@@ -141,6 +141,7 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
   if (new_assignment) SaveLocked();
   v1::ControllerMessage welcome;
   welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
+  welcome.mutable_welcome()->add_cluster_cidrs(pods_.cluster().ToString());
   stream->QueueLocked(std::move(welcome));
   // resume_version 0: a new agent, which needs the whole state even when it is empty.
   if (hello.resume_version() > 0 && deltas->has_value()) {

@@ -23,6 +23,7 @@ class PodCidrAllocator {
   absl::StatusOr<net::IpPrefix> Assign(const std::string& node, const std::vector<std::string>& requested);
   void Release(const std::string& node);
   const std::map<std::string, net::IpPrefix>& assignments() const { return by_node_; }
+  const net::IpPrefix& cluster() const { return cluster_; }
 
  private:
   PodCidrAllocator(net::IpPrefix cluster, int node_prefix) : cluster_(cluster), node_prefix_(node_prefix) {}

@@ -18,6 +18,7 @@
 #include "lib/net/rtnl_route.h"
 #include "lib/status/status_macros.h"
 #include "lib/wireguard/uapi.h"
+#include "node-agent/egress.h"
 #include "node-agent/node_files.h"
 
 namespace weft::agent {
@@ -124,6 +125,10 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
     const net::IpAddress node_ip = p.First().Plus(1);
     absl::Status s = net::AddAddress(nl, link.index, {node_ip, node_ip.bit_length()}, {.no_dad = true});
     if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+  }
+  std::vector<std::string> cluster(w.cluster_cidrs().begin(), w.cluster_cidrs().end());
+  if (absl::Status s = ApplyEgress(EgressRuleset(pod_cidrs_, cluster)); !s.ok()) {
+    Log(absl::StrCat("egress masquerade not installed: ", s.message()));
   }
   mkdir(opts_.cni_conf_dir.c_str(), 0755);
   RETURN_IF_ERROR(WriteFileAtomically(opts_.cni_conf_dir + "/10-weft.conflist",

@@ -1,3 +1,4 @@
+#include "node-agent/egress.h"
 #include "node-agent/node_files.h"
 
 #include <stdlib.h>
@@ -41,6 +42,13 @@ TEST_F(NodeFilesTest, ConflistIsWhatWeftCniReads) {
   EXPECT_EQ(j["plugins"][0]["podCIDRs"][0], "10.244.1.0/24");
   EXPECT_EQ(j["plugins"][0]["mtu"], 1420);
   EXPECT_EQ(j["plugins"][1]["type"], "portmap");
+}
+
+TEST(EgressTest, MasqueradesOnlyTrafficLeavingTheCluster) {
+  const std::string r = EgressRuleset({"10.244.1.0/24", "fd00:10:244:1::/64"}, {"10.244.0.0/16"});
+  EXPECT_NE(r.find("ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16 } masquerade"), std::string::npos) << r;
+  EXPECT_EQ(r.find("fd00"), std::string::npos) << "the ip table carries IPv4 only";
+  EXPECT_NE(r.find("type nat hook postrouting"), std::string::npos);
 }
 
 }  // namespace

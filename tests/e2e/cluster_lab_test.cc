@@ -93,6 +93,14 @@ TEST_F(ClusterLabTest, AgentsServeHealthReadinessAndMetrics) {
   EXPECT_NE(out.find("mapping=\"none\""), std::string::npos) << out;
 }
 
+TEST_F(ClusterLabTest, PodsReachTheInternetMasqueraded) {
+  // A host outside the cluster, behind the pod's node and its NAT router.
+  for (const std::string node : {"home1", "dc1"}) {
+    SCOPED_TRACE(node);
+    EXPECT_EQ(cluster_->Pod(node).Exec("ping -c1 -W2 " + cluster_->lab().HostIp().ToString()), 0);
+  }
+}
+
 TEST_F(ClusterLabTest, TcpTransferAcrossNats) {
   // 1 MiB from the pod behind one easy NAT to the pod behind another, through WireGuard.
   const std::string server = absl::StrCat(

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
 #include "lib/nat/path_strategy.h"
+#include "nlohmann/json.hpp"
 
 namespace weft::controller {
 
@@ -215,6 +216,30 @@ void ControllerService::Leave(AgentStream* stream) {
 v1::Snapshot ControllerService::Snapshot() const {
   std::lock_guard<std::mutex> l(mu_);
   return store_.Snapshot();
+}
+
+std::string ControllerService::StatusJson() const {
+  std::lock_guard<std::mutex> l(mu_);
+  nlohmann::json out = {{"version", store_.version()}, {"nodes", nlohmann::json::array()}};
+  for (const auto& [name, node] : store_.nodes()) {
+    const nat::NodeNat a = api::NodeNatOf(node);
+    nlohmann::json n = {{"name", name},
+                        {"connected", streams_.contains(name)},
+                        {"podCIDRs", std::vector<std::string>(node.pod_cidrs().begin(), node.pod_cidrs().end())},
+                        {"nat", {{"mapping", std::string(nat::MappingName(a.nat.mapping))},
+                                 {"filtering", std::string(nat::FilteringName(a.nat.filtering))},
+                                 {"udpBlocked", a.nat.udp_blocked},
+                                 {"reason", a.nat.reason}}},
+                        {"peers", nlohmann::json::array()}};
+    if (a.nat.reflexive) n["nat"]["reflexive"] = a.nat.reflexive->ToString();
+    for (const auto& [peer_name, peer] : store_.nodes()) {
+      if (peer_name == name) continue;
+      const nat::PathDecision d = nat::DecidePath(a, api::NodeNatOf(peer));
+      n["peers"].push_back({{"peer", peer_name}, {"path", std::string(nat::PathKindName(d.path))}, {"reason", d.reason}});
+    }
+    out["nodes"].push_back(std::move(n));
+  }
+  return out.dump(2) + "\n";
 }
 
 size_t ControllerService::connected() const {

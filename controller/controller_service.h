@@ -38,6 +38,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // For status pages and tests.
   v1::Snapshot Snapshot() const;
   size_t connected() const;
+  // The cluster as JSON (standalone mode's status page): every node with its NAT
+  // verdict, whether its agent is connected, and the path decided for each pair.
+  std::string StatusJson() const;
 
  private:
   friend class AgentStream;

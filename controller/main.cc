@@ -2,6 +2,7 @@
 // controller is the registry, hands out pod CIDRs from the cluster CIDR, and checks a
 // join token. (Kubernetes mode comes with the control plane issue's second half.)
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
@@ -19,7 +21,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: weft-controller --join-token-file FILE --cluster-cidr CIDR [--node-prefix 24]\n"
     "                       [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
-    "                       [--tls-cert FILE --tls-key FILE | --insecure] [--state-file FILE]\n";
+    "                       [--tls-cert FILE --tls-key FILE | --insecure] [--state-file FILE]\n"
+    "                       [--status-listen ADDR:PORT]   (GET /status: the cluster as JSON)\n";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -38,7 +41,7 @@ std::unique_ptr<grpc::Server> g_server;
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file;
+  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen;
   int node_prefix = 24;
   bool insecure = false;
   for (int i = 1; i < argc; ++i) {
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
     else if (a == "--tls-key") key = value();
     else if (a == "--insecure") insecure = true;
     else if (a == "--state-file") state_file = value();
+    else if (a == "--status-listen") status_listen = value();
     else return Usage("unknown flag " + a);
   }
   if (token_file.empty()) return Usage("--join-token-file is required");
@@ -98,9 +102,27 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "weft-controller: serving on %s (%s), cluster CIDR %s\n", listen.c_str(),
                insecure ? "insecure" : "TLS", cidr->ToString().c_str());
+  httplib::Server status;
+  std::thread status_thread;
+  if (!status_listen.empty()) {
+    const size_t colon = status_listen.rfind(':');
+    int sport = 0;
+    if (colon == std::string::npos || !absl::SimpleAtoi(status_listen.substr(colon + 1), &sport) ||
+        !status.bind_to_port(status_listen.substr(0, colon).c_str(), sport)) {
+      std::fprintf(stderr, "weft-controller: cannot serve status on %s\n", status_listen.c_str());
+      return 1;
+    }
+    status.Get("/status", [&service](const httplib::Request&, httplib::Response& res) {
+      res.set_content(service.StatusJson(), "application/json");
+    });
+    status.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    status_thread = std::thread([&status] { status.listen_after_bind(); });
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "weft-controller: signal %d, shutting down\n", sig);
   g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  status.stop();
+  if (status_thread.joinable()) status_thread.join();
   return 0;
 }

@@ -101,6 +101,19 @@ TEST_F(ClusterLabTest, PodsReachTheInternetMasqueraded) {
   }
 }
 
+TEST_F(ClusterLabTest, ControllerServesTheClusterStatusAsJson) {
+  std::string out;
+  ASSERT_EQ(cluster_->lab().ns("host").Exec(
+                "python3 -c \"import urllib.request,json;s=json.load(urllib.request.urlopen('http://127.0.0.1:7080/status'));"
+                "n={x['name']:x for x in s['nodes']};print(len(n), n['aws1']['nat']['mapping'], n['dc1']['connected']);"
+                "print([p['reason'] for p in n['home1']['peers'] if p['peer']=='aws1'][0])\"",
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("6 endpoint-dependent True"), std::string::npos) << out;
+  EXPECT_NE(out.find("relayed: aws1 is behind endpoint-dependent NAT"), std::string::npos) << out;
+}
+
 TEST_F(ClusterLabTest, TcpTransferAcrossNats) {
   // 1 MiB from the pod behind one easy NAT to the pod behind another, through WireGuard.
   const std::string server = absl::StrCat(

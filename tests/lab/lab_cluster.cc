@@ -87,7 +87,7 @@ absl::Status LabCluster::StartController() {
       lab_->ns("host").path(),
       std::vector<std::string>{bin_.controller, "--listen", kController, "--insecure", "--join-token-file",
                                dir_ + "/token", "--cluster-cidr", "10.244.0.0/16", "--state-file",
-                               dir_ + "/controller.state"},
+                               dir_ + "/controller.state", "--status-listen", "127.0.0.1:7080"},
       dir_ + "/controller.log");
   for (int i = 0; i < 300; ++i) {
     std::string out;

@@ -68,11 +68,9 @@ int main(int argc, char** argv) {
   auto probe = [&]() -> absl::Status {
     auto nl = net::NlSocket::Open();
     if (!nl.ok()) return nl.status();
-    auto addrs = net::ListAddresses(*nl, 0);
-    if (!addrs.ok()) return addrs.status();
-    std::vector<net::IpAddress> ips;
-    for (const auto& a : *addrs) ips.push_back(a.prefix.address);
-    report = nat::ProbePort(port, targets, ips);
+    auto ips = net::ListLocalIps(*nl);
+    if (!ips.ok()) return ips.status();
+    report = nat::ProbePort(port, targets, *ips);
     return report.status();
   };
   absl::Status s;

@@ -15,10 +15,7 @@ namespace {
 
 absl::StatusOr<std::vector<net::IpAddress>> LocalIps() {
   ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
-  ASSIGN_OR_RETURN(std::vector<net::AddrInfo> addrs, net::ListAddresses(nl, 0));
-  std::vector<net::IpAddress> out;
-  for (const auto& a : addrs) out.push_back(a.prefix.address);
-  return out;
+  return net::ListLocalIps(nl);
 }
 
 }  // namespace

@@ -94,3 +94,14 @@ absl::StatusOr<std::vector<AddrInfo>> ListAddresses(NlSocket& nl, int ifindex) {
 }
 
 }  // namespace weft::net
+
+namespace weft::net {
+
+absl::StatusOr<std::vector<IpAddress>> ListLocalIps(NlSocket& nl) {
+  ASSIGN_OR_RETURN(std::vector<AddrInfo> addrs, ListAddresses(nl, 0));
+  std::vector<IpAddress> out;
+  for (const auto& a : addrs) out.push_back(a.prefix.address);
+  return out;
+}
+
+}  // namespace weft::net

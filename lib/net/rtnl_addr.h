@@ -36,6 +36,9 @@ absl::Status AddAddress(NlSocket& nl, int ifindex, const IpPrefix& prefix,
 absl::Status DeleteAddress(NlSocket& nl, int ifindex, const IpPrefix& prefix);
 // Addresses of one link (ifindex > 0) or of all links (0).
 absl::StatusOr<std::vector<AddrInfo>> ListAddresses(NlSocket& nl, int ifindex);
+// Every address of the socket's namespace, without prefix lengths: the node's own
+// addresses, as the NAT classifier needs them to recognize "no NAT".
+absl::StatusOr<std::vector<IpAddress>> ListLocalIps(NlSocket& nl);
 
 }  // namespace weft::net
 

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include "absl/functional/function_ref.h"
 #include "lib/stun/shared_port.h"
 
 namespace weft::nat {
@@ -13,35 +14,38 @@ stun::TxId RandomTx() {
   return tx;
 }
 
+// Receives datagrams on the port until one satisfies `match`, or `wait` has passed.
+bool AwaitDatagram(stun::SharedPortStun& sock, std::chrono::milliseconds wait,
+                   absl::FunctionRef<bool(const stun::SharedPortStun::Datagram&)> match) {
+  const auto deadline = Clock::now() + wait;
+  while (Clock::now() < deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + std::chrono::milliseconds(1);
+    auto d = sock.Receive(left);
+    if (!d.ok()) return false;
+    if (match(*d)) return true;
+  }
+  return false;
+}
+
 // Sends a Binding request to our own public endpoint; if the NAT hairpins, the request
 // itself arrives back on the port (the raw socket's filter passes it: right port, magic
 // cookie), and we recognize it by its transaction ID.
 bool TestHairpin(stun::SharedPortStun& sock, const net::Endpoint& reflexive, std::chrono::milliseconds wait) {
   const stun::TxId tx = RandomTx();
   if (!sock.Send(stun::BuildBindingRequest(tx), reflexive).ok()) return false;
-  const auto deadline = Clock::now() + wait;
-  while (Clock::now() < deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + std::chrono::milliseconds(1);
-    auto d = sock.Receive(left);
-    if (!d.ok()) break;
-    auto m = stun::Message::Parse(d->payload);
-    if (m.ok() && m->message_class() == stun::Class::kRequest && m->tx_id() == tx) return true;
-  }
-  return false;
+  return AwaitDatagram(sock, wait, [&](const stun::SharedPortStun::Datagram& d) {
+    auto m = stun::Message::Parse(d.payload);
+    return m.ok() && m->message_class() == stun::Class::kRequest && m->tx_id() == tx;
+  });
 }
 
 // Waits for a Binding success with transaction `tx` from `from`.
 bool AwaitAnswer(stun::SharedPortStun& sock, const stun::TxId& tx, const net::Endpoint& from,
                  std::chrono::milliseconds wait) {
-  const auto deadline = Clock::now() + wait;
-  while (Clock::now() < deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + std::chrono::milliseconds(1);
-    auto d = sock.Receive(left);
-    if (!d.ok()) return false;
-    auto r = stun::ParseBindingResponse(d->payload);
-    if (r.ok() && r->tx_id == tx && d->from == from) return true;
-  }
-  return false;
+  return AwaitDatagram(sock, wait, [&](const stun::SharedPortStun::Datagram& d) {
+    auto r = stun::ParseBindingResponse(d.payload);
+    return r.ok() && r->tx_id == tx && d.from == from;
+  });
 }
 
 // RFC 5780 section 4.4 filtering tests against a server that has an alternate address:

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
@@ -10,6 +12,21 @@
 #include "nlohmann/json.hpp"
 
 namespace weft::controller {
+namespace {
+
+std::string NewEpoch() {
+  std::random_device rd;
+  std::uniform_int_distribution<uint64_t> d;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(d(rd)));
+  return buf;
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+}  // namespace
 
 // One agent's stream. Owned by gRPC; deletes itself in OnDone.
 class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
@@ -35,6 +52,21 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   void OnReadDone(bool ok) override {
     if (!ok) {  // the agent closed its side
       FinishWith(grpc::Status::OK);
+      return;
+    }
+    if (node_.empty() && in_.msg_case() == v1::AgentMessage::kHello && service_->admit_) {
+      // Admission may block on the API server: not on gRPC's threads. No read is
+      // pending and Finish is not called until it is done, so the stream stays alive.
+      std::thread([this, hello = in_.hello()] {
+        auto cidrs = service_->admit_(hello);
+        grpc::Status s = cidrs.ok() ? service_->JoinAdmitted(this, hello, *cidrs) : ToGrpc(cidrs.status());
+        if (!s.ok()) {
+          FinishWith(s);
+          return;
+        }
+        node_ = hello.node();
+        StartRead(&in_);
+      }).detach();
       return;
     }
     grpc::Status s = Handle(in_);
@@ -72,7 +104,8 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
       case v1::AgentMessage::kNode:
         return service_->Update(node_, m.node());
       case v1::AgentMessage::kHealth:
-        return grpc::Status::OK;  // recorded into WeftNode status with the Kubernetes mode
+        service_->Health(node_, m.health());
+        return grpc::Status::OK;
       default:
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty AgentMessage");
     }
@@ -91,6 +124,105 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   bool finished_ = false;
 };
 
+ControllerService::ControllerService(std::string join_token, PodCidrAllocator pods)
+    : join_token_(std::move(join_token)), epoch_(NewEpoch()), pods_(std::move(pods)) {}
+
+ControllerService::ControllerService(Admit admit, std::vector<std::string> cluster_cidrs)
+    : admit_(std::move(admit)),
+      cluster_cidrs_(std::move(cluster_cidrs)),
+      leading_(false),
+      epoch_(NewEpoch()) {}
+
+void ControllerService::SetOnChange(OnChange f) {
+  std::lock_guard<std::mutex> l(mu_);
+  on_change_ = std::move(f);
+}
+
+void ControllerService::NotifyLocked(const std::string& node) {
+  if (on_change_) on_change_(node);
+}
+
+bool ControllerService::leading() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return leading_;
+}
+
+void ControllerService::SetLeading(bool leading, const std::vector<v1::NodeInfo>& nodes) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (leading == leading_) return;
+  leading_ = leading;
+  if (!leading) {
+    for (auto& [name, stream] : streams_) {
+      stream->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is no longer the leader"));
+    }
+    return;
+  }
+  // A new term: a new epoch, and the nodes as the last leader published them, so that
+  // resuming agents get a snapshot that changes none of their peers.
+  epoch_ = NewEpoch();
+  store_ = EndpointStore();
+  health_.clear();
+  for (const auto& n : nodes) store_.Upsert(n);
+  for (const auto& [name, n] : store_.nodes()) NotifyLocked(name);
+}
+
+void ControllerService::RemoveNode(const std::string& node) {
+  std::lock_guard<std::mutex> l(mu_);
+  const uint64_t before = store_.version();
+  if (!store_.Remove(node).ok()) return;
+  health_.erase(node);
+  auto deltas = store_.DeltasSince(before);
+  for (auto& [name, stream] : streams_) {
+    for (const auto& d : **deltas) {
+      v1::ControllerMessage m;
+      *m.mutable_delta() = d;
+      stream->QueueLocked(std::move(m));
+    }
+  }
+  if (auto it = streams_.find(node); it != streams_.end()) {
+    it->second->FinishWith(grpc::Status(grpc::StatusCode::NOT_FOUND, "the Node was deleted"));
+  }
+  for (const auto& [name, n] : store_.nodes()) NotifyLocked(name);
+}
+
+void ControllerService::SetProviderId(const std::string& node, const std::string& provider_id) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::string& old = provider_ids_[node];
+  if (old == provider_id) return;
+  old = provider_id;
+  NotifyLocked(node);
+}
+
+void ControllerService::Health(const std::string& node, const v1::HealthReport& report) {
+  std::lock_guard<std::mutex> l(mu_);
+  health_[node] = report;
+  NotifyLocked(node);
+}
+
+std::optional<NodeView> ControllerService::View(const std::string& node) const {
+  std::lock_guard<std::mutex> l(mu_);
+  const v1::NodeInfo* self = store_.Find(node);
+  if (self == nullptr) return std::nullopt;
+  NodeView v;
+  v.info = *self;
+  v.connected = streams_.contains(node);
+  v.version = store_.version();
+  if (auto it = provider_ids_.find(node); it != provider_ids_.end()) v.provider_id = it->second;
+  const auto health = health_.find(node);
+  const nat::NodeNat a = api::NodeNatOf(*self);
+  for (const auto& [name, peer] : store_.nodes()) {
+    if (name == node) continue;
+    PeerView p{name, nat::DecidePath(a, api::NodeNatOf(peer)), std::nullopt};
+    if (health != health_.end()) {
+      for (const auto& h : health->second.peers()) {
+        if (h.peer() == name) p.health = h;
+      }
+    }
+    v.peers.push_back(std::move(p));
+  }
+  return v;
+}
+
 absl::Status ControllerService::UseStateFile(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   state_file_ = path;
@@ -99,7 +231,10 @@ absl::Status ControllerService::UseStateFile(const std::string& path) {
   v1::ControllerState st;
   if (!st.ParseFromIstream(&in)) return absl::DataLossError(absl::StrCat("cannot parse controller state ", path));
   store_.Restore(st.snapshot());
-  for (const auto& [node, cidr] : st.pod_cidrs()) (void)pods_.Assign(node, {cidr});
+  if (!st.epoch().empty()) epoch_ = st.epoch();
+  for (const auto& [node, cidr] : st.pod_cidrs()) {
+    if (pods_) (void)pods_->Assign(node, {cidr});
+  }
   return absl::OkStatus();
 }
 
@@ -107,7 +242,10 @@ void ControllerService::SaveLocked() {
   if (state_file_.empty()) return;
   v1::ControllerState st;
   *st.mutable_snapshot() = store_.Snapshot();
-  for (const auto& [node, cidr] : pods_.assignments()) (*st.mutable_pod_cidrs())[node] = cidr.ToString();
+  if (pods_) {
+    for (const auto& [node, cidr] : pods_->assignments()) (*st.mutable_pod_cidrs())[node] = cidr.ToString();
+  }
+  st.set_epoch(epoch_);
   const std::string tmp = state_file_ + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -124,28 +262,45 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
   if (hello.token() != join_token_) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad join token");
   }
+  return JoinAdmitted(stream, hello, {});
+}
+
+grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hello& hello,
+                                             const std::vector<std::string>& admitted_cidrs) {
   if (hello.node().empty() || hello.node().size() > 253) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Hello.node must be a node name (1..253 characters)");
   }
   std::lock_guard<std::mutex> l(mu_);
-  auto deltas = store_.DeltasSince(hello.resume_version());
+  if (!leading_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is a standby; the leader serves agents");
+  }
+  // Versions count within an epoch: from another epoch (another leader) a snapshot.
+  const bool same_epoch = hello.resume_epoch().empty() || hello.resume_epoch() == epoch_;
+  const uint64_t resume = same_epoch ? hello.resume_version() : 0;
+  auto deltas = store_.DeltasSince(resume);
   if (!deltas.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(deltas.status().message()));
+  v1::ControllerMessage welcome;
+  if (admit_) {
+    for (const auto& c : admitted_cidrs) welcome.mutable_welcome()->add_pod_cidrs(c);
+    for (const auto& c : cluster_cidrs_) welcome.mutable_welcome()->add_cluster_cidrs(c);
+  } else {
+    std::vector<std::string> had(hello.pod_cidrs().begin(), hello.pod_cidrs().end());
+    const bool new_assignment = !pods_->assignments().contains(hello.node());
+    auto cidr = pods_->Assign(hello.node(), had);
+    if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
+    if (new_assignment) SaveLocked();
+    welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
+    welcome.mutable_welcome()->add_cluster_cidrs(pods_->cluster().ToString());
+  }
+  welcome.mutable_welcome()->set_epoch(epoch_);
   if (auto old = streams_.find(hello.node()); old != streams_.end() && old->second != stream) {
     // A reconnect whose old stream has not noticed yet: the newest wins.
     old->second->FinishWith(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream for this node"));
   }
-  std::vector<std::string> had(hello.pod_cidrs().begin(), hello.pod_cidrs().end());
-  const bool new_assignment = !pods_.assignments().contains(hello.node());
-  auto cidr = pods_.Assign(hello.node(), had);
-  if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
   streams_[hello.node()] = stream;
-  if (new_assignment) SaveLocked();
-  v1::ControllerMessage welcome;
-  welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
-  welcome.mutable_welcome()->add_cluster_cidrs(pods_.cluster().ToString());
   stream->QueueLocked(std::move(welcome));
-  // resume_version 0: a new agent, which needs the whole state even when it is empty.
-  if (hello.resume_version() > 0 && deltas->has_value()) {
+  // resume 0: a new agent (or a new epoch), which needs the whole state even when empty.
+  if (resume > 0 && deltas->has_value()) {
     for (auto& d : **deltas) {
       v1::ControllerMessage m;
       *m.mutable_delta() = std::move(d);
@@ -156,6 +311,7 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
     *m.mutable_snapshot() = store_.Snapshot();
     stream->QueueLocked(std::move(m));
   }
+  NotifyLocked(hello.node());
   return grpc::Status::OK;
 }
 
@@ -168,9 +324,12 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "wireguard_public_key must be 32 bytes");
   }
   std::lock_guard<std::mutex> l(mu_);
+  if (!leading_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is no longer the leader");
   const uint64_t before = store_.version();
   const uint64_t after = store_.Upsert(info);
   if (after == before) return grpc::Status::OK;
+  // Every node's view changes: its decision towards this node may have.
+  for (const auto& [name, n] : store_.nodes()) NotifyLocked(name);
   SaveLocked();
   auto deltas = store_.DeltasSince(before);
   for (auto& [name, stream] : streams_) {
@@ -210,7 +369,10 @@ void ControllerService::Leave(AgentStream* stream) {
   auto it = streams_.find(stream->node());
   // Only if it is still the node's current stream; the node's state stays (the data
   // plane keeps working while an agent restarts).
-  if (it != streams_.end() && it->second == stream) streams_.erase(it);
+  if (it != streams_.end() && it->second == stream) {
+    streams_.erase(it);
+    NotifyLocked(stream->node());
+  }
 }
 
 v1::Snapshot ControllerService::Snapshot() const {

@@ -8,14 +8,17 @@
 #ifndef WEFT_CONTROLLER_CONTROLLER_SERVICE_H_
 #define WEFT_CONTROLLER_CONTROLLER_SERVICE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "controller/endpoint_store.h"
 #include "controller/pod_cidr_allocator.h"
+#include "controller/weftnode.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::controller {
@@ -24,10 +27,31 @@ class AgentStream;
 
 class ControllerService final : public v1::EndpointService::CallbackService {
  public:
+  // Kubernetes mode: checks a Hello (the agent's token, its node) and returns the
+  // node's pod CIDRs, or the status to refuse it with. May block (TokenReview): it runs
+  // on a thread of its own, never on gRPC's.
+  using Admit = std::function<absl::StatusOr<std::vector<std::string>>(const v1::Hello&)>;
+  // Told (with the lock held: only note it, do not call back) which node's view changed.
+  using OnChange = std::function<void(const std::string& node)>;
+
   // Standalone mode: agents authenticate with `join_token` and get their pod CIDR from
   // `pods` (a block of the cluster CIDR each).
-  ControllerService(std::string join_token, PodCidrAllocator pods)
-      : join_token_(std::move(join_token)), pods_(std::move(pods)) {}
+  ControllerService(std::string join_token, PodCidrAllocator pods);
+  // Kubernetes mode. Serves nothing until SetLeading(true).
+  ControllerService(Admit admit, std::vector<std::string> cluster_cidrs);
+
+  // Kubernetes mode: only the Lease holder serves. Becoming leader starts a new epoch
+  // from `nodes` (what the previous leader published), so agents get a snapshot with
+  // every node they already peer with; losing it ends every stream (UNAVAILABLE), and
+  // agents reconnect to the new leader.
+  void SetLeading(bool leading, const std::vector<v1::NodeInfo>& nodes = {});
+  bool leading() const;
+  // The Node is gone from the cluster: its peers are removed everywhere.
+  void RemoveNode(const std::string& node);
+  void SetOnChange(OnChange f);
+  void SetProviderId(const std::string& node, const std::string& provider_id);
+  // What the node's WeftNode status shows; nullopt for a node nobody reported.
+  std::optional<NodeView> View(const std::string& node) const;
 
   // Keeps the state in `path` (written atomically on every change) and loads it now if
   // it exists, so a restarted controller resumes its agents without changing any peer.
@@ -46,6 +70,10 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   friend class AgentStream;
   // Checks a Hello; on success registers `stream` and queues its snapshot or deltas.
   grpc::Status Join(AgentStream* stream, const v1::Hello& hello);
+  // Join, with the pod CIDRs Admit gave (Kubernetes mode).
+  grpc::Status JoinAdmitted(AgentStream* stream, const v1::Hello& hello, const std::vector<std::string>& pod_cidrs);
+  void Health(const std::string& node, const v1::HealthReport& report);
+  void NotifyLocked(const std::string& node);
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);
   void Leave(AgentStream* stream);
@@ -54,9 +82,16 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   void QueueDirectivesLocked(const std::string& node);
 
   const std::string join_token_;
+  const Admit admit_;                                 // set in Kubernetes mode
+  const std::vector<std::string> cluster_cidrs_;      // Kubernetes mode (standalone: pods_)
   mutable std::mutex mu_;
+  bool leading_ = true;                               // guarded by mu_
+  std::string epoch_;                                 // guarded by mu_
+  std::map<std::string, v1::HealthReport> health_;    // guarded by mu_
+  std::map<std::string, std::string> provider_ids_;   // guarded by mu_
+  OnChange on_change_;
   EndpointStore store_;                               // guarded by mu_
-  PodCidrAllocator pods_;                             // guarded by mu_
+  std::optional<PodCidrAllocator> pods_;              // standalone mode; guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
   std::string state_file_;
 };

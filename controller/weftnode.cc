@@ -1,0 +1,108 @@
+#include "controller/weftnode.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "lib/api/node_nat.h"
+
+namespace weft::controller {
+namespace {
+
+std::string EndpointText(const v1::Endpoint& e) {
+  if (e.ip().empty()) return "";
+  return e.ip().find(':') != std::string::npos ? absl::StrCat("[", e.ip(), "]:", e.port())
+                                                : absl::StrCat(e.ip(), ":", e.port());
+}
+
+std::string PathName(nat::PathKind k) {
+  switch (k) {
+    case nat::PathKind::kDirect: return "direct";
+    case nat::PathKind::kRelayUdp: return "relay";
+    case nat::PathKind::kRelayTcp: return "relay-tcp";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string NatTypeOf(const v1::NatReport& nat) {
+  if (nat.udp_blocked()) return "udp-blocked";
+  switch (nat.mapping()) {
+    case v1::NAT_MAPPING_NONE: return "public";
+    case v1::NAT_MAPPING_ENDPOINT_INDEPENDENT: return "easy";
+    case v1::NAT_MAPPING_ENDPOINT_DEPENDENT: return "hard";
+    default: return "unknown";
+  }
+}
+
+nlohmann::json WeftNodeStatus(const NodeView& view) {
+  const v1::NodeInfo& n = view.info;
+  const nat::NodeNat self = api::NodeNatOf(n);
+  nlohmann::json status = {
+      {"nat",
+       {{"type", NatTypeOf(n.nat())},
+        {"mapping", std::string(nat::MappingName(self.nat.mapping))},
+        {"filtering", std::string(nat::FilteringName(self.nat.filtering))},
+        {"portPreserved", n.nat().port_preserved()},
+        {"publicIP", n.nat().public_ip()},
+        {"reason", n.nat().reason()}}},
+      {"endpoint", EndpointText(n.nat().reflexive())},
+      {"podCIDRs", std::vector<std::string>(n.pod_cidrs().begin(), n.pod_cidrs().end())},
+      {"agentConnected", view.connected},
+      {"observedVersion", view.version},
+  };
+  if (!view.provider_id.empty()) status["providerID"] = view.provider_id;
+  int direct = 0, relayed = 0, down = 0;
+  nlohmann::json peers = nlohmann::json::array();
+  for (const PeerView& p : view.peers) {
+    nlohmann::json pj = {{"name", p.name}, {"path", PathName(p.decision.path)}, {"reason", p.decision.reason}};
+    if (p.decision.use_host_candidates) pj["local"] = true;
+    bool up = false;
+    if (p.health) {
+      if (!EndpointText(p.health->endpoint()).empty()) pj["endpoint"] = EndpointText(p.health->endpoint());
+      if (p.health->last_handshake_unix_ms() > 0) {
+        pj["lastHandshake"] = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(p.health->last_handshake_unix_ms()),
+                                               absl::UTCTimeZone());
+        up = true;
+      }
+      if (p.health->rtt_us() > 0) pj["rttMicros"] = p.health->rtt_us();
+      if (!p.health->reason().empty()) pj["state"] = p.health->reason();
+    }
+    // The path counts once WireGuard completed a handshake over it.
+    if (!up) ++down;
+    else if (p.decision.path == nat::PathKind::kDirect) ++direct;
+    else ++relayed;
+    peers.push_back(std::move(pj));
+  }
+  status["peers"] = std::move(peers);
+  status["directPeers"] = direct;
+  status["relayedPeers"] = relayed;
+  status["unreachablePeers"] = down;
+  const bool ready = view.connected && n.nat().mapping() != v1::NAT_MAPPING_UNSPECIFIED;
+  status["ready"] = ready;
+  std::string report;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = false;
+  (void)google::protobuf::util::MessageToJsonString(n, &report, o);
+  status["report"] = nlohmann::json::parse(report, nullptr, false);
+  return status;
+}
+
+absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status) {
+  auto r = status.find("report");
+  if (r == status.end() || !r->is_object()) return absl::NotFoundError("the WeftNode status has no report");
+  v1::NodeInfo n;
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = true;
+  auto s = google::protobuf::util::JsonStringToMessage(r->dump(), &n, o);
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("WeftNode status.report: ", s.ToString()));
+  if (n.name().empty()) return absl::InvalidArgumentError("WeftNode status.report has no name");
+  return n;
+}
+
+nlohmann::json NewWeftNode(const std::string& name) {
+  return {{"apiVersion", kWeftNodeApiVersion}, {"kind", "WeftNode"}, {"metadata", {{"name", name}}}};
+}
+
+}  // namespace weft::controller

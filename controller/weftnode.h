@@ -1,0 +1,53 @@
+// WeftNode (weft.dev/v1alpha1, cluster-scoped): what `kubectl get weftnodes` shows of a
+// node. The controller writes its status; this file is the pure mapping between the
+// controller's view of a node and that status, and back (a new leader rebuilds its
+// endpoint state from the status its predecessor wrote).
+#ifndef WEFT_CONTROLLER_WEFTNODE_H_
+#define WEFT_CONTROLLER_WEFTNODE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/nat/path_strategy.h"
+#include "nlohmann/json.hpp"
+#include "weft/v1/weft.pb.h"
+
+namespace weft::controller {
+
+inline constexpr char kWeftNodeApiVersion[] = "weft.dev/v1alpha1";
+inline constexpr char kWeftNodes[] = "/apis/weft.dev/v1alpha1/weftnodes";
+
+// One peer of the node as the status lists it: the controller's decision and, when the
+// agent reported it, what the data plane does.
+struct PeerView {
+  std::string name;
+  nat::PathDecision decision;
+  std::optional<v1::PeerHealth> health;
+};
+
+struct NodeView {
+  v1::NodeInfo info;
+  bool connected = false;  // its agent has a live stream to the leader
+  std::string provider_id;
+  std::vector<PeerView> peers;
+  uint64_t version = 0;  // the endpoint state's version this view is of
+};
+
+// "public", "easy", "hard", "udp-blocked" or "unknown": the NAT column.
+std::string NatTypeOf(const v1::NatReport& nat);
+
+// The WeftNode's status. Deterministic (same view → same JSON) so an unchanged node is
+// not written again. `report` carries the agent's report as protobuf JSON: lossless.
+nlohmann::json WeftNodeStatus(const NodeView& view);
+
+// The agent's report kept in a status (status.report), for a new leader.
+absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status);
+
+// A new WeftNode object (no status: that is written through /status).
+nlohmann::json NewWeftNode(const std::string& name);
+
+}  // namespace weft::controller
+
+#endif  // WEFT_CONTROLLER_WEFTNODE_H_

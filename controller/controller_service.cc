@@ -206,7 +206,6 @@ std::optional<NodeView> ControllerService::View(const std::string& node) const {
   NodeView v;
   v.info = *self;
   v.connected = streams_.contains(node);
-  v.version = store_.version();
   if (auto it = provider_ids_.find(node); it != provider_ids_.end()) v.provider_id = it->second;
   const auto health = health_.find(node);
   const nat::NodeNat a = api::NodeNatOf(*self);

@@ -1,28 +1,43 @@
-// weft-controller: the endpoint-state service. Standalone mode (no Kubernetes): the
-// controller is the registry, hands out pod CIDRs from the cluster CIDR, and checks a
-// join token. (Kubernetes mode comes with the control plane issue's second half.)
+// weft-controller: the endpoint-state service, in one of two modes.
+//   standalone (no Kubernetes): the controller is the registry, hands out pod CIDRs from
+//     the cluster CIDR, checks a join token, keeps its state in a file.
+//   kubernetes (--kubernetes): Nodes give pod CIDRs, agents prove who they are with
+//     projected ServiceAccount tokens (TokenReview), one replica leads (a Lease) and
+//     writes each node's WeftNode status; standbys answer UNAVAILABLE and are not ready.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "controller/controller_service.h"
+#include "controller/kube_admission.h"
+#include "controller/kube_nodes.h"
+#include "controller/weftnode.h"
+#include "controller/weftnode_writer.h"
+#include "lib/k8s/lease.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: weft-controller --join-token-file FILE --cluster-cidr CIDR [--node-prefix 24]\n"
-    "                       [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
-    "                       [--tls-cert FILE --tls-key FILE | --insecure] [--state-file FILE]\n"
-    "                       [--status-listen ADDR:PORT]   (GET /status: the cluster as JSON)\n";
+    "usage: weft-controller --cluster-cidr CIDR[,CIDR] [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
+    "                       [--tls-cert FILE --tls-key FILE | --insecure] [--status-listen ADDR:PORT]\n"
+    "  standalone:          --join-token-file FILE [--node-prefix 24] [--state-file FILE]\n"
+    "  kubernetes:          --kubernetes [--kube-api URL --kube-token-file FILE --kube-ca-file FILE]\n"
+    "                       [--identity POD] [--lease-namespace NS] [--lease-name weft-controller]\n"
+    "                       [--lease-duration-ms 15000] [--agent-audience weft-controller]\n"
+    "                       [--agent-service-account system:serviceaccount:kube-system:weft-agent]\n"
+    "                       [--status-interval-ms 2000] [--status-writes-per-second 20]\n";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -36,17 +51,27 @@ int Usage(const std::string& why) {
   return 2;
 }
 
+void Log(const std::string& s) { std::fprintf(stderr, "weft-controller: %s\n", s.c_str()); }
+
 std::unique_ptr<grpc::Server> g_server;
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace weft;
   std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen;
   int node_prefix = 24;
-  bool insecure = false;
+  bool insecure = false, kubernetes = false;
+  k8s::KubeConfig kube;
+  k8s::ElectorOptions elector;
+  controller::AdmissionOptions admission;
+  controller::WriterOptions writer_opts;
+  if (const char* pod = std::getenv("POD_NAME")) elector.identity = pod;
+  if (const char* ns = std::getenv("POD_NAMESPACE")) elector.lease_namespace = ns;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    int n = 0;
     if (a == "--listen") listen = value();
     else if (a == "--join-token-file") token_file = value();
     else if (a == "--cluster-cidr") cluster = value();
@@ -57,22 +82,89 @@ int main(int argc, char** argv) {
     else if (a == "--insecure") insecure = true;
     else if (a == "--state-file") state_file = value();
     else if (a == "--status-listen") status_listen = value();
-    else return Usage("unknown flag " + a);
+    else if (a == "--kubernetes") kubernetes = true;
+    else if (a == "--kube-api") kube.server = value();
+    else if (a == "--kube-token-file") kube.token_file = value();
+    else if (a == "--kube-ca-file") kube.ca_file = value();
+    else if (a == "--identity") elector.identity = value();
+    else if (a == "--lease-namespace") elector.lease_namespace = value();
+    else if (a == "--lease-name") elector.lease_name = value();
+    else if (a == "--agent-audience") admission.audience = value();
+    else if (a == "--agent-service-account") admission.service_account = value();
+    else if (a == "--lease-duration-ms" && absl::SimpleAtoi(value(), &n) && n >= 1000) {
+      elector.lease_duration = std::chrono::milliseconds(n);
+      elector.renew_deadline = std::chrono::milliseconds(n * 2 / 3);
+      elector.retry_period = std::chrono::milliseconds(std::max(100, n / 8));
+    } else if (a == "--status-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 0) {
+      writer_opts.per_node_interval = std::chrono::milliseconds(n);
+    } else if (a == "--status-writes-per-second" && absl::SimpleAtoi(value(), &n) && n > 0) {
+      writer_opts.writes_per_second = n;
+    } else return Usage("bad or unknown flag " + a);
   }
-  if (token_file.empty()) return Usage("--join-token-file is required");
-  const std::string token = ReadFile(token_file);
-  if (token.size() < 16) return Usage("the join token must be at least 16 characters");
-  auto cidr = weft::net::IpPrefix::ParseNetwork(cluster);
-  if (!cidr.ok()) return Usage("--cluster-cidr: " + std::string(cidr.status().message()));
-  auto pods = weft::controller::PodCidrAllocator::Create(*cidr, node_prefix);
-  if (!pods.ok()) return Usage(std::string(pods.status().message()));
+  std::vector<std::string> cluster_cidrs;
+  for (absl::string_view c : absl::StrSplit(cluster, ',', absl::SkipEmpty())) {
+    auto p = net::IpPrefix::ParseNetwork(c);
+    if (!p.ok()) return Usage("--cluster-cidr: " + std::string(p.status().message()));
+    cluster_cidrs.push_back(p->ToString());
+  }
+  if (cluster_cidrs.empty()) return Usage("--cluster-cidr is required");
   if (!insecure && (cert.empty() || key.empty())) return Usage("give --tls-cert and --tls-key (or --insecure for a lab)");
 
-  weft::controller::ControllerService service(token, *std::move(pods));
-  if (!state_file.empty()) {
-    if (absl::Status s = service.UseStateFile(state_file); !s.ok()) {
-      std::fprintf(stderr, "weft-controller: %s\n", s.ToString().c_str());
-      return 1;
+  std::unique_ptr<controller::ControllerService> service;
+  std::unique_ptr<k8s::KubeClient> client;
+  std::unique_ptr<controller::NodeCache> nodes;
+  std::unique_ptr<controller::TokenReviewAdmission> admit;
+  std::unique_ptr<controller::WeftNodeWriter> writer;
+  if (kubernetes) {
+    if (kube.server.empty()) {
+      auto in_cluster = k8s::KubeConfig::InCluster();
+      if (!in_cluster.ok()) return Usage(std::string(in_cluster.status().message()));
+      kube = *in_cluster;
+    }
+    if (elector.identity.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      elector.identity = host;
+    }
+    client = std::make_unique<k8s::KubeClient>(kube);
+    // The service is created before the cache that feeds it; the cache's callbacks run
+    // only once Run starts, below.
+    nodes = std::make_unique<controller::NodeCache>(*client, [&service](const std::string& name, const controller::NodeFacts* f) {
+      controller::ControllerService* svc = service.get();
+      if (svc == nullptr) return;
+      if (f == nullptr) svc->RemoveNode(name);
+      else svc->SetProviderId(name, f->provider_id);
+    });
+    admit = std::make_unique<controller::TokenReviewAdmission>(*client, *nodes, admission);
+    service = std::make_unique<controller::ControllerService>(
+        [a = admit.get()](const v1::Hello& h) { return a->Admit(h); }, cluster_cidrs);
+    controller::ControllerService* svc = service.get();
+    writer = std::make_unique<controller::WeftNodeWriter>(
+        *client,
+        [svc](const std::string& node) -> std::optional<nlohmann::json> {
+          auto v = svc->View(node);
+          if (!v) return std::nullopt;
+          return controller::WeftNodeStatus(*v);
+        },
+        [n = nodes.get()](const std::string& node) {
+          auto f = n->Find(node);
+          return f ? f->uid : std::string();
+        },
+        writer_opts);
+    service->SetOnChange([w = writer.get()](const std::string& node) { w->MarkDirty(node); });
+  } else {
+    if (token_file.empty()) return Usage("--join-token-file is required (or --kubernetes)");
+    const std::string token = ReadFile(token_file);
+    if (token.size() < 16) return Usage("the join token must be at least 16 characters");
+    if (cluster_cidrs.size() != 1) return Usage("standalone mode takes one --cluster-cidr");
+    auto pods = controller::PodCidrAllocator::Create(*net::IpPrefix::ParseNetwork(cluster_cidrs[0]), node_prefix);
+    if (!pods.ok()) return Usage(std::string(pods.status().message()));
+    service = std::make_unique<controller::ControllerService>(token, *std::move(pods));
+    if (!state_file.empty()) {
+      if (absl::Status s = service->UseStateFile(state_file); !s.ok()) {
+        Log(s.ToString());
+        return 1;
+      }
     }
   }
   std::shared_ptr<grpc::ServerCredentials> creds;
@@ -85,6 +177,7 @@ int main(int argc, char** argv) {
   }
   // SIGTERM/SIGINT are taken synchronously below (sigwait): block them before gRPC
   // starts its threads, so none of those gets them.
+  signal(SIGPIPE, SIG_IGN);  // a peer that hung up is an error return, not a death
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -93,15 +186,15 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(listen, creds, &port);
-  b.RegisterService(&service);
+  b.RegisterService(service.get());
   b.SetMaxReceiveMessageSize(1 << 20);
   g_server = b.BuildAndStart();
   if (!g_server || port == 0) {
-    std::fprintf(stderr, "weft-controller: cannot listen on %s\n", listen.c_str());
+    Log("cannot listen on " + listen);
     return 1;
   }
-  std::fprintf(stderr, "weft-controller: serving on %s (%s), cluster CIDR %s\n", listen.c_str(),
-               insecure ? "insecure" : "TLS", cidr->ToString().c_str());
+  Log("serving on " + listen + " (" + (insecure ? "insecure" : "TLS") + "), " +
+      (kubernetes ? "kubernetes mode, identity " + elector.identity : "standalone mode"));
   httplib::Server status;
   std::thread status_thread;
   if (!status_listen.empty()) {
@@ -109,19 +202,67 @@ int main(int argc, char** argv) {
     int sport = 0;
     if (colon == std::string::npos || !absl::SimpleAtoi(status_listen.substr(colon + 1), &sport) ||
         !status.bind_to_port(status_listen.substr(0, colon).c_str(), sport)) {
-      std::fprintf(stderr, "weft-controller: cannot serve status on %s\n", status_listen.c_str());
+      Log("cannot serve status on " + status_listen);
       return 1;
     }
-    status.Get("/status", [&service](const httplib::Request&, httplib::Response& res) {
-      res.set_content(service.StatusJson(), "application/json");
+    controller::ControllerService* svc = service.get();
+    status.Get("/status", [svc](const httplib::Request&, httplib::Response& res) {
+      res.set_content(svc->StatusJson(), "application/json");
     });
     status.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    // Ready = serving agents: the leader. A Service in front of the replicas then sends
+    // agents to the leader only.
+    status.Get("/readyz", [svc](const httplib::Request&, httplib::Response& res) {
+      const bool ready = svc->leading();
+      res.status = ready ? 200 : 503;
+      res.set_content(ready ? "leader\n" : "standby\n", "text/plain");
+    });
     status_thread = std::thread([&status] { status.listen_after_bind(); });
+  }
+  std::jthread nodes_thread, writer_thread, elector_thread;
+  std::unique_ptr<k8s::LeaderElector> le;
+  if (kubernetes) {
+    nodes_thread = std::jthread([n = nodes.get()](std::stop_token st) { n->Run(st); });
+    writer_thread = std::jthread([w = writer.get()](std::stop_token st) { w->Run(st); });
+    controller::ControllerService* svc = service.get();
+    controller::NodeCache* cache = nodes.get();
+    controller::WeftNodeWriter* w = writer.get();
+    k8s::KubeClient* kc = client.get();
+    le = std::make_unique<k8s::LeaderElector>(*client, elector, [=](bool leading) {
+      if (!leading) {
+        Log("lost the lease: standing by");
+        w->SetEnabled(false);
+        svc->SetLeading(false);
+        return;
+      }
+      // Take over with what the last leader published, so agents keep every peer.
+      std::vector<v1::NodeInfo> known;
+      if (auto list = kc->Get(controller::kWeftNodes); list.ok()) {
+        for (const auto& item : list->value("items", nlohmann::json::array())) {
+          auto info = controller::NodeInfoFromStatus(item.value("status", nlohmann::json::object()));
+          if (info.ok() && cache->Find(info->name())) known.push_back(*info);
+        }
+      } else {
+        Log("listing WeftNodes: " + list.status().ToString() + " (starting empty)");
+      }
+      Log("leading, with " + std::to_string(known.size()) + " nodes from WeftNode status");
+      svc->SetLeading(true, known);
+      w->SetEnabled(true);
+    });
+    elector_thread = std::jthread([&le, cache](std::stop_token st) {
+      // Admission needs the Nodes: campaign once they are listed.
+      while (!st.stop_requested() && !cache->synced()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (!st.stop_requested()) le->Run(st);
+    });
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "weft-controller: signal %d, shutting down\n", sig);
+  Log("signal " + std::to_string(sig) + ", shutting down");
+  // Release the Lease first: a standby takes over at once.
+  elector_thread = {};
   g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  writer_thread = {};
+  nodes_thread = {};
   status.stop();
   if (status_thread.joinable()) status_thread.join();
   return 0;

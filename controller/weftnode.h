@@ -32,7 +32,6 @@ struct NodeView {
   bool connected = false;  // its agent has a live stream to the leader
   std::string provider_id;
   std::vector<PeerView> peers;
-  uint64_t version = 0;  // the endpoint state's version this view is of
 };
 
 // "public", "easy", "hard", "udp-blocked" or "unknown": the NAT column.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "lib/api/node_nat.h"
 #include "lib/nat/nat_monitor.h"
 #include "lib/net/nl_socket.h"
@@ -112,7 +113,35 @@ void Agent::SendSelf() {
   if (stream_ != nullptr) stream_->Write(m);
 }
 
+std::optional<v1::HealthReport> Agent::HealthIfChanged() {
+  auto dev = device_->Get();
+  if (!dev.ok()) return std::nullopt;
+  v1::HealthReport r;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& p : applied_) {
+    auto* h = r.add_peers();
+    h->set_peer(p.node);
+    h->set_path(p.path == "direct" ? v1::PATH_KIND_DIRECT : p.path == "relay" ? v1::PATH_KIND_RELAY : v1::PATH_KIND_UNSPECIFIED);
+    for (const auto& d : dev->peers) {
+      if (d.public_key != p.config.public_key) continue;
+      if (d.endpoint) {
+        h->mutable_endpoint()->set_ip(d.endpoint->ip.ToString());
+        h->mutable_endpoint()->set_port(d.endpoint->port);
+      }
+      if (d.last_handshake.time_since_epoch().count() != 0) {
+        h->set_last_handshake_unix_ms(
+            std::chrono::duration_cast<std::chrono::milliseconds>(d.last_handshake.time_since_epoch()).count());
+      }
+    }
+    h->set_reason(h->last_handshake_unix_ms() > 0 ? "handshake completed" : "no handshake yet");
+  }
+  if (r.SerializeAsString() == last_health_.SerializeAsString()) return std::nullopt;
+  last_health_ = r;
+  return r;
+}
+
 absl::Status Agent::OnWelcome(const v1::Welcome& w) {
+  epoch_ = w.epoch();
   pod_cidrs_.assign(w.pod_cidrs().begin(), w.pod_cidrs().end());
   if (pod_cidrs_.empty()) return absl::InvalidArgumentError("Welcome without pod CIDRs");
   RETURN_IF_ERROR(WriteFileAtomically(opts_.state_dir + "/pod_cidrs", absl::StrJoin(pod_cidrs_, "\n") + "\n", 0600));
@@ -226,8 +255,19 @@ void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
   {
     std::lock_guard<std::mutex> l(mu_);
     hello.mutable_hello()->set_node(opts_.node);
-    hello.mutable_hello()->set_token(opts_.join_token);
+    std::string token = opts_.join_token;
+    if (!opts_.token_file.empty()) {
+      auto t = ReadWholeFile(opts_.token_file);
+      if (!t.ok()) {
+        Log(absl::StrCat("reading the ServiceAccount token: ", t.status().ToString()));
+        return;
+      }
+      token = std::string(absl::StripAsciiWhitespace(*t));
+    }
+    hello.mutable_hello()->set_token(token);
     hello.mutable_hello()->set_resume_version(version_);
+    hello.mutable_hello()->set_resume_epoch(epoch_);
+    last_health_.Clear();  // a new stream (maybe a new leader) gets a full report
     for (const auto& c : pod_cidrs_) hello.mutable_hello()->add_pod_cidrs(c);
   }
   {
@@ -235,8 +275,25 @@ void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
     if (!stream->Write(hello)) return;
     stream_ = stream.get();
   }
+  // Health reports go out on their own thread, at most one per interval, when changed.
+  std::jthread health([&](std::stop_token st) {
+    while (!st.stop_requested()) {
+      for (int i = 0; i < opts_.health_interval.count() / 50 && !st.stop_requested(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (st.stop_requested()) break;
+      if (auto h = HealthIfChanged()) {
+        v1::AgentMessage msg;
+        *msg.mutable_health() = *std::move(h);
+        std::lock_guard<std::mutex> l(write_mu_);
+        if (stream_ != nullptr) stream_->Write(msg);
+      }
+    }
+  });
   v1::ControllerMessage m;
   while (stream->Read(&m)) OnMessage(m);
+  health.request_stop();
+  health.join();
   {
     std::lock_guard<std::mutex> l(write_mu_);
     stream_ = nullptr;

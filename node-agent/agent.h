@@ -29,6 +29,10 @@ struct AgentOptions {
   std::string node;
   std::string controller;  // host:port
   std::string join_token;
+  // Kubernetes mode: the projected ServiceAccount token, read again for every
+  // connection (the kubelet rotates it). Used instead of join_token when set.
+  std::string token_file;
+  std::chrono::milliseconds health_interval{5000};
   bool insecure = false;
   std::string ca_file;     // PEM roots for the controller's certificate
   std::vector<net::Endpoint> stun;
@@ -73,6 +77,9 @@ class Agent {
   absl::Status Reconcile();                        // mu_ held
   std::optional<v1::NodeInfo> SelfInfo();         // mu_ held
   void SendSelf();                                 // mu_ held
+  // What the data plane does per peer (the device's endpoint and handshake), for the
+  // controller's status; nullopt when nothing changed since the last report.
+  std::optional<v1::HealthReport> HealthIfChanged();
 
   AgentOptions opts_;
   wireguard::Key private_key_, public_key_;
@@ -86,6 +93,8 @@ class Agent {
   std::vector<PlannedPeer> applied_;
   std::set<std::string> routes_;  // remote pod CIDRs routed into the device
   uint64_t version_ = 0;
+  std::string epoch_;  // what version_ counts within
+  v1::HealthReport last_health_;
   bool configured_ = false;
   std::optional<nat::Verdict> verdict_;
   std::mutex write_mu_;          // one writer at a time on the stream

@@ -19,11 +19,12 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: weft-agent --node NAME --controller HOST:PORT --join-token-file FILE\n"
+    "usage: weft-agent --node NAME --controller HOST:PORT (--join-token-file FILE | --token-file FILE)\n"
     "                  --stun HOST:PORT,HOST:PORT,HOST:PORT [--wg-port 51820] [--wg-interface weft0]\n"
     "                  [--state-dir /var/lib/weft] [--cni-conf-dir /etc/cni/net.d]\n"
     "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
-    "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n";
+    "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n"
+    "                  [--health-interval-ms 5000]\n";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "weft-agent: %s\n%s", why.c_str(), kUsage);
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
     if (a == "--node") o.node = value();
     else if (a == "--controller") o.controller = value();
     else if (a == "--join-token-file") token_file = value();
+    else if (a == "--token-file") o.token_file = value();
+    else if (a == "--health-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.health_interval = std::chrono::milliseconds(n);
     else if (a == "--insecure") o.insecure = true;
     else if (a == "--ca-file") o.ca_file = value();
     else if (a == "--wg-interface") o.wg_interface = value();
@@ -62,12 +65,16 @@ int main(int argc, char** argv) {
       }
     } else return Usage("bad or unknown flag " + a);
   }
-  if (o.node.empty() || o.controller.empty() || token_file.empty()) return Usage("--node, --controller and --join-token-file are required");
+  if (o.node.empty() || o.controller.empty() || (token_file.empty() == o.token_file.empty())) {
+    return Usage("--node, --controller and one of --join-token-file (standalone) or --token-file (kubernetes) are required");
+  }
   if (o.stun.size() < 3) return Usage("give three or more --stun servers");
   if (!o.insecure && o.ca_file.empty()) return Usage("give --ca-file (or --insecure for a lab)");
-  auto token = agent::ReadWholeFile(token_file);
-  if (!token.ok()) return Usage(std::string(token.status().message()));
-  o.join_token = std::string(absl::StripAsciiWhitespace(*token));
+  if (!token_file.empty()) {
+    auto token = agent::ReadWholeFile(token_file);
+    if (!token.ok()) return Usage(std::string(token.status().message()));
+    o.join_token = std::string(absl::StripAsciiWhitespace(*token));
+  }
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -16,11 +16,11 @@ ChildProcess::ChildProcess(const std::string& netns_path, const std::vector<std:
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  int ns = netns_path.empty() ? -1 : open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(126);
+    if (!netns_path.empty() && (ns < 0 || setns(ns, CLONE_NEWNET) != 0)) _exit(126);
     int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);

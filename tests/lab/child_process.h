@@ -11,7 +11,8 @@ namespace weft::lab {
 
 class ChildProcess {
  public:
-  // Starts argv[0] with `args` in the netns at `netns_path`, output to `log_path`. It
+  // Starts argv[0] with `args` in the netns at `netns_path` ("" for this process's own),
+  // output to `log_path`. It
   // dies with the thread that started it (nothing outlives a crashed test).
   ChildProcess(const std::string& netns_path, const std::vector<std::string>& args, const std::string& log_path);
   ~ChildProcess();  // Stop()

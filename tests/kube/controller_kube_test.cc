@@ -1,0 +1,331 @@
+// weft-controller in Kubernetes mode, the real binary, against the fake API server:
+// admission by TokenReview, WeftNode status, Lease leader election with a standby.
+// Agents are played by gRPC clients in this process (the lab tests run real agents).
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "tests/kube/fake_apiserver.h"
+#include "tests/lab/child_process.h"
+#include "weft/v1/weft.grpc.pb.h"
+
+namespace weft {
+namespace {
+
+using nlohmann::json;
+using testing::FakeApiServer;
+
+constexpr char kAgentSa[] = "system:serviceaccount:kube-system:weft-agent";
+constexpr char kWeftNodes[] = "/apis/weft.dev/v1alpha1/weftnodes/";
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+template <typename F>
+bool Eventually(F f, int ms = 10000) {
+  for (int i = 0; i < ms / 20; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+struct Controller {
+  int grpc_port = FreePort();
+  int status_port = FreePort();
+  std::unique_ptr<lab::ChildProcess> proc;
+  std::string log;
+
+  void Start(const std::string& api, const std::string& identity, const std::string& token_file) {
+    log = absl::StrCat(::testing::TempDir(), "/controller-", identity, "-", getpid(), ".log");
+    unlink(log.c_str());
+    proc = std::make_unique<lab::ChildProcess>(
+        "",
+        std::vector<std::string>{WEFT_CONTROLLER_BINARY, "--kubernetes", "--kube-api", api, "--kube-token-file",
+                                 token_file, "--identity", identity, "--insecure", "--listen",
+                                 absl::StrCat("127.0.0.1:", grpc_port), "--status-listen",
+                                 absl::StrCat("127.0.0.1:", status_port), "--cluster-cidr", "10.244.0.0/16",
+                                 "--lease-duration-ms", "3000", "--status-interval-ms", "500"},
+        log);
+  }
+  bool Ready() const {
+    httplib::Client c("127.0.0.1", status_port);
+    c.set_connection_timeout(0, 200000);
+    auto r = c.Get("/readyz");
+    return r && r->status == 200;
+  }
+  std::string Log() const {
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+};
+
+// One agent's stream, driven by the test.
+struct Agent {
+  std::unique_ptr<v1::EndpointService::Stub> stub;
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream;
+
+  explicit Agent(int port) {
+    stub = v1::EndpointService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    stream = stub->Connect(&ctx);
+  }
+  // Hello; returns the Welcome, or the status the controller ended the stream with.
+  absl::StatusOr<v1::Welcome> Join(const std::string& node, const std::string& token, uint64_t resume = 0,
+                                   const std::string& epoch = "") {
+    v1::AgentMessage m;
+    m.mutable_hello()->set_node(node);
+    m.mutable_hello()->set_token(token);
+    m.mutable_hello()->set_resume_version(resume);
+    m.mutable_hello()->set_resume_epoch(epoch);
+    stream->Write(m);
+    v1::ControllerMessage in;
+    if (stream->Read(&in) && in.has_welcome()) return in.welcome();
+    grpc::Status s = stream->Finish();
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  v1::ControllerMessage Next() {
+    v1::ControllerMessage in;
+    stream->Read(&in);
+    return in;
+  }
+  void Report(const std::string& node, uint8_t key_byte, v1::NatMapping mapping, const std::string& ip) {
+    v1::AgentMessage m;
+    auto* n = m.mutable_node();
+    n->set_name(node);
+    n->set_wireguard_public_key(std::string(32, static_cast<char>(key_byte)));
+    n->mutable_nat()->set_mapping(mapping);
+    n->mutable_nat()->set_filtering(v1::NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT);
+    n->mutable_nat()->set_public_ip(ip);
+    n->mutable_nat()->set_reason("test verdict");
+    if (mapping != v1::NAT_MAPPING_ENDPOINT_DEPENDENT) {
+      n->mutable_nat()->mutable_reflexive()->set_ip(ip);
+      n->mutable_nat()->mutable_reflexive()->set_port(51820);
+    }
+    stream->Write(m);
+  }
+};
+
+class ControllerKubeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = FakeApiServer::Start();
+    ASSERT_TRUE(s.ok()) << s.status();
+    api_ = *std::move(s);
+    api_->AddToken("controller-token", {.username = "system:serviceaccount:kube-system:weft-controller"});
+    for (const char* n : {"n1", "n2", "ghost"}) {
+      api_->AddToken(absl::StrCat("agent-", n), {.username = kAgentSa, .audiences = {"weft-controller"},
+                                                 .extra = {{"authentication.kubernetes.io/node-name", {n}}}});
+    }
+    api_->AddToken("agent-unbound", {.username = kAgentSa, .audiences = {"weft-controller"}});
+    api_->AddToken("default-sa", {.username = "system:serviceaccount:default:default", .audiences = {"weft-controller"}});
+    api_->AddToken("api-audience", {.username = kAgentSa, .audiences = {"https://kubernetes.default.svc"}});
+    AddNode("n1", "10.244.1.0/24", "aws:///us-east-1a/i-0000000000000001");
+    AddNode("n2", "10.244.2.0/24", "");
+    AddNode("n3", "", "");
+    token_file_ = absl::StrCat(::testing::TempDir(), "/controller-token-", getpid());
+    std::ofstream(token_file_) << "controller-token\n";
+  }
+  void TearDown() override { unlink(token_file_.c_str()); }
+
+  void AddNode(const std::string& name, const std::string& cidr, const std::string& provider) {
+    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}, {"spec", json::object()}};
+    if (!cidr.empty()) node["spec"] = {{"podCIDR", cidr}, {"podCIDRs", {cidr}}};
+    if (!provider.empty()) node["spec"]["providerID"] = provider;
+    ASSERT_TRUE(api_->Put("/api/v1/nodes/" + name, node).ok());
+  }
+  std::optional<json> WeftNodeStatus(const std::string& name) {
+    auto o = api_->Get(kWeftNodes + name);
+    if (!o || !o->contains("status")) return std::nullopt;
+    return (*o)["status"];
+  }
+
+  std::unique_ptr<FakeApiServer> api_;
+  std::string token_file_;
+};
+
+TEST_F(ControllerKubeTest, AdmitsOnlyTheAgentServiceAccountForAnExistingNode) {
+  Controller c;
+  c.Start(api_->url(), "controller-a", token_file_);
+  ASSERT_TRUE(Eventually([&] { return c.Ready(); })) << c.Log();
+  struct Case {
+    std::string node, token;
+    absl::StatusCode code;
+    std::string says;
+  } cases[] = {
+      {"n1", "forged", absl::StatusCode::kUnauthenticated, "refused the agent's token"},
+      {"n1", "", absl::StatusCode::kUnauthenticated, "no token"},
+      {"n1", "api-audience", absl::StatusCode::kUnauthenticated, "audiences"},
+      {"n1", "default-sa", absl::StatusCode::kPermissionDenied, "system:serviceaccount:default:default"},
+      {"n2", "agent-n1", absl::StatusCode::kPermissionDenied, "issued on node \"n1\""},
+      {"ghost", "agent-ghost", absl::StatusCode::kNotFound, "no Node named \"ghost\""},
+      {"n3", "agent-unbound", absl::StatusCode::kFailedPrecondition, "no spec.podCIDRs"},
+  };
+  for (const Case& k : cases) {
+    Agent a(c.grpc_port);
+    auto w = a.Join(k.node, k.token);
+    ASSERT_FALSE(w.ok()) << k.token;
+    EXPECT_EQ(w.status().code(), k.code) << k.token << ": " << w.status();
+    EXPECT_NE(w.status().message().find(k.says), absl::string_view::npos) << w.status();
+  }
+  Agent ok(c.grpc_port);
+  auto w = ok.Join("n1", "agent-n1");
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_EQ(w->pod_cidrs_size(), 1);
+  EXPECT_EQ(w->pod_cidrs(0), "10.244.1.0/24");  // from the Node's spec.podCIDRs
+  EXPECT_EQ(w->cluster_cidrs(0), "10.244.0.0/16");
+  EXPECT_FALSE(w->epoch().empty());
+  EXPECT_TRUE(ok.Next().has_snapshot());
+}
+
+TEST_F(ControllerKubeTest, WeftNodesAppearAndFollowTheirNodes) {
+  Controller c;
+  c.Start(api_->url(), "controller-a", token_file_);
+  ASSERT_TRUE(Eventually([&] { return c.Ready(); })) << c.Log();
+  Agent a1(c.grpc_port), a2(c.grpc_port);
+  ASSERT_TRUE(a1.Join("n1", "agent-n1").ok());
+  ASSERT_TRUE(a2.Join("n2", "agent-n2").ok());
+  a1.Report("n1", 1, v1::NAT_MAPPING_ENDPOINT_INDEPENDENT, "203.0.113.1");
+  a2.Report("n2", 2, v1::NAT_MAPPING_NONE, "203.0.113.2");
+  ASSERT_TRUE(Eventually([&] {
+    auto s1 = WeftNodeStatus("n1");
+    auto s2 = WeftNodeStatus("n2");
+    return s1 && s2 && (*s1)["peers"].size() == 1 && (*s2)["peers"].size() == 1;
+  })) << c.Log();
+  auto s1 = *WeftNodeStatus("n1");
+  EXPECT_EQ(s1["nat"]["type"], "easy");
+  EXPECT_EQ(s1["endpoint"], "203.0.113.1:51820");
+  EXPECT_EQ(s1["providerID"], "aws:///us-east-1a/i-0000000000000001");
+  EXPECT_EQ(s1["agentConnected"], true);
+  EXPECT_EQ(s1["peers"][0]["name"], "n2");
+  EXPECT_EQ(s1["peers"][0]["path"], "direct");
+  EXPECT_FALSE(s1["peers"][0]["reason"].get<std::string>().empty());
+  EXPECT_EQ((*WeftNodeStatus("n2"))["nat"]["type"], "public");
+  // Owned by its Node, so it goes when the Node goes.
+  auto obj = api_->Get(std::string(kWeftNodes) + "n1");
+  EXPECT_EQ((*obj)["metadata"]["ownerReferences"][0]["uid"], (*api_->Get("/api/v1/nodes/n1"))["metadata"]["uid"]);
+
+  // The data plane's view arrives with the agent's health report.
+  v1::AgentMessage h;
+  auto* p = h.mutable_health()->add_peers();
+  p->set_peer("n2");
+  p->set_path(v1::PATH_KIND_DIRECT);
+  p->mutable_endpoint()->set_ip("203.0.113.2");
+  p->mutable_endpoint()->set_port(51820);
+  p->set_last_handshake_unix_ms(1800000000000);
+  p->set_rtt_us(1200);
+  a1.stream->Write(h);
+  ASSERT_TRUE(Eventually([&] { return (*WeftNodeStatus("n1"))["directPeers"] == 1; })) << c.Log();
+  s1 = *WeftNodeStatus("n1");
+  EXPECT_EQ(s1["peers"][0]["endpoint"], "203.0.113.2:51820");
+  EXPECT_EQ(s1["peers"][0]["lastHandshake"], "2027-01-15T08:00:00Z");
+  EXPECT_EQ(s1["peers"][0]["rttMicros"], 1200);
+
+  // A change of NAT updates the status; a burst of changes is written at most once per
+  // interval (500 ms here).
+  const int patches_before = api_->Requests(std::string("PATCH ") + kWeftNodes + "n1/status");
+  const auto burst_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 40; ++i) {
+    a1.Report("n1", 1, i % 2 ? v1::NAT_MAPPING_ENDPOINT_INDEPENDENT : v1::NAT_MAPPING_ENDPOINT_DEPENDENT,
+              absl::StrCat("203.0.113.", 10 + i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  a1.Report("n1", 1, v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "203.0.113.99");
+  ASSERT_TRUE(Eventually([&] { return (*WeftNodeStatus("n1"))["nat"]["publicIP"] == "203.0.113.99"; })) << c.Log();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - burst_start).count();
+  const int patches = api_->Requests(std::string("PATCH ") + kWeftNodes + "n1/status") - patches_before;
+  EXPECT_EQ((*WeftNodeStatus("n1"))["nat"]["type"], "hard");
+  EXPECT_LE(patches, static_cast<int>(seconds / 0.5) + 2) << "over " << seconds << " s";
+
+  // The Node is deleted: its peers go from the other nodes' status.
+  ASSERT_TRUE(api_->Delete("/api/v1/nodes/n2").ok());
+  ASSERT_TRUE(Eventually([&] { return (*WeftNodeStatus("n1"))["peers"].empty(); })) << c.Log();
+}
+
+TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration) {
+  Controller a, b;
+  a.Start(api_->url(), "controller-a", token_file_);
+  ASSERT_TRUE(Eventually([&] { return a.Ready(); })) << a.Log();
+  b.Start(api_->url(), "controller-b", token_file_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(a.Ready());
+  EXPECT_FALSE(b.Ready());
+  {  // the standby serves no agent
+    Agent s(b.grpc_port);
+    auto w = s.Join("n1", "agent-n1");
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.status().code(), absl::StatusCode::kUnavailable) << w.status();
+  }
+  auto a1 = std::make_unique<Agent>(a.grpc_port);
+  auto a2 = std::make_unique<Agent>(a.grpc_port);
+  auto w1 = a1->Join("n1", "agent-n1");
+  ASSERT_TRUE(w1.ok()) << w1.status();
+  ASSERT_TRUE(a2->Join("n2", "agent-n2").ok());
+  a1->Report("n1", 1, v1::NAT_MAPPING_ENDPOINT_INDEPENDENT, "203.0.113.1");
+  a2->Report("n2", 2, v1::NAT_MAPPING_ENDPOINT_INDEPENDENT, "203.0.113.2");
+  ASSERT_TRUE(Eventually([&] {
+    auto s1 = WeftNodeStatus("n1");
+    auto s2 = WeftNodeStatus("n2");
+    return s1 && s2 && s1->contains("report") && s2->contains("report");
+  })) << a.Log();
+  uint64_t version = 0;
+  for (int i = 0; i < 10 && version < 2; ++i) {
+    v1::ControllerMessage m = a1->Next();
+    if (m.has_snapshot()) version = m.snapshot().version();
+    if (m.has_delta()) version = m.delta().version();
+  }
+
+  // The leader dies without releasing the Lease.
+  a.proc->Kill();
+  const auto died = std::chrono::steady_clock::now();
+  a1.reset();
+  a2.reset();
+  ASSERT_TRUE(Eventually([&] { return b.Ready(); }, 6000)) << b.Log();
+  const auto took = std::chrono::steady_clock::now() - died;
+  EXPECT_LT(took, std::chrono::milliseconds(3000)) << "lease duration 3 s";
+  std::printf("standby took over %lld ms after the leader died\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+
+  // An agent resuming from the old leader's epoch gets a snapshot with every node it
+  // peered with, as they were: its peers do not change.
+  Agent again(b.grpc_port);
+  auto w = again.Join("n1", "agent-n1", version, w1->epoch());
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_NE(w->epoch(), w1->epoch());
+  EXPECT_EQ(w->pod_cidrs(0), "10.244.1.0/24");
+  v1::ControllerMessage snap = again.Next();
+  ASSERT_TRUE(snap.has_snapshot());
+  ASSERT_EQ(snap.snapshot().nodes_size(), 2);
+  EXPECT_EQ(snap.snapshot().nodes(0).name(), "n1");
+  EXPECT_EQ(snap.snapshot().nodes(1).name(), "n2");
+  EXPECT_EQ(snap.snapshot().nodes(1).wireguard_public_key(), std::string(32, '\2'));
+  EXPECT_EQ(snap.snapshot().nodes(1).nat().reflexive().ip(), "203.0.113.2");
+  auto lease = api_->Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/weft-controller");
+  ASSERT_TRUE(lease);
+  EXPECT_EQ((*lease)["spec"]["holderIdentity"], "controller-b");
+  EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
+}
+
+}  // namespace
+}  // namespace weft

@@ -27,6 +27,23 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
+// A CA and the controller's certificate (for its lab address): the lab speaks gRPC over
+// TLS, as a cluster does.
+absl::Status MakeCertificates(const std::string& dir) {
+  std::ofstream(dir + "/san.ext") << "subjectAltName=IP:198.51.100.200\n";
+  const std::string cmd = absl::StrCat(
+      "cd ", dir, " && ",
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 "
+      "-subj /CN=weft-lab-ca && ",
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout controller.key -out controller.csr "
+      "-subj /CN=weft-controller && ",
+      "openssl x509 -req -in controller.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out controller.crt -days 2 "
+      "-extfile san.ext",
+      " >openssl.log 2>&1");
+  if (system(cmd.c_str()) != 0) return absl::InternalError("openssl failed: " + Slurp(dir + "/openssl.log"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& spec, const ClusterBinaries& bin,
@@ -38,6 +55,7 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp");
   c->dir_ = tmpl;
   std::ofstream(c->dir_ + "/token") << "lab-join-token-0123456789abcdef\n";
+  RETURN_IF_ERROR(MakeCertificates(c->dir_));
   std::vector<std::string> stun;
   for (const auto& t : c->lab_->StunTargets()) stun.push_back(t.ToString());
   c->stun_arg_ = {"--stun", absl::StrJoin(stun, ",")};
@@ -85,7 +103,8 @@ std::vector<std::string> LabCluster::nodes() const {
 absl::Status LabCluster::StartController() {
   controller_ = std::make_unique<ChildProcess>(
       lab_->ns("host").path(),
-      std::vector<std::string>{bin_.controller, "--listen", kController, "--insecure", "--join-token-file",
+      std::vector<std::string>{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
+                               "--tls-key", dir_ + "/controller.key", "--join-token-file",
                                dir_ + "/token", "--cluster-cidr", "10.244.0.0/16", "--state-file",
                                dir_ + "/controller.state", "--status-listen", "127.0.0.1:7080"},
       dir_ + "/controller.log");
@@ -103,7 +122,8 @@ void LabCluster::StopController() { controller_.reset(); }
 absl::Status LabCluster::StartAgent(const std::string& node) {
   const std::string d = absl::StrCat(dir_, "/", node);
   std::filesystem::create_directories(d);
-  std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", kController, "--insecure",
+  std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", kController, "--ca-file",
+                                   dir_ + "/ca.crt",
                                    "--join-token-file", dir_ + "/token", "--wg-interface", wg_name_.at(node),
                                    "--state-dir", d + "/state", "--cni-conf-dir", d + "/net.d",
                                    "--cni-data-dir", d + "/cni", "--nat-interval-ms", "2000"};

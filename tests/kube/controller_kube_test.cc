@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/kube/fake_apiserver.h"
 #include "tests/lab/child_process.h"
 #include "weft/v1/weft.grpc.pb.h"
@@ -296,16 +298,26 @@ TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration
     if (m.has_delta()) version = m.delta().version();
   }
 
-  // The leader dies without releasing the Lease.
+  // The leader dies without releasing the Lease. Nobody can tell a dead leader from a
+  // live one before its claim runs out: the standby must take over when it does, that
+  // is the lease duration after the dead leader's last renewal (at most one renewal
+  // period, 375 ms, before it died).
   a.proc->Kill();
   const auto died = std::chrono::steady_clock::now();
+  auto last = api_->Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/weft-controller");
+  ASSERT_TRUE(last);
+  absl::Time renewed;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, (*last)["spec"]["renewTime"].get<std::string>(), &renewed, nullptr));
   a1.reset();
   a2.reset();
   ASSERT_TRUE(Eventually([&] { return b.Ready(); }, 6000)) << b.Log();
   const auto took = std::chrono::steady_clock::now() - died;
-  EXPECT_LT(took, std::chrono::milliseconds(3000)) << "lease duration 3 s";
-  std::printf("standby took over %lld ms after the leader died\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  const absl::Duration after_renewal = absl::Now() - renewed;
+  std::printf("standby took over %lld ms after the leader died, %lld ms after its last renewal (lease 3000 ms)\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
+              static_cast<long long>(absl::ToInt64Milliseconds(after_renewal)));
+  // 3 s plus what one Get, one Put and a readiness poll take on a loaded 2-core machine.
+  EXPECT_LT(after_renewal, absl::Milliseconds(3000 + 400));
 
   // An agent resuming from the old leader's epoch gets a snapshot with every node it
   // peered with, as they were: its peers do not change.

@@ -23,6 +23,7 @@
 #include "controller/controller_service.h"
 #include "controller/kube_admission.h"
 #include "controller/kube_nodes.h"
+#include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
 #include "controller/weftnode_writer.h"
 #include "lib/k8s/lease.h"
@@ -37,7 +38,9 @@ constexpr char kUsage[] =
     "                       [--identity POD] [--lease-namespace NS] [--lease-name weft-controller]\n"
     "                       [--lease-duration-ms 15000] [--agent-audience weft-controller]\n"
     "                       [--agent-service-account system:serviceaccount:kube-system:weft-agent]\n"
-    "                       [--status-interval-ms 2000] [--status-writes-per-second 20]\n";
+    "                       [--status-interval-ms 2000] [--status-writes-per-second 20]\n"
+    "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca\n"
+    "                        --tls-dns-names weft-controller.NS.svc,...]  (instead of --tls-cert/--tls-key)\n";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -66,6 +69,8 @@ int main(int argc, char** argv) {
   k8s::ElectorOptions elector;
   controller::AdmissionOptions admission;
   controller::WriterOptions writer_opts;
+  controller::TlsBootstrapOptions tls_boot;
+  tls_boot.secret.clear();
   if (const char* pod = std::getenv("POD_NAME")) elector.identity = pod;
   if (const char* ns = std::getenv("POD_NAMESPACE")) elector.lease_namespace = ns;
   for (int i = 1; i < argc; ++i) {
@@ -83,6 +88,9 @@ int main(int argc, char** argv) {
     else if (a == "--state-file") state_file = value();
     else if (a == "--status-listen") status_listen = value();
     else if (a == "--kubernetes") kubernetes = true;
+    else if (a == "--tls-secret") tls_boot.secret = value();
+    else if (a == "--tls-ca-configmap") tls_boot.ca_configmap = value();
+    else if (a == "--tls-dns-names") tls_boot.dns_names = absl::StrSplit(value(), ',', absl::SkipEmpty());
     else if (a == "--kube-api") kube.server = value();
     else if (a == "--kube-token-file") kube.token_file = value();
     else if (a == "--kube-ca-file") kube.ca_file = value();
@@ -108,7 +116,11 @@ int main(int argc, char** argv) {
     cluster_cidrs.push_back(p->ToString());
   }
   if (cluster_cidrs.empty()) return Usage("--cluster-cidr is required");
-  if (!insecure && (cert.empty() || key.empty())) return Usage("give --tls-cert and --tls-key (or --insecure for a lab)");
+  const bool bootstrap_tls = !tls_boot.secret.empty();
+  if (bootstrap_tls && !kubernetes) return Usage("--tls-secret needs --kubernetes");
+  if (!insecure && !bootstrap_tls && (cert.empty() || key.empty())) {
+    return Usage("give --tls-cert and --tls-key, or --tls-secret (Kubernetes), or --insecure for a lab");
+  }
 
   std::unique_ptr<controller::ControllerService> service;
   std::unique_ptr<k8s::KubeClient> client;
@@ -170,6 +182,22 @@ int main(int argc, char** argv) {
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (insecure) {
     creds = grpc::InsecureServerCredentials();
+  } else if (bootstrap_tls) {
+    tls_boot.ns = elector.lease_namespace;
+    if (tls_boot.dns_names.empty()) {
+      tls_boot.dns_names = {"weft-controller." + tls_boot.ns + ".svc", "weft-controller." + tls_boot.ns + ".svc.cluster.local"};
+    }
+    absl::StatusOr<controller::TlsMaterial> tls;
+    for (int attempt = 0; attempt < 60; ++attempt) {  // bounded: about a minute for the API server
+      tls = controller::EnsureTls(*client, tls_boot);
+      if (tls.ok()) break;
+      Log("TLS Secret " + tls_boot.ns + "/" + tls_boot.secret + ": " + tls.status().ToString());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    if (!tls.ok()) return 1;
+    grpc::SslServerCredentialsOptions opts;
+    opts.pem_key_cert_pairs.push_back({tls->key_pem, tls->cert_pem});
+    creds = grpc::SslServerCredentials(opts);
   } else {
     grpc::SslServerCredentialsOptions opts;
     opts.pem_key_cert_pairs.push_back({ReadFile(key), ReadFile(cert)});
@@ -193,7 +221,7 @@ int main(int argc, char** argv) {
     Log("cannot listen on " + listen);
     return 1;
   }
-  Log("serving on " + listen + " (" + (insecure ? "insecure" : "TLS") + "), " +
+  Log("serving on " + listen + " (" + (insecure ? "insecure" : bootstrap_tls ? "TLS from Secret " + tls_boot.secret : "TLS") + "), " +
       (kubernetes ? "kubernetes mode, identity " + elector.identity : "standalone mode"));
   httplib::Server status;
   std::thread status_thread;

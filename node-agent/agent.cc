@@ -247,7 +247,7 @@ Agent::Status Agent::GetStatus() {
   return st;
 }
 
-void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
+grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
   grpc::ClientContext ctx;
   std::stop_callback cancel(stop, [&] { ctx.TryCancel(); });
   std::unique_ptr<Stream> stream = stub.Connect(&ctx);
@@ -260,7 +260,7 @@ void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
       auto t = ReadWholeFile(opts_.token_file);
       if (!t.ok()) {
         Log(absl::StrCat("reading the ServiceAccount token: ", t.status().ToString()));
-        return;
+        return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no token");
       }
       token = std::string(absl::StripAsciiWhitespace(*t));
     }
@@ -272,7 +272,7 @@ void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
   }
   {
     std::lock_guard<std::mutex> l(write_mu_);
-    if (!stream->Write(hello)) return;
+    if (!stream->Write(hello)) return stream->Finish();
     stream_ = stream.get();
   }
   // Health reports go out on their own thread, at most one per interval, when changed.
@@ -305,6 +305,7 @@ void Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
     std::lock_guard<std::mutex> l(mu_);
     version_ = 0;
   }
+  return s;
 }
 
 void Agent::Run(std::stop_token stop) {
@@ -322,20 +323,39 @@ void Agent::Run(std::stop_token stop) {
         st);
     if (!s.ok()) Log(absl::StrCat("NAT monitor stopped: ", s.ToString()));
   });
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (opts_.insecure) {
-    creds = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions o;
-    if (auto ca = ReadWholeFile(opts_.ca_file); ca.ok()) o.pem_root_certs = *ca;
-    creds = grpc::SslCredentials(o);
-  }
-  auto stub = v1::EndpointService::NewStub(grpc::CreateChannel(opts_.controller, creds));
+  // The CA is read again before every connection: in Kubernetes it is a mounted
+  // ConfigMap that may appear (or change) after the agent starts.
+  std::string ca_loaded;
+  std::unique_ptr<v1::EndpointService::Stub> stub;
+  auto ensure_stub = [&]() -> bool {
+    if (opts_.insecure) {
+      if (!stub) stub = v1::EndpointService::NewStub(grpc::CreateChannel(opts_.controller, grpc::InsecureChannelCredentials()));
+      return true;
+    }
+    auto ca = ReadWholeFile(opts_.ca_file);
+    if (!ca.ok() || ca->empty()) {
+      Log(absl::StrCat("waiting for the controller's CA in ", opts_.ca_file));
+      return false;
+    }
+    if (!stub || *ca != ca_loaded) {
+      grpc::SslCredentialsOptions o;
+      o.pem_root_certs = *ca;
+      stub = v1::EndpointService::NewStub(grpc::CreateChannel(opts_.controller, grpc::SslCredentials(o)));
+      ca_loaded = *ca;
+    }
+    return true;
+  };
   auto backoff = std::chrono::milliseconds(200);
   while (!stop.stop_requested()) {
     const auto started = std::chrono::steady_clock::now();
-    Session(*stub, stop);
+    grpc::Status s(grpc::StatusCode::UNAVAILABLE, "no CA yet");
+    if (ensure_stub()) s = Session(*stub, stop);
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
+    // A standby answered (the Service picks a replica per connection): try again soon,
+    // the next connection likely reaches the leader.
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("standby") != std::string::npos) {
+      backoff = std::chrono::milliseconds(100);
+    }
     // Bounded, interruptible wait before reconnecting; the data plane is untouched.
     for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stop.stop_requested();
          waited += std::chrono::milliseconds(50)) {

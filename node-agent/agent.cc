@@ -21,6 +21,7 @@
 #include "lib/wireguard/uapi.h"
 #include "node-agent/egress.h"
 #include "node-agent/node_files.h"
+#include "node-agent/snat_guard.h"
 
 namespace weft::agent {
 namespace {
@@ -92,6 +93,7 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
       }
     }
   }
+  if (snat_.randomizing_rules_size() > 0 || snat_.mitigation_installed()) *n.mutable_snat() = snat_;
   if (verdict_) {
     *n.mutable_nat() = api::NatReportOf(*verdict_);
     if (verdict_->reflexive) {
@@ -111,6 +113,39 @@ void Agent::SendSelf() {
   *m.mutable_node() = *info;
   std::lock_guard<std::mutex> l(write_mu_);
   if (stream_ != nullptr) stream_->Write(m);
+}
+
+v1::SnatReport Agent::CheckSnat(const nat::Verdict& verdict) {
+  std::vector<net::IpAddress> ips;
+  if (auto nl = net::NlSocket::Open(); nl.ok()) {
+    if (auto l = net::ListLocalIps(*nl); l.ok()) ips = *l;
+  }
+  const std::vector<nat::SnatRule> randomizing = nat::RandomizingRulesFor(ReadNodeSnatRules(), opts_.wg_port, ips);
+  v1::SnatReport out;
+  for (const auto& r : randomizing) out.add_randomizing_rules(DescribeRule(r));
+  std::lock_guard<std::mutex> l(mu_);
+  if (!opts_.snat_mitigation) {
+    // Off (the default, or switched off): Weft's rule must not stay behind.
+    if (snat_.mitigation_installed() || MitigationInstalled()) {
+      if (absl::Status s = RemoveMitigation(); !s.ok()) Log(absl::StrCat("SNAT: removing the mitigation: ", s.ToString()));
+    }
+    return out;
+  }
+  if (!randomizing.empty() && !snat_.mitigation_installed()) {
+    if (absl::Status s = InstallMitigation(opts_.wg_port); s.ok()) {
+      *out.mutable_before_mitigation() = api::NatReportOf(verdict);
+      probe_now_ = true;  // the verdict "after", at once
+      Log(absl::StrCat("SNAT: ", randomizing.size(), " rule(s) randomize UDP ", opts_.wg_port, " (",
+                       out.randomizing_rules(0), "); installed Weft's port-preserving rule; NAT before: ",
+                       verdict.reason));
+    } else {
+      Log(absl::StrCat("SNAT: installing the mitigation: ", s.ToString()));
+    }
+  } else if (snat_.has_before_mitigation()) {
+    *out.mutable_before_mitigation() = snat_.before_mitigation();
+  }
+  out.set_mitigation_installed(!randomizing.empty() && MitigationInstalled());
+  return out;
 }
 
 std::optional<v1::HealthReport> Agent::HealthIfChanged() {
@@ -310,15 +345,18 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
 
 void Agent::Run(std::stop_token stop) {
   std::jthread nat([this](std::stop_token st) {
+    nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval};
+    mo.probe_now = [this] { return probe_now_.exchange(false); };
     absl::Status s = nat::RunNatMonitor(
-        {.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval},
+        mo,
         [this](const nat::PortProbeReport& r, const std::optional<nat::Verdict>&, bool changed) {
+          v1::SnatReport snat = CheckSnat(r.verdict);  // runs nft/iptables: not under mu_
           std::lock_guard<std::mutex> l(mu_);
           verdict_ = r.verdict;
-          if (changed) {
-            Log(absl::StrCat("NAT: ", r.verdict.reason));
-            SendSelf();
-          }
+          const bool snat_changed = snat.SerializeAsString() != snat_.SerializeAsString();
+          snat_ = std::move(snat);
+          if (changed) Log(absl::StrCat("NAT: ", r.verdict.reason));
+          if (changed || snat_changed) SendSelf();
         },
         st);
     if (!s.ok()) Log(absl::StrCat("NAT monitor stopped: ", s.ToString()));

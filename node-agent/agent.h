@@ -3,6 +3,7 @@
 #ifndef WEFT_NODE_AGENT_AGENT_H_
 #define WEFT_NODE_AGENT_AGENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -33,6 +34,9 @@ struct AgentOptions {
   // connection (the kubelet rotates it). Used instead of join_token when set.
   std::string token_file;
   std::chrono::milliseconds health_interval{5000};
+  // Install a port-preserving SNAT rule for the WireGuard port ahead of the node's
+  // randomizing rules, when there are any (off by default; see snat_guard.h).
+  bool snat_mitigation = false;
   bool insecure = false;
   std::string ca_file;     // PEM roots for the controller's certificate
   std::vector<net::Endpoint> stun;
@@ -80,6 +84,8 @@ class Agent {
   // What the data plane does per peer (the device's endpoint and handshake), for the
   // controller's status; nullopt when nothing changed since the last report.
   std::optional<v1::HealthReport> HealthIfChanged();
+  // The node's SNAT rules against the WireGuard port, and the mitigation when allowed.
+  v1::SnatReport CheckSnat(const nat::Verdict& verdict);
 
   AgentOptions opts_;
   wireguard::Key private_key_, public_key_;
@@ -95,6 +101,8 @@ class Agent {
   uint64_t version_ = 0;
   std::string epoch_;  // what version_ counts within
   v1::HealthReport last_health_;
+  v1::SnatReport snat_;
+  std::atomic<bool> probe_now_{false};
   bool configured_ = false;
   std::optional<nat::Verdict> verdict_;
   std::mutex write_mu_;          // one writer at a time on the stream

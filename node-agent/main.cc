@@ -27,7 +27,7 @@ constexpr char kUsage[] =
     "                  [--state-dir /var/lib/weft] [--cni-conf-dir /etc/cni/net.d]\n"
     "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
     "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n"
-    "                  [--health-interval-ms 5000]\n";
+    "                  [--health-interval-ms 5000] [--snat-mitigation]\n";
 
 // "192.0.2.1:3478" as is; "stun.example.org:3478" resolved (IPv4; the first address).
 absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     else if (a == "--controller") o.controller = value();
     else if (a == "--join-token-file") token_file = value();
     else if (a == "--token-file") o.token_file = value();
+    else if (a == "--snat-mitigation") o.snat_mitigation = true;
     else if (a == "--health-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.health_interval = std::chrono::milliseconds(n);
     else if (a == "--insecure") o.insecure = true;
     else if (a == "--ca-file") o.ca_file = value();

@@ -51,6 +51,7 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
       pollfd p{watch.fd(), POLLIN, 0};
       // Wake at least every 100 ms to notice a stop request.
+      if (opts.probe_now && opts.probe_now()) break;
       if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100))) > 0 && watch.DrainNotifications() > 0) {
         std::this_thread::sleep_for(opts.settle);
         watch.DrainNotifications();

@@ -24,6 +24,9 @@ struct MonitorOptions {
   std::chrono::milliseconds interval{15000};  // between rounds when nothing changes
   std::chrono::milliseconds settle{100};      // after a netlink change, before probing
   std::chrono::milliseconds extras_wait{300}; // hairpin and filtering answers (0: skip)
+  // Polled between rounds (every 100 ms): true starts a round at once (for example
+  // after the node's NAT rules changed, which netlink does not announce).
+  std::function<bool()> probe_now;
 };
 
 // Called after every round: the new report, and the previous verdict (unset on the

@@ -193,10 +193,53 @@ void ControllerService::SetProviderId(const std::string& node, const std::string
   NotifyLocked(node);
 }
 
+void ControllerService::SetAwsNode(std::optional<std::string> randomize_snat, bool external_snat) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (aws_randomize_snat_ == randomize_snat && aws_external_snat_ == external_snat) return;
+  aws_randomize_snat_ = std::move(randomize_snat);
+  aws_external_snat_ = external_snat;
+  for (const auto& [name, n] : store_.nodes()) NotifyLocked(name);
+}
+
+nat::SnatDiagnosis ControllerService::DiagnoseLocked(const v1::NodeInfo& node) const {
+  nat::SnatEvidence e;
+  const v1::NatReport& r = node.nat();
+  for (const auto& c : node.candidates()) {
+    if (c.type() == v1::CANDIDATE_TYPE_HOST && c.endpoint().port() != 0) e.port = static_cast<uint16_t>(c.endpoint().port());
+  }
+  e.endpoint_dependent = r.mapping() == v1::NAT_MAPPING_ENDPOINT_DEPENDENT;
+  e.udp_blocked = r.udp_blocked();
+  e.node_rules.assign(node.snat().randomizing_rules().begin(), node.snat().randomizing_rules().end());
+  e.mitigation_installed = node.snat().mitigation_installed();
+  e.endpoint_dependent_before_mitigation =
+      node.snat().has_before_mitigation() && node.snat().before_mitigation().mapping() == v1::NAT_MAPPING_ENDPOINT_DEPENDENT;
+  if (auto it = provider_ids_.find(node.name()); it != provider_ids_.end()) e.provider_id = it->second;
+  e.aws_randomize_snat = aws_randomize_snat_;
+  e.aws_external_snat = aws_external_snat_;
+  // A NAT that keeps ports per destination, yet a peer sees another port: a conntrack
+  // entry on the NAT took it first (seeds/004).
+  if (r.has_reflexive() && r.mapping() != v1::NAT_MAPPING_ENDPOINT_DEPENDENT) {
+    for (const auto& [peer, report] : health_) {
+      if (peer == node.name()) continue;
+      for (const auto& h : report.peers()) {
+        if (h.peer() != node.name() || h.endpoint().ip() != r.reflexive().ip() || h.endpoint().port() == 0 ||
+            h.endpoint().port() == r.reflexive().port()) {
+          continue;
+        }
+        e.collisions.push_back(absl::StrCat("peer ", peer, " sees ", h.endpoint().ip(), ":", h.endpoint().port(),
+                                            ", STUN sees ", r.reflexive().ip(), ":", r.reflexive().port()));
+      }
+    }
+  }
+  return nat::DiagnoseSnat(e);
+}
+
 void ControllerService::Health(const std::string& node, const v1::HealthReport& report) {
   std::lock_guard<std::mutex> l(mu_);
   health_[node] = report;
   NotifyLocked(node);
+  // What this node sees of its peers can change their diagnosis (collisions).
+  for (const auto& h : report.peers()) NotifyLocked(h.peer());
 }
 
 std::optional<NodeView> ControllerService::View(const std::string& node) const {
@@ -207,6 +250,7 @@ std::optional<NodeView> ControllerService::View(const std::string& node) const {
   v.info = *self;
   v.connected = streams_.contains(node);
   if (auto it = provider_ids_.find(node); it != provider_ids_.end()) v.provider_id = it->second;
+  v.snat = DiagnoseLocked(*self);
   const auto health = health_.find(node);
   const nat::NodeNat a = api::NodeNatOf(*self);
   for (const auto& [name, peer] : store_.nodes()) {
@@ -393,6 +437,7 @@ std::string ControllerService::StatusJson() const {
                                  {"reason", a.nat.reason}}},
                         {"peers", nlohmann::json::array()}};
     if (a.nat.reflexive) n["nat"]["reflexive"] = a.nat.reflexive->ToString();
+    n["snat"] = SnatJson(DiagnoseLocked(node), node);
     for (const auto& [peer_name, peer] : store_.nodes()) {
       if (peer_name == name) continue;
       const nat::PathDecision d = nat::DecidePath(a, api::NodeNatOf(peer));

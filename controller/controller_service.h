@@ -50,6 +50,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   void RemoveNode(const std::string& node);
   void SetOnChange(OnChange f);
   void SetProviderId(const std::string& node, const std::string& provider_id);
+  // The aws-node DaemonSet's SNAT settings (Kubernetes mode, EKS): RANDOMIZESNAT's
+  // value ("prng" when unset) and EXTERNALSNAT; nullopt when there is no aws-node.
+  void SetAwsNode(std::optional<std::string> randomize_snat, bool external_snat);
   // What the node's WeftNode status shows; nullopt for a node nobody reported.
   std::optional<NodeView> View(const std::string& node) const;
 
@@ -74,6 +77,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   grpc::Status JoinAdmitted(AgentStream* stream, const v1::Hello& hello, const std::vector<std::string>& pod_cidrs);
   void Health(const std::string& node, const v1::HealthReport& report);
   void NotifyLocked(const std::string& node);
+  nat::SnatDiagnosis DiagnoseLocked(const v1::NodeInfo& node) const;
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);
   void Leave(AgentStream* stream);
@@ -89,6 +93,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::string epoch_;                                 // guarded by mu_
   std::map<std::string, v1::HealthReport> health_;    // guarded by mu_
   std::map<std::string, std::string> provider_ids_;   // guarded by mu_
+  std::optional<std::string> aws_randomize_snat_;     // guarded by mu_
+  bool aws_external_snat_ = false;                    // guarded by mu_
   OnChange on_change_;
   EndpointStore store_;                               // guarded by mu_
   std::optional<PodCidrAllocator> pods_;              // standalone mode; guarded by mu_

@@ -24,6 +24,23 @@ NodeFacts NodeFactsOf(const nlohmann::json& node) {
   return f;
 }
 
+AwsNodeSnat AwsNodeSnatOf(const nlohmann::json& ds) {
+  AwsNodeSnat out{"prng", false};
+  const nlohmann::json containers =
+      ds.value("spec", nlohmann::json::object()).value("template", nlohmann::json::object())
+          .value("spec", nlohmann::json::object()).value("containers", nlohmann::json::array());
+  for (const auto& c : containers) {
+    if (!c.is_object() || c.value("name", "") != "aws-node") continue;
+    for (const auto& e : c.value("env", nlohmann::json::array())) {
+      if (!e.is_object() || !e.contains("value") || !e["value"].is_string()) continue;
+      const std::string name = e.value("name", ""), value = e["value"].get<std::string>();
+      if (name == "AWS_VPC_K8S_CNI_RANDOMIZESNAT") out.randomize_snat = value;
+      if (name == "AWS_VPC_K8S_CNI_EXTERNALSNAT") out.external_snat = value == "true";
+    }
+  }
+  return out;
+}
+
 NodeCache::NodeCache(k8s::KubeClient& client, OnChange on_change)
     : on_change_(std::move(on_change)),
       reflector_(client, "/api/v1/nodes",

@@ -27,6 +27,14 @@ struct NodeFacts {
 // A Node object's facts (pure; spec.podCIDR is the fallback for old clusters).
 NodeFacts NodeFactsOf(const nlohmann::json& node);
 
+// The AWS VPC CNI's SNAT settings from the aws-node DaemonSet (EKS): RANDOMIZESNAT
+// ("prng" when unset: its default) and EXTERNALSNAT. Pure.
+struct AwsNodeSnat {
+  std::string randomize_snat;
+  bool external_snat = false;
+};
+AwsNodeSnat AwsNodeSnatOf(const nlohmann::json& daemonset);
+
 class NodeCache {
  public:
   // `on_change(name, facts)` when a Node appears or changes, `(name, nullptr)` when it

@@ -38,7 +38,7 @@ constexpr char kUsage[] =
     "                       [--identity POD] [--lease-namespace NS] [--lease-name weft-controller]\n"
     "                       [--lease-duration-ms 15000] [--agent-audience weft-controller]\n"
     "                       [--agent-service-account system:serviceaccount:kube-system:weft-agent]\n"
-    "                       [--status-interval-ms 2000] [--status-writes-per-second 20]\n"
+    "                       [--status-interval-ms 2000] [--status-writes-per-second 20] [--aws-node-poll-ms 30000]\n"
     "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca\n"
     "                        --tls-dns-names weft-controller.NS.svc,...]  (instead of --tls-cert/--tls-key)\n";
 
@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   controller::AdmissionOptions admission;
   controller::WriterOptions writer_opts;
   controller::TlsBootstrapOptions tls_boot;
+  std::chrono::milliseconds aws_poll(30000);
   tls_boot.secret.clear();
   if (const char* pod = std::getenv("POD_NAME")) elector.identity = pod;
   if (const char* ns = std::getenv("POD_NAMESPACE")) elector.lease_namespace = ns;
@@ -105,6 +106,8 @@ int main(int argc, char** argv) {
       elector.retry_period = std::chrono::milliseconds(std::max(100, n / 8));
     } else if (a == "--status-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 0) {
       writer_opts.per_node_interval = std::chrono::milliseconds(n);
+    } else if (a == "--aws-node-poll-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) {
+      aws_poll = std::chrono::milliseconds(n);
     } else if (a == "--status-writes-per-second" && absl::SimpleAtoi(value(), &n) && n > 0) {
       writer_opts.writes_per_second = n;
     } else return Usage("bad or unknown flag " + a);
@@ -247,11 +250,26 @@ int main(int argc, char** argv) {
     });
     status_thread = std::thread([&status] { status.listen_after_bind(); });
   }
-  std::jthread nodes_thread, writer_thread, elector_thread;
+  std::jthread nodes_thread, writer_thread, elector_thread, aws_thread;
   std::unique_ptr<k8s::LeaderElector> le;
   if (kubernetes) {
     nodes_thread = std::jthread([n = nodes.get()](std::stop_token st) { n->Run(st); });
     writer_thread = std::jthread([w = writer.get()](std::stop_token st) { w->Run(st); });
+    // EKS: the AWS VPC CNI's SNAT settings, for the SNATRandomized condition.
+    aws_thread = std::jthread([kc = client.get(), svc = service.get(), aws_poll](std::stop_token st) {
+      while (!st.stop_requested()) {
+        auto ds = kc->Get("/apis/apps/v1/namespaces/kube-system/daemonsets/aws-node");
+        if (ds.ok()) {
+          controller::AwsNodeSnat a = controller::AwsNodeSnatOf(*ds);
+          svc->SetAwsNode(a.randomize_snat, a.external_snat);
+        } else if (absl::IsNotFound(ds.status())) {
+          svc->SetAwsNode(std::nullopt, false);
+        }
+        for (int i = 0; i < aws_poll.count() / 50 && !st.stop_requested(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      }
+    });
     controller::ControllerService* svc = service.get();
     controller::NodeCache* cache = nodes.get();
     controller::WeftNodeWriter* w = writer.get();
@@ -290,6 +308,7 @@ int main(int argc, char** argv) {
   elector_thread = {};
   g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   writer_thread = {};
+  aws_thread = {};
   nodes_thread = {};
   status.stop();
   if (status_thread.joinable()) status_thread.join();

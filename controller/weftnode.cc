@@ -26,6 +26,16 @@ std::string PathName(nat::PathKind k) {
 
 }  // namespace
 
+nlohmann::json SnatJson(const nat::SnatDiagnosis& d, const v1::NodeInfo& info) {
+  nlohmann::json j = {{"randomized", d.randomized}, {"reason", d.reason}, {"message", d.message},
+                      {"sources", d.sources},
+                      {"nodeRules", std::vector<std::string>(info.snat().randomizing_rules().begin(),
+                                                             info.snat().randomizing_rules().end())},
+                      {"mitigationInstalled", info.snat().mitigation_installed()}};
+  if (info.snat().has_before_mitigation()) j["natBeforeMitigation"] = NatTypeOf(info.snat().before_mitigation());
+  return j;
+}
+
 std::string NatTypeOf(const v1::NatReport& nat) {
   if (nat.udp_blocked()) return "udp-blocked";
   switch (nat.mapping()) {
@@ -80,6 +90,10 @@ nlohmann::json WeftNodeStatus(const NodeView& view) {
   status["unreachablePeers"] = down;
   const bool ready = view.connected && n.nat().mapping() != v1::NAT_MAPPING_UNSPECIFIED;
   status["ready"] = ready;
+  status["snat"] = SnatJson(view.snat, n);
+  status["conditions"] = nlohmann::json::array(
+      {{{"type", "SNATRandomized"}, {"status", view.snat.randomized ? "True" : "False"}, {"reason", view.snat.reason},
+        {"message", view.snat.message}}});
   std::string report;
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = false;

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/nat/path_strategy.h"
+#include "lib/nat/snat_diagnosis.h"
 #include "nlohmann/json.hpp"
 #include "weft/v1/weft.pb.h"
 
@@ -32,7 +33,11 @@ struct NodeView {
   bool connected = false;  // its agent has a live stream to the leader
   std::string provider_id;
   std::vector<PeerView> peers;
+  nat::SnatDiagnosis snat;  // the SNATRandomized condition
 };
+
+// The node's SNAT evidence and diagnosis as JSON (WeftNode status.snat, /status).
+nlohmann::json SnatJson(const nat::SnatDiagnosis& d, const v1::NodeInfo& info);
 
 // "public", "easy", "hard", "udp-blocked" or "unknown": the NAT column.
 std::string NatTypeOf(const v1::NatReport& nat);

@@ -38,6 +38,11 @@ int main() {
   d.reason = "direct over the local network";
   v.peers.push_back({"node-b", d, h});
   v.peers.push_back({"node-c", nat::PathDecision{}, std::nullopt});
+  v.info.mutable_snat()->add_randomizing_rules("iptables-nft ip nat KUBE-POSTROUTING: -A KUBE-POSTROUTING -j MASQUERADE --random-fully");
+  v.info.mutable_snat()->set_mitigation_installed(true);
+  v.info.mutable_snat()->mutable_before_mitigation()->set_mapping(v1::NAT_MAPPING_ENDPOINT_DEPENDENT);
+  v.snat = nat::DiagnoseSnat({.node_rules = {v.info.snat().randomizing_rules(0)}, .mitigation_installed = true,
+                              .endpoint_dependent_before_mitigation = true, .provider_id = v.provider_id});
   nlohmann::json obj = controller::NewWeftNode("node-a");
   obj["status"] = controller::WeftNodeStatus(v);
   std::printf("%s\n", obj.dump(2).c_str());

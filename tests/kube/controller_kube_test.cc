@@ -64,7 +64,8 @@ struct Controller {
                                  token_file, "--identity", identity, "--insecure", "--listen",
                                  absl::StrCat("127.0.0.1:", grpc_port), "--status-listen",
                                  absl::StrCat("127.0.0.1:", status_port), "--cluster-cidr", "10.244.0.0/16",
-                                 "--lease-duration-ms", "3000", "--status-interval-ms", "500"},
+                                 "--lease-duration-ms", "3000", "--status-interval-ms", "500",
+                                 "--aws-node-poll-ms", "200"},
         log);
   }
   bool Ready() const {
@@ -263,6 +264,48 @@ TEST_F(ControllerKubeTest, WeftNodesAppearAndFollowTheirNodes) {
   // The Node is deleted: its peers go from the other nodes' status.
   ASSERT_TRUE(api_->Delete("/api/v1/nodes/n2").ok());
   ASSERT_TRUE(Eventually([&] { return (*WeftNodeStatus("n1"))["peers"].empty(); })) << c.Log();
+}
+
+// Issue 6, row (c): on EKS the AWS VPC CNI's randomized SNAT is named, with the fix.
+TEST_F(ControllerKubeTest, SnatConditionNamesTheAwsVpcCniAndItsFix) {
+  auto aws_node = [&](const std::string& randomize) {
+    json env = json::array({{{"name", "AWS_VPC_K8S_CNI_EXTERNALSNAT"}, {"value", "false"}}});
+    if (!randomize.empty()) env.push_back({{"name", "AWS_VPC_K8S_CNI_RANDOMIZESNAT"}, {"value", randomize}});
+    json container = {{"name", "aws-node"}, {"image", "amazon-k8s-cni"}, {"env", env}};
+    json pod_spec = {{"containers", json::array({container})}};
+    json ds = {{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"},
+               {"metadata", {{"name", "aws-node"}, {"namespace", "kube-system"}}},
+               {"spec", {{"template", {{"spec", pod_spec}}}}}};
+    ASSERT_TRUE(api_->Put("/apis/apps/v1/namespaces/kube-system/daemonsets/aws-node", ds).ok());
+  };
+  aws_node("prng");
+  Controller c;
+  c.Start(api_->url(), "controller-a", token_file_);
+  ASSERT_TRUE(Eventually([&] { return c.Ready(); })) << c.Log();
+  Agent a1(c.grpc_port);
+  ASSERT_TRUE(a1.Join("n1", "agent-n1").ok());
+  a1.Report("n1", 1, v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "203.0.113.1");
+  auto condition = [&]() -> json {
+    auto s = WeftNodeStatus("n1");
+    if (!s || !s->contains("conditions")) return json::object();
+    return (*s)["conditions"][0];
+  };
+  ASSERT_TRUE(Eventually([&] { return condition().value("reason", "") == "AwsVpcCni"; })) << c.Log();
+  json cond = condition();
+  EXPECT_EQ(cond["type"], "SNATRandomized");
+  EXPECT_EQ(cond["status"], "True");
+  EXPECT_NE(cond["message"].get<std::string>().find("AWS_VPC_K8S_CNI_RANDOMIZESNAT=none"), std::string::npos);
+  const json sources = (*WeftNodeStatus("n1"))["snat"]["sources"];
+  EXPECT_NE(sources.dump().find("aws-node DaemonSet: AWS_VPC_K8S_CNI_RANDOMIZESNAT=prng"), std::string::npos);
+  EXPECT_NE(sources.dump().find("aws:///us-east-1a/i-0000000000000001"), std::string::npos);
+  // RANDOMIZESNAT unset is the CNI's default, prng: the same finding.
+  aws_node("");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(condition()["reason"], "AwsVpcCni");
+  // Fixed on the CNI, still hard: what is left is the NAT gateway in front of the node.
+  aws_node("none");
+  ASSERT_TRUE(Eventually([&] { return condition().value("reason", "") == "NatGateway"; })) << c.Log();
+  EXPECT_NE(condition()["message"].get<std::string>().find("public IP"), std::string::npos);
 }
 
 TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration) {

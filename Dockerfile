@@ -28,9 +28,10 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_ROOT_T
 FROM debian:bookworm-slim
 # Runtime libraries only (weft-cni itself needs just libmnl: it links Abseil statically);
 # wireguard-go is the userspace WireGuard for kernels without the module, nft installs
-# the egress masquerade (both for weft-agent).
+# the egress masquerade; iptables (its -save tools) and conntrack serve SNAT
+# awareness (all for weft-agent).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 libcpp-httplib0.11 wireguard-go nftables \
+      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 libcpp-httplib0.11 wireguard-go nftables iptables conntrack \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cni-plugin/weft-cni /build/node-agent/weft-agent \
      /build/controller/weft-controller /build/weftctl/weftctl /usr/local/bin/

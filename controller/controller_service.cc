@@ -354,6 +354,9 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     *m.mutable_snapshot() = store_.Snapshot();
     stream->QueueLocked(std::move(m));
   }
+  // A restarted agent has lost its directives: the decisions for its pairs again (the
+  // same ones: nothing changes for its peers).
+  QueueDirectivesLocked(hello.node());
   NotifyLocked(hello.node());
   return grpc::Status::OK;
 }

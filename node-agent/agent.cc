@@ -76,7 +76,9 @@ Agent::~Agent() {
 }
 
 std::optional<v1::NodeInfo> Agent::SelfInfo() {
-  if (pod_cidrs_.empty()) return std::nullopt;
+  // Not before the NAT verdict: peers' paths are decided from it, and a guess would
+  // have them punch holes the strategy table rules out.
+  if (pod_cidrs_.empty() || !verdict_) return std::nullopt;
   v1::NodeInfo n;
   n.set_name(opts_.node);
   n.set_wireguard_public_key(std::string(reinterpret_cast<const char*>(public_key_.bytes.data()), 32));

@@ -39,10 +39,11 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
     const auto host = CandidateOf(n, v1::CANDIDATE_TYPE_HOST);
     const auto reflexive = CandidateOf(n, v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
     if (d == directives.end()) {
-      // No decision yet: try the public endpoint if the peer has one.
-      p.config.endpoint = reflexive;
-      p.path = "direct";
-      p.reason = "no directive yet: trying the peer's reflexive endpoint";
+      // No decision yet (it follows the node's report at once): send nothing, so that no
+      // hole is punched in vain where the strategy table will say relay. A peer that
+      // sends first still gets through: WireGuard learns its endpoint.
+      p.path = "pending";
+      p.reason = "waiting for the controller's decision";
     } else if (d->second.path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";
       p.reason = d->second.reason();

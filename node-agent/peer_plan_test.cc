@@ -64,13 +64,22 @@ TEST(PeerPlanTest, RelayDirectiveMeansNoPathYetWithAReason) {
   }
 }
 
+TEST(PeerPlanTest, NoDecisionYetMeansNoEndpoint) {
+  // Until the controller decides, nothing is sent: no hole punched where it will say relay.
+  for (const auto& p : PlanPeers("me", Cluster(), {})) {
+    EXPECT_EQ(p.path, "pending");
+    EXPECT_FALSE(p.config.endpoint.has_value()) << p.node;
+  }
+}
+
 TEST(PeerPlanTest, DiffTouchesOnlyWhatChanged) {
-  auto before = PlanPeers("me", Cluster(), {});
+  const std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)}};
+  auto before = PlanPeers("me", Cluster(), d);
   EXPECT_TRUE(DiffPeers(before, before).peers.empty()) << "no change, no message";
   auto cluster = Cluster();
   cluster.erase("lan");
   cluster["pub"].mutable_candidates(1)->mutable_endpoint()->set_port(40000);
-  auto after = PlanPeers("me", cluster, {});
+  auto after = PlanPeers("me", cluster, d);
   auto diff = DiffPeers(before, after);
   ASSERT_EQ(diff.peers.size(), 2u);
   int removed = 0, updated = 0;

@@ -53,7 +53,13 @@ std::string MitigationRuleset(uint16_t port) {
                       "}\n");
 }
 
-absl::Status InstallMitigation(uint16_t port) { return Nft(MitigationRuleset(port)); }
+absl::Status InstallMitigation(uint16_t port) {
+  if (absl::Status s = Nft(MitigationRuleset(port)); !s.ok()) return s;
+  // Flows of the port that were already mapped keep their random port until conntrack
+  // forgets them: make it forget them now (only the port's UDP flows).
+  Run(absl::StrCat("conntrack -D -p udp --orig-port-src ", port));
+  return absl::OkStatus();
+}
 
 absl::Status RemoveMitigation() {
   if (!MitigationInstalled()) return absl::OkStatus();

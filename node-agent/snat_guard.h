@@ -4,6 +4,8 @@
 // `ip weft-snat`, a NAT chain at priority srcnat - 10 with one rule, `udp sport PORT
 // masquerade` (no random flag: Linux keeps the port when it is free). It touches no other
 // traffic, is replaced atomically (idempotent across restarts) and removed by Remove.
+// Installing also deletes the port's existing UDP conntrack entries (conntrack -D), so
+// flows already mapped to random ports are mapped again, this time keeping the port.
 #ifndef WEFT_NODE_AGENT_SNAT_GUARD_H_
 #define WEFT_NODE_AGENT_SNAT_GUARD_H_
 

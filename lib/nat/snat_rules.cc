@@ -55,6 +55,24 @@ void ApplyNftMatch(const json& m, SnatRule& r) {
   }
 }
 
+// A match as nft prints it: "oifname eth0", "ip saddr 10.0.0.0/8", "udp sport 51820".
+std::string NftMatchText(const json& m) {
+  auto side = [](const json& v) -> std::string {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number()) return v.dump();
+    if (v.is_object() && v.contains("meta")) return v["meta"].value("key", "?");
+    if (v.is_object() && v.contains("payload")) {
+      return absl::StrCat(v["payload"].value("protocol", "?"), " ", v["payload"].value("field", "?"));
+    }
+    if (v.is_object() && v.contains("prefix")) {
+      return absl::StrCat(v["prefix"].value("addr", "?"), "/", v["prefix"].value("len", 0));
+    }
+    return v.dump();
+  };
+  const std::string op = m.value("op", "==");
+  return absl::StrCat(side(m.value("left", json())), op == "==" ? " " : " " + op + " ", side(m.value("right", json())));
+}
+
 }  // namespace
 
 std::vector<SnatRule> ParseNftRuleset(absl::string_view text) {
@@ -75,7 +93,7 @@ std::vector<SnatRule> ParseNftRuleset(absl::string_view text) {
       if (!e.is_object()) continue;
       if (e.contains("match") && e["match"].is_object()) {
         ApplyNftMatch(e["match"], r);
-        words.push_back(e["match"].dump());
+        words.push_back(NftMatchText(e["match"]));
       }
       for (const char* action : {"masquerade", "snat"}) {
         if (!e.contains(action)) continue;
@@ -83,14 +101,14 @@ std::vector<SnatRule> ParseNftRuleset(absl::string_view text) {
         const json& a = e[action];
         const json flags = a.is_object() ? a.value("flags", json()) : json();
         r.randomizes = HasFlag(flags, "random") || HasFlag(flags, "fully-random");
-        std::string w = action;
-        if (flags.is_string()) absl::StrAppend(&w, " ", flags.get<std::string>());
+        std::vector<std::string> fl;
+        if (flags.is_string()) fl.push_back(flags.get<std::string>());
         if (flags.is_array()) {
           for (const auto& f : flags) {
-            if (f.is_string()) absl::StrAppend(&w, " ", f.get<std::string>());
+            if (f.is_string()) fl.push_back(f.get<std::string>());
           }
         }
-        words.push_back(w);
+        words.push_back(fl.empty() ? std::string(action) : absl::StrCat(action, " ", absl::StrJoin(fl, ",")));
       }
     }
     if (!nat) continue;

@@ -47,6 +47,7 @@ TEST(SnatRules, ReadsNftables) {
   EXPECT_EQ(rules[0].source_port, 51820);
   ASSERT_EQ(rules[0].source_prefixes.size(), 1u);
   EXPECT_EQ(rules[0].location, "table ip nat chain post");
+  EXPECT_EQ(rules[0].text, "oifname eth0 ip saddr 10.0.0.0/8 udp sport 51820 masquerade random,fully-random");
   EXPECT_TRUE(rules[1].randomizes);  // flags as a string
   EXPECT_EQ(rules[1].protocol, "tcp");
   EXPECT_FALSE(rules[2].randomizes);

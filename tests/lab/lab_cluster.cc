@@ -119,15 +119,29 @@ absl::Status LabCluster::StartController() {
 
 void LabCluster::StopController() { controller_.reset(); }
 
-absl::Status LabCluster::StartAgent(const std::string& node) {
+void LabCluster::StopAgent(const std::string& node) {
+  if (auto it = agents_.find(node); it != agents_.end()) it->second->Stop();
+}
+
+std::string LabCluster::ControllerStatus() const {
+  std::string out;
+  lab_->ns("host").Exec(
+      "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:7080/status', timeout=2).read().decode())\"",
+      &out);
+  return out;
+}
+
+absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<std::string>& extra) {
   const std::string d = absl::StrCat(dir_, "/", node);
   std::filesystem::create_directories(d);
   std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", kController, "--ca-file",
                                    dir_ + "/ca.crt",
                                    "--join-token-file", dir_ + "/token", "--wg-interface", wg_name_.at(node),
                                    "--state-dir", d + "/state", "--cni-conf-dir", d + "/net.d",
-                                   "--cni-data-dir", d + "/cni", "--nat-interval-ms", "2000"};
+                                   "--cni-data-dir", d + "/cni", "--nat-interval-ms", "2000",
+                                   "--health-interval-ms", "500"};
   args.insert(args.end(), stun_arg_.begin(), stun_arg_.end());
+  args.insert(args.end(), extra.begin(), extra.end());
   agents_[node] = std::make_unique<ChildProcess>(lab_->ns("n-" + node).path(), args, d + "/agent.log");
   for (int i = 0; i < 1000; ++i) {  // bounded: 10 s for the Welcome and the conflist
     if (std::filesystem::exists(d + "/net.d/10-weft.conflist")) return absl::OkStatus();

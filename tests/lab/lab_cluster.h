@@ -42,7 +42,11 @@ class LabCluster {
   void StopController();
   absl::Status StartController();
   void KillAgent(const std::string& node);
-  absl::Status StartAgent(const std::string& node);
+  // `extra` flags are added to the agent's command line (e.g. --snat-mitigation).
+  absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});
+  void StopAgent(const std::string& node);
+  // The controller's GET /status (JSON text; "" when it does not answer).
+  std::string ControllerStatus() const;
   // Wires a pod on `node` with weft-cni and the conflist its agent wrote.
   absl::Status AddPod(const std::string& node);
 

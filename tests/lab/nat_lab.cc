@@ -29,7 +29,9 @@ absl::StatusOr<NatKind> ParseNatKind(absl::string_view s) {
   if (s == "hard") return NatKind::kHard;
   if (s == "cone") return NatKind::kCone;
   if (s == "udp-blocked") return NatKind::kUdpBlocked;
-  return absl::InvalidArgumentError(absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, cone, hard, udp-blocked)"));
+  if (s == "easy-open") return NatKind::kEasyOpen;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, cone, hard, udp-blocked, easy-open)"));
 }
 
 absl::string_view NatKindName(NatKind k) {
@@ -39,6 +41,7 @@ absl::string_view NatKindName(NatKind k) {
     case NatKind::kHard: return "hard";
     case NatKind::kCone: return "cone";
     case NatKind::kUdpBlocked: return "udp-blocked";
+    case NatKind::kEasyOpen: return "easy-open";
   }
   return "?";
 }
@@ -61,6 +64,7 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
     }
     SiteSpec site{s["name"].get<std::string>()};
     ASSIGN_OR_RETURN(site.nat, ParseNatKind(s.value("nat", "easy")));
+    site.node_snat_random = s.value("node_snat", "") == "random-fully";
     for (const auto& n : s["nodes"]) {
       if (!n.is_string()) return absl::InvalidArgumentError("node names are strings");
       site.nodes.push_back(n.get<std::string>());
@@ -132,7 +136,7 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
   // conntrack bind that port to the router (seeds/004's collision), and the node behind
   // it can no longer keep its port for that peer.
   absl::StrAppend(&rules, "  chain lab_input { type filter hook input priority filter; policy accept;\n",
-                  "    iifname \"wan0\" ct state new drop\n  }\n}\n");
+                  kind == NatKind::kEasyOpen ? "" : "    iifname \"wan0\" ct state new drop\n", "  }\n}\n");
   const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft");
   FILE* f = fopen(file.c_str(), "w");
   if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
@@ -231,6 +235,11 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set ", port, " master lan")));
       const std::string ip = absl::StrCat(lan_net, 2 + k);
       RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0 && ip route add default via ", lan_net, "1")));
+      if (site.node_snat_random) {
+        RETURN_IF_ERROR(Run(role, "nft add table ip nodesnat && nft add chain ip nodesnat post "
+                                  "'{ type nat hook postrouting priority srcnat; }' && nft add rule ip nodesnat post "
+                                  "oifname eth0 masquerade random,fully-random"));
+      }
       node_ip_[site.nodes[k]] = V4(ip);
     }
   }

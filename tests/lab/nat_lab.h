@@ -11,7 +11,8 @@
 // NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
 // cone = easy plus a static 1:1 mapping of UDP 51820 to the site's first node
 // (endpoint-independent filtering for the WireGuard port); hard = masquerade
-// random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP. Every
+// random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP;
+// easy-open = easy without the input firewall below (seeds/004's conntrack collision). Every
 // router drops unsolicited packets from its WAN addressed to itself, as real ones do. Only lab addresses are used,
 // all inside namespaces the lab made; everything is removed by the destructor.
 #ifndef WEFT_TESTS_LAB_NAT_LAB_H_
@@ -32,7 +33,7 @@
 
 namespace weft::lab {
 
-enum class NatKind { kNone, kEasy, kCone, kHard, kUdpBlocked };
+enum class NatKind { kNone, kEasy, kCone, kHard, kUdpBlocked, kEasyOpen };
 absl::StatusOr<NatKind> ParseNatKind(absl::string_view s);
 absl::string_view NatKindName(NatKind k);
 
@@ -40,6 +41,9 @@ struct SiteSpec {
   std::string name;
   NatKind nat = NatKind::kEasy;
   std::vector<std::string> nodes;
+  // Each node of the site randomizes its own outgoing source ports, as kube-proxy's or
+  // the AWS VPC CNI's `MASQUERADE --random-fully` does (an nftables rule in the node).
+  bool node_snat_random = false;
 };
 
 struct LabSpec {

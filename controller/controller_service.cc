@@ -392,9 +392,13 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
 void ControllerService::QueueDirectivesLocked(const std::string& node) {
   const v1::NodeInfo* self = store_.Find(node);
   if (self == nullptr) return;
+  // No decision without both verdicts: a guess could have them punch where the table
+  // says relay.
+  if (self->nat().mapping() == v1::NAT_MAPPING_UNSPECIFIED && !self->nat().udp_blocked()) return;
   const nat::NodeNat a = api::NodeNatOf(*self);
   for (const auto& [name, peer] : store_.nodes()) {
     if (name == node) continue;
+    if (peer.nat().mapping() == v1::NAT_MAPPING_UNSPECIFIED && !peer.nat().udp_blocked()) continue;
     const nat::PathDecision d = nat::DecidePath(a, api::NodeNatOf(peer));
     auto send = [&](const std::string& to, const std::string& other, bool initiate) {
       auto it = streams_.find(to);

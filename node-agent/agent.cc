@@ -76,9 +76,9 @@ Agent::~Agent() {
 }
 
 std::optional<v1::NodeInfo> Agent::SelfInfo() {
-  // Not before the NAT verdict: peers' paths are decided from it, and a guess would
-  // have them punch holes the strategy table rules out.
-  if (pod_cidrs_.empty() || !verdict_) return std::nullopt;
+  // Before the NAT verdict the report carries none (peers add the key and routes, and
+  // wait for the decision, which needs the verdict).
+  if (pod_cidrs_.empty()) return std::nullopt;
   v1::NodeInfo n;
   n.set_name(opts_.node);
   n.set_wireguard_public_key(std::string(reinterpret_cast<const char*>(public_key_.bytes.data()), 32));
@@ -205,7 +205,8 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
 }
 
 absl::Status Agent::Reconcile() {
-  std::vector<PlannedPeer> desired = PlanPeers(opts_.node, nodes_, directives_);
+  const std::optional<v1::NodeInfo> self = SelfInfo();
+  std::vector<PlannedPeer> desired = PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_);
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {
@@ -353,12 +354,27 @@ void Agent::Run(std::stop_token stop) {
         mo,
         [this](const nat::PortProbeReport& r, const std::optional<nat::Verdict>&, bool changed) {
           v1::SnatReport snat = CheckSnat(r.verdict);  // runs nft/iptables: not under mu_
-          std::lock_guard<std::mutex> l(mu_);
+          std::unique_lock<std::mutex> l(mu_);
           verdict_ = r.verdict;
           const bool snat_changed = snat.SerializeAsString() != snat_.SerializeAsString();
           snat_ = std::move(snat);
           if (changed) Log(absl::StrCat("NAT: ", r.verdict.reason));
-          if (changed || snat_changed) SendSelf();
+          if (!changed && !snat_changed) return;
+          // Pairs without the controller's word are decided from the new verdict, and
+          // this side sends first where it initiates: its NAT is open towards those peers
+          // before they hear of the change (the report goes out a moment later), so
+          // their first packets are not dropped by it.
+          size_t sending = 0;
+          for (const auto& p : applied_) sending += p.config.endpoint.has_value();
+          if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("applying the NAT verdict: ", s.ToString()));
+          size_t now_sending = 0;
+          for (const auto& p : applied_) now_sending += p.config.endpoint.has_value();
+          if (now_sending > sending) {
+            l.unlock();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            l.lock();
+          }
+          SendSelf();
         },
         st);
     if (!s.ok()) Log(absl::StrCat("NAT monitor stopped: ", s.ToString()));

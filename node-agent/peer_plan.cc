@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "lib/api/node_nat.h"
+
 namespace weft::agent {
 namespace {
 
@@ -21,7 +23,8 @@ std::optional<net::Endpoint> CandidateOf(const v1::NodeInfo& n, v1::CandidateTyp
 }  // namespace
 
 std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
-                                   const std::map<std::string, v1::PairDirective>& directives) {
+                                   const std::map<std::string, v1::PairDirective>& directives,
+                                   const v1::NodeInfo* self_info, const std::vector<PlannedPeer>& current) {
   std::vector<PlannedPeer> out;
   for (const auto& [name, n] : nodes) {
     if (name == self || n.wireguard_public_key().size() != 32 || n.pod_cidrs().empty()) continue;
@@ -35,26 +38,35 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
         p.routes.push_back(*prefix);
       }
     }
-    auto d = directives.find(name);
+    const v1::PairDirective* dir = nullptr;
+    v1::PairDirective local;
+    if (auto it = directives.find(name); it != directives.end()) {
+      dir = &it->second;
+    } else if (self_info != nullptr && self_info->nat().mapping() != v1::NAT_MAPPING_UNSPECIFIED &&
+               n.nat().mapping() != v1::NAT_MAPPING_UNSPECIFIED) {
+      local = api::DecideFor(*self_info, n);  // what the controller will say
+      dir = &local;
+    }
     const auto host = CandidateOf(n, v1::CANDIDATE_TYPE_HOST);
     const auto reflexive = CandidateOf(n, v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
-    if (d == directives.end()) {
-      // No decision yet (it follows the node's report at once): send nothing, so that no
-      // hole is punched in vain where the strategy table will say relay. A peer that
-      // sends first still gets through: WireGuard learns its endpoint.
-      p.path = "pending";
-      p.reason = "waiting for the controller's decision";
-    } else if (d->second.path() == v1::PATH_KIND_DIRECT) {
+    if (dir == nullptr) {
+      // No decision possible yet: send nothing, so that no hole is punched in vain where
+      // the strategy table will say relay.
+      for (const auto& c : current) {
+        if (c.config.public_key == p.config.public_key) out.push_back(c);
+      }
+      continue;
+    } else if (dir->path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";
-      p.reason = d->second.reason();
-      if (d->second.local()) {
+      p.reason = dir->reason();
+      if (dir->local()) {
         p.config.endpoint = host;
-      } else if (d->second.initiate()) {
+      } else if (dir->initiate()) {
         p.config.endpoint = reflexive ? reflexive : host;
       }
     } else {
       p.path = "none";
-      p.reason = d->second.reason() + " (no relay yet: no path)";
+      p.reason = dir->reason() + " (no relay yet: no path)";
     }
     out.push_back(std::move(p));
   }

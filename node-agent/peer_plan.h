@@ -26,8 +26,16 @@ struct PlannedPeer {
 // Peers for every other node that has a key and pod CIDRs. Keepalive (25 s) keeps NAT
 // mappings open; the endpoint is set only when this side should send first (the peer
 // is public or easy, per the directive), and left for the handshake to teach otherwise.
+// Without the controller's directive for a pair, the agent decides it the same way from
+// its own report (`self_info`, once its NAT verdict is known) and the peer's. Without
+// either, the pair is pending: a peer already in the device (`current`, a restarted
+// agent) stays as it is; a new one is not added yet, since a WireGuard peer without an
+// endpoint that sees traffic fails a handshake and then waits 5 s (REKEY_TIMEOUT)
+// before the next, even once it has an endpoint.
 std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
-                                   const std::map<std::string, v1::PairDirective>& directives);
+                                   const std::map<std::string, v1::PairDirective>& directives,
+                                   const v1::NodeInfo* self_info = nullptr,
+                                   const std::vector<PlannedPeer>& current = {});
 
 // The changes that turn `current` into `desired`: changed or new peers in full, vanished
 // ones removed; an unchanged peer does not appear.

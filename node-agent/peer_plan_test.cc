@@ -64,16 +64,41 @@ TEST(PeerPlanTest, RelayDirectiveMeansNoPathYetWithAReason) {
   }
 }
 
-TEST(PeerPlanTest, NoDecisionYetMeansNoEndpoint) {
-  // Until the controller decides, nothing is sent: no hole punched where it will say relay.
-  for (const auto& p : PlanPeers("me", Cluster(), {})) {
-    EXPECT_EQ(p.path, "pending");
-    EXPECT_FALSE(p.config.endpoint.has_value()) << p.node;
-  }
+TEST(PeerPlanTest, NoDecisionYetMeansNothingNewIsSent) {
+  // Until a decision, nothing is sent: no hole punched where the table will say relay.
+  EXPECT_TRUE(PlanPeers("me", Cluster(), {}).empty());
+  // What the device already has (a restarted agent) stays as it was.
+  auto before = PlanPeers("me", Cluster(), {{"pub", Directive(v1::PATH_KIND_DIRECT, true)}});
+  ASSERT_EQ(before.size(), 1u);
+  auto kept = PlanPeers("me", Cluster(), {}, nullptr, before);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_TRUE(DiffPeers(before, kept).peers.empty());
+}
+
+TEST(PeerPlanTest, DecidesLocallyWhileTheControllersWordIsOnItsWay) {
+  auto with_nat = [](v1::NodeInfo n, v1::NatMapping m) {
+    n.mutable_nat()->set_mapping(m);
+    n.mutable_nat()->set_filtering(v1::NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT);
+    n.mutable_nat()->set_public_ip(n.candidates(n.candidates_size() - 1).endpoint().ip());
+    return n;
+  };
+  auto cluster = Cluster();
+  cluster["pub"] = with_nat(cluster["pub"], v1::NAT_MAPPING_NONE);
+  cluster["hard"] = with_nat(cluster["hard"], v1::NAT_MAPPING_ENDPOINT_DEPENDENT);
+  cluster.erase("lan");
+  const v1::NodeInfo me = with_nat(cluster["me"], v1::NAT_MAPPING_ENDPOINT_INDEPENDENT);
+  std::map<std::string, PlannedPeer> by;
+  for (auto& p : PlanPeers("me", cluster, {}, &me)) by[p.node] = p;
+  EXPECT_EQ(by["pub"].path, "direct");
+  EXPECT_EQ(by["pub"].config.endpoint->ToString(), "198.51.100.100:51820");
+  EXPECT_EQ(by["hard"].path, "none") << by["hard"].reason;  // easy, port-restricted <-> hard: relay
+  EXPECT_FALSE(by["hard"].config.endpoint.has_value());
 }
 
 TEST(PeerPlanTest, DiffTouchesOnlyWhatChanged) {
-  const std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)}};
+  const std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)},
+                                                      {"hard", Directive(v1::PATH_KIND_DIRECT, false)},
+                                                      {"lan", Directive(v1::PATH_KIND_DIRECT, true, true)}};
   auto before = PlanPeers("me", Cluster(), d);
   EXPECT_TRUE(DiffPeers(before, before).peers.empty()) << "no change, no message";
   auto cluster = Cluster();

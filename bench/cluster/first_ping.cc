@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
     }
     const double took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::printf("round %d: %s after %.0f ms\n", r + 1, ok ? "first ping answered" : "NO ANSWER", took);
+    if (took > 1000) {  // what the agents did, to see why
+      std::fprintf(stderr, "--- home1\n%s--- shop1\n%s", (*c)->AgentLog("home1").c_str(), (*c)->AgentLog("shop1").c_str());
+    }
     if (!ok) return 1;
     ms.push_back(took);
   }

@@ -52,6 +52,13 @@ v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& pee
   return p;
 }
 
+v1::PairDirective DecideFor(const v1::NodeInfo& self, const v1::NodeInfo& peer) {
+  const nat::PathDecision d = nat::DecidePath(NodeNatOf(self), NodeNatOf(peer));
+  const bool initiate = d.initiator == nat::Initiator::kA || d.initiator == nat::Initiator::kBoth ||
+                        d.initiator == nat::Initiator::kEither;
+  return DirectiveOf(d, peer.name(), initiate);
+}
+
 v1::NatReport NatReportOf(const nat::Verdict& v) {
   v1::NatReport r;
   switch (v.mapping) {

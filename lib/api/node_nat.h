@@ -12,6 +12,9 @@ namespace weft::api {
 nat::NodeNat NodeNatOf(const v1::NodeInfo& node);
 v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& peer, bool initiate);
 v1::NatReport NatReportOf(const nat::Verdict& v);
+// The directive `self` gets for its pair with `peer` (the controller sends the same one;
+// an agent computes it itself while the controller's is on its way).
+v1::PairDirective DecideFor(const v1::NodeInfo& self, const v1::NodeInfo& peer);
 
 }  // namespace weft::api
 

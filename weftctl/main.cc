@@ -1,5 +1,5 @@
-// weftctl: the admin's tool. Today: `weftctl netcheck`, the NAT report of this node's
-// WireGuard port. (status, why-relayed and ping arrive with the control plane.)
+// weftctl: the admin's tool. `weftctl netcheck`: the NAT report of this node's WireGuard
+// port. `weftctl explain`: why a node's NAT is what it is and why a pair takes its path.
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,7 +7,14 @@
 #include <string>
 #include <vector>
 
+#include <httplib.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
 #include "absl/strings/numbers.h"
+#include "weftctl/explain.h"
 #include "lib/nat/nat_monitor.h"
 #include "lib/net/nl_socket.h"
 #include "lib/net/rtnl_addr.h"
@@ -22,7 +29,11 @@ constexpr char kUsage[] =
     "  Probes the NAT mapping of the WireGuard port (while WireGuard keeps it) from three\n"
     "  or more STUN servers with distinct addresses, and prints the verdict.\n"
     "  Needs CAP_NET_RAW. Exit status: 0 direct paths possible, 1 hard NAT or UDP blocked,\n"
-    "  2 usage or system error.\n";
+    "  2 usage or system error.\n"
+    "       weftctl explain [--status http://CONTROLLER:7080/status | --file FILE|-] NODE [PEER]\n"
+    "  Why NODE's NAT is what it is (SNAT randomization: evidence and fix) and why NODE->PEER\n"
+    "  is direct or relayed, from the controller's /status or from WeftNode objects\n"
+    "  (kubectl get weftnodes -o json | weftctl explain --file - NODE PEER).\n";
 
 int Usage(const char* why) {
   if (why) std::fprintf(stderr, "weftctl: %s\n", why);
@@ -32,8 +43,53 @@ int Usage(const char* why) {
 
 }  // namespace
 
+int ExplainMain(int argc, char** argv) {
+  std::string url, file, node, peer;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--status" && i + 1 < argc) url = argv[++i];
+    else if (a == "--file" && i + 1 < argc) file = argv[++i];
+    else if (node.empty()) node = a;
+    else if (peer.empty()) peer = a;
+    else return Usage("explain takes NODE [PEER]");
+  }
+  if (node.empty() || url.empty() == file.empty()) return Usage("explain needs NODE and one of --status, --file");
+  std::string text;
+  if (!url.empty()) {
+    const size_t scheme = url.find("://");
+    const size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    httplib::Client c(url.substr(0, path));
+    c.set_connection_timeout(3, 0);
+    c.set_read_timeout(5, 0);
+    auto r = c.Get(path == std::string::npos ? "/status" : url.substr(path).c_str());
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "weftctl explain: cannot read %s\n", url.c_str());
+      return 2;
+    }
+    text = r->body;
+  } else {
+    std::stringstream ss;
+    if (file == "-") {
+      ss << std::cin.rdbuf();
+    } else {
+      std::ifstream in(file);
+      ss << in.rdbuf();
+    }
+    text = ss.str();
+  }
+  auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto out = weft::weftctl::Explain(doc, node, peer);
+  if (!out.ok()) {
+    std::fprintf(stderr, "weftctl explain: %s\n", std::string(out.status().message()).c_str());
+    return 2;
+  }
+  std::fputs(out->c_str(), stdout);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   using namespace weft;
+  if (argc >= 2 && std::strcmp(argv[1], "explain") == 0) return ExplainMain(argc, argv);
   if (argc < 2 || std::strcmp(argv[1], "netcheck") != 0) return Usage(argc < 2 ? nullptr : "unknown command");
   uint16_t port = 51820;
   std::vector<net::Endpoint> targets;

@@ -108,6 +108,15 @@ TEST_F(SnatLabTest, RowA_NatGatewayIsHardAndPlannedAroundWithinFiveSeconds) {
   EXPECT_EQ(PathTo(n, "home1").rfind("relay", 0), 0u) << PathTo(n, "home1");
   ASSERT_TRUE(cluster_->AddPod("gw1").ok());
   EXPECT_TRUE(cluster_->PodPing("gw1", cluster_->PodIp("dc1"), 10));
+  // The admin's question, "why is gw1 -> home1 relayed?", answered by weftctl.
+  std::string why;
+  ASSERT_EQ(cluster_->lab().ns("host").Exec(
+                absl::StrCat(WEFTCTL_BINARY, " explain --status http://127.0.0.1:7080/status gw1 home1"), &why),
+            0)
+      << why;
+  EXPECT_NE(why.find("gw1 -> home1: relay"), std::string::npos) << why;
+  EXPECT_NE(why.find("why: relayed: gw1 is behind endpoint-dependent NAT"), std::string::npos) << why;
+  EXPECT_NE(why.find("SNAT randomization: yes (EndpointDependentNat)"), std::string::npos) << why;
   // No direct attempt for the pair the table relays: neither side was given an endpoint.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const std::string log = cluster_->AgentLog("gw1");

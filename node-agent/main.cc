@@ -16,6 +16,7 @@
 #include <httplib.h>
 
 #include "node-agent/agent.h"
+#include "node-agent/cleanup.h"
 #include "node-agent/http_status.h"
 #include "node-agent/node_files.h"
 
@@ -27,7 +28,10 @@ constexpr char kUsage[] =
     "                  [--state-dir /var/lib/weft] [--cni-conf-dir /etc/cni/net.d]\n"
     "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
     "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n"
-    "                  [--health-interval-ms 5000] [--snat-mitigation]\n";
+    "                  [--health-interval-ms 5000] [--snat-mitigation]\n"
+    "                  [--cleanup-on-uninstall NAMESPACE/DAEMONSET] [--cni-bin-file /opt/cni/bin/weft]\n"
+    "       weft-agent --cleanup [--wg-interface weft0] [--state-dir ...] [--cni-conf-dir ...]\n"
+    "                  [--cni-data-dir ...] [--cni-bin-file ...]   (uninstall: remove what the agent made)\n";
 
 // "192.0.2.1:3478" as is; "stun.example.org:3478" resolved (IPv4; the first address).
 absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
@@ -60,6 +64,8 @@ int main(int argc, char** argv) {
   agent::AgentOptions o;
   std::string token_file;
   std::string http_listen = "0.0.0.0:9476";
+  bool cleanup_now = false;
+  std::string uninstall_ds, cni_bin_file;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -69,6 +75,9 @@ int main(int argc, char** argv) {
     else if (a == "--join-token-file") token_file = value();
     else if (a == "--token-file") o.token_file = value();
     else if (a == "--snat-mitigation") o.snat_mitigation = true;
+    else if (a == "--cleanup") cleanup_now = true;
+    else if (a == "--cleanup-on-uninstall") uninstall_ds = value();
+    else if (a == "--cni-bin-file") cni_bin_file = value();
     else if (a == "--health-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.health_interval = std::chrono::milliseconds(n);
     else if (a == "--insecure") o.insecure = true;
     else if (a == "--ca-file") o.ca_file = value();
@@ -87,6 +96,20 @@ int main(int argc, char** argv) {
         o.stun.push_back(*e);
       }
     } else return Usage("bad or unknown flag " + a);
+  }
+  const agent::CleanupOptions cleanup{.wg_interface = o.wg_interface, .cni_conf_dir = o.cni_conf_dir,
+                                      .cni_data_dir = o.cni_data_dir, .state_dir = o.state_dir,
+                                      .cni_bin_file = cni_bin_file};
+  if (cleanup_now) {
+    auto done = agent::CleanupNode(cleanup);
+    if (done.ok()) {
+      for (const auto& line : *done) std::fprintf(stderr, "weft-agent: %s\n", line.c_str());
+    }
+    if (!done.ok()) std::fprintf(stderr, "weft-agent: cleanup: %s\n", done.status().ToString().c_str());
+    return done.ok() ? 0 : 1;
+  }
+  if (!uninstall_ds.empty() && uninstall_ds.find('/') == std::string::npos) {
+    return Usage("--cleanup-on-uninstall takes NAMESPACE/DAEMONSET");
   }
   if (o.node.empty() || o.controller.empty() || (token_file.empty() == o.token_file.empty())) {
     return Usage("--node, --controller and one of --join-token-file (standalone) or --token-file (kubernetes) are required");
@@ -137,8 +160,32 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "weft-agent: signal %d, stopping (the WireGuard device stays up)\n", sig);
+  bool uninstall = false;
+  if (!uninstall_ds.empty()) {
+    // Kubernetes: a deleted DaemonSet means Weft is being uninstalled; anything else (a
+    // rolling update, a drain, a node reboot) keeps the node's data plane as it is.
+    auto config = k8s::KubeConfig::InCluster();
+    if (config.ok()) {
+      k8s::KubeClient client(*config);
+      const size_t slash = uninstall_ds.find('/');
+      auto gone = agent::DaemonSetGone(client, uninstall_ds.substr(0, slash), uninstall_ds.substr(slash + 1));
+      uninstall = gone.ok() && *gone;
+      if (!gone.ok()) std::fprintf(stderr, "weft-agent: cannot tell an uninstall: %s\n", gone.status().ToString().c_str());
+    }
+  }
+  std::fprintf(stderr, "weft-agent: signal %d, stopping (%s)\n", sig,
+               uninstall ? "Weft is being uninstalled: cleaning the node" : "the WireGuard device stays up");
   run.request_stop();
   http.stop();
+  if (uninstall) {
+    run.join();
+    agent->reset();
+    auto done = agent::CleanupNode(cleanup);
+    if (done.ok()) {
+      for (const auto& line : *done) std::fprintf(stderr, "weft-agent: %s\n", line.c_str());
+    } else {
+      std::fprintf(stderr, "weft-agent: cleanup: %s\n", done.status().ToString().c_str());
+    }
+  }
   return 0;
 }

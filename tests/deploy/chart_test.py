@@ -202,8 +202,8 @@ def check_agent(objs):
         fail("agent: must be hostNetwork")
     if {"operator": "Exists"} not in pod.get("tolerations", []):
         fail("agent: must tolerate every taint")
-    if pod.get("automountServiceAccountToken") is not False:
-        fail("agent: must not mount an API token")
+    if pod.get("automountServiceAccountToken") is not True:
+        fail("agent: mounts its API token (read-only access to its DaemonSet, for uninstall)")
     agent = pod["containers"][0]
     caps = agent["securityContext"]["capabilities"].get("add", [])
     if sorted(caps) != ["NET_ADMIN", "NET_RAW"]:
@@ -275,11 +275,19 @@ def check_rbac(objs):
                     got.setdefault((g, res), set()).update(rule["verbs"])
         if got != CONTROLLER_CLUSTER_RULES:
             fail(f"controller ClusterRole: {got}, want {CONTROLLER_CLUSTER_RULES}")
+    # The agents: read-only, and only their own DaemonSet.
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         for b in by_kind(objs, kind):
-            for s in b["subjects"]:
-                if s["name"] == "weft-agent":
-                    fail(f"{kind}/{b['metadata']['name']}: the agents get no API permissions")
+            if not any(s["name"] == "weft-agent" for s in b["subjects"]):
+                continue
+            role = one(objs, b["roleRef"]["kind"], b["roleRef"]["name"])
+            if kind == "ClusterRoleBinding":
+                fail(f"{kind}/{b['metadata']['name']}: the agents get no cluster-wide permission")
+            for rule in (role or {}).get("rules", []):
+                if set(rule["verbs"]) - {"get", "list", "watch"}:
+                    fail(f"agent role: verbs {rule['verbs']} are not read-only")
+                if rule.get("resources") != ["daemonsets"] or rule.get("resourceNames") != ["weft-agent"]:
+                    fail(f"agent role: {rule} reads more than its own DaemonSet")
 
 
 def check_structural(schema, path):

@@ -172,6 +172,25 @@ TEST_F(SnatLabTest, RowB_NodeRuleFoundThenMitigated) {
   EXPECT_EQ(Nft("k1", "nft list tables").find("weft-snat"), std::string::npos);
 }
 
+// Uninstall: the node is left as it was: no mitigation rule, no egress table, no
+// WireGuard device, no conflist, no key.
+TEST_F(SnatLabTest, RowB_UninstallLeavesTheNodeClean) {
+  cluster_->StopAgent("k1");
+  ASSERT_TRUE(cluster_->StartAgent("k1", {"--snat-mitigation"}).ok());
+  ASSERT_TRUE(WaitFor("k1", [](const json& n) { return n["snat"]["mitigationInstalled"] == true; }, 15000));
+  cluster_->StopAgent("k1");
+  EXPECT_NE(Nft("k1", "nft list tables").find("weft-snat"), std::string::npos) << "a stop is not an uninstall";
+  const std::string out = cluster_->CleanupNode("k1");
+  EXPECT_NE(out.find("deleted nftables table ip weft-snat"), std::string::npos) << out;
+  const std::string tables = Nft("k1", "nft list tables");
+  EXPECT_EQ(tables.find("weft-snat"), std::string::npos) << tables;
+  EXPECT_EQ(tables.find("table ip weft\n"), std::string::npos) << tables;
+  EXPECT_NE(tables.find("nodesnat"), std::string::npos) << "the node's own rules stay";
+  EXPECT_EQ(Nft("k1", "ip link show " + cluster_->WireGuardName("k1") + " 2>&1").find("state"), std::string::npos);
+  EXPECT_NE(out.find("10-weft.conflist"), std::string::npos) << out;
+  EXPECT_NE(out.find("emptied"), std::string::npos) << out;
+}
+
 // (d) seeds/004: a packet from dc1's WireGuard port reaches o1's router first; the router
 // (no input firewall) binds its public port 51820 to that conversation, so when o1 sends
 // to dc1 the NAT must pick another port, for dc1 only. STUN still sees 51820 kept.

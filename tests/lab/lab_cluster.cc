@@ -123,6 +123,15 @@ void LabCluster::StopAgent(const std::string& node) {
   if (auto it = agents_.find(node); it != agents_.end()) it->second->Stop();
 }
 
+std::string LabCluster::CleanupNode(const std::string& node) {
+  const std::string d = absl::StrCat(dir_, "/", node);
+  std::string out;
+  lab_->ns("n-" + node).Exec(absl::StrCat(bin_.agent, " --cleanup --wg-interface ", wg_name_.at(node), " --state-dir ", d,
+                                          "/state --cni-conf-dir ", d, "/net.d --cni-data-dir ", d, "/cni 2>&1"),
+                             &out);
+  return out;
+}
+
 std::string LabCluster::ControllerStatus() const {
   std::string out;
   lab_->ns("host").Exec(

@@ -45,6 +45,8 @@ class LabCluster {
   // `extra` flags are added to the agent's command line (e.g. --snat-mitigation).
   absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});
   void StopAgent(const std::string& node);
+  // `weft-agent --cleanup` on `node` (uninstall); returns its output.
+  std::string CleanupNode(const std::string& node);
   // The controller's GET /status (JSON text; "" when it does not answer).
   std::string ControllerStatus() const;
   // Wires a pod on `node` with weft-cni and the conflist its agent wrote.

@@ -1,0 +1,55 @@
+#include "node-agent/cleanup.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "lib/net/nl_socket.h"
+#include "lib/net/rtnl_link.h"
+#include "node-agent/snat_guard.h"
+
+namespace weft::agent {
+
+absl::StatusOr<std::vector<std::string>> CleanupNode(const CleanupOptions& opts) {
+  std::vector<std::string> done;
+  absl::Status first;
+  auto note = [&](const absl::Status& s, const std::string& what) {
+    if (s.ok()) done.push_back(what);
+    else if (first.ok()) first = s;
+  };
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string conflist = opts.cni_conf_dir + "/10-weft.conflist";
+  if (fs::remove(conflist, ec)) done.push_back("removed " + conflist);
+  // The device: its routes and addresses go with it; wireguard-go exits when it does.
+  if (auto nl = net::NlSocket::Open(); nl.ok()) {
+    if (net::GetLink(*nl, opts.wg_interface).ok()) {
+      note(net::DeleteLink(*nl, opts.wg_interface), "deleted interface " + opts.wg_interface);
+    }
+  } else {
+    note(nl.status(), "");
+  }
+  if (system("nft list table ip weft >/dev/null 2>&1") == 0) {
+    note(system("nft delete table ip weft") == 0 ? absl::OkStatus() : absl::InternalError("nft delete table ip weft"),
+         "deleted nftables table ip weft (egress masquerade)");
+  }
+  if (MitigationInstalled()) note(RemoveMitigation(), "deleted nftables table ip weft-snat (SNAT mitigation)");
+  for (const std::string& dir : {opts.cni_data_dir, opts.state_dir}) {
+    if (!dir.empty() && fs::exists(dir, ec)) {
+      for (const auto& e : fs::directory_iterator(dir, ec)) fs::remove_all(e.path(), ec);
+      done.push_back("emptied " + dir);
+    }
+  }
+  if (!opts.cni_bin_file.empty() && fs::remove(opts.cni_bin_file, ec)) done.push_back("removed " + opts.cni_bin_file);
+  if (!first.ok()) return first;
+  return done;
+}
+
+absl::StatusOr<bool> DaemonSetGone(k8s::KubeClient& client, const std::string& ns, const std::string& name) {
+  auto ds = client.Get(absl::StrCat("/apis/apps/v1/namespaces/", ns, "/daemonsets/", name));
+  if (absl::IsNotFound(ds.status())) return true;
+  if (!ds.ok()) return ds.status();
+  const nlohmann::json meta = ds->value("metadata", nlohmann::json::object());
+  return meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
+}
+
+}  // namespace weft::agent

@@ -1,0 +1,36 @@
+#include "lib/turn/turn_credentials.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace weft::turn {
+
+std::string PasswordFor(absl::string_view secret, absl::string_view username) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(username.data()), username.size(), mac, &len);
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+Credentials IssueCredentials(absl::string_view secret, absl::string_view name, int64_t expiry_unix) {
+  Credentials c;
+  c.username = absl::StrCat(expiry_unix, ":", name);
+  c.password = PasswordFor(secret, c.username);
+  return c;
+}
+
+absl::StatusOr<int64_t> ExpiryOf(absl::string_view username) {
+  const size_t colon = username.find(':');
+  int64_t t = 0;
+  if (!absl::SimpleAtoi(username.substr(0, colon), &t) || t <= 0) {
+    return absl::InvalidArgumentError("the username is not \"<expiry>:<name>\"");
+  }
+  return t;
+}
+
+}  // namespace weft::turn

@@ -1,0 +1,31 @@
+// TURN long-term credentials derived from a shared secret, the "TURN REST API" scheme
+// coturn implements (use-auth-secret / static-auth-secret): the username is
+// "<expiry unix time>:<name>", the password base64(HMAC-SHA1(secret, username)). The
+// controller issues them to agents; weft-relay (and coturn) check them without any
+// per-user state. Pure.
+#ifndef WEFT_LIB_TURN_TURN_CREDENTIALS_H_
+#define WEFT_LIB_TURN_TURN_CREDENTIALS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace weft::turn {
+
+struct Credentials {
+  std::string username;
+  std::string password;
+};
+
+// Credentials for `name` valid until `expiry_unix`.
+Credentials IssueCredentials(absl::string_view secret, absl::string_view name, int64_t expiry_unix);
+// The password that goes with `username` under `secret`.
+std::string PasswordFor(absl::string_view secret, absl::string_view username);
+// The expiry in a REST username; InvalidArgument when it has none.
+absl::StatusOr<int64_t> ExpiryOf(absl::string_view username);
+
+}  // namespace weft::turn
+
+#endif  // WEFT_LIB_TURN_TURN_CREDENTIALS_H_

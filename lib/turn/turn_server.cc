@@ -1,0 +1,404 @@
+#include "lib/turn/turn_server.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "lib/turn/turn_credentials.h"
+
+namespace weft::turn {
+namespace {
+
+constexpr uint8_t kUdp = 17;
+constexpr uint16_t kFirstChannel = 0x4000, kLastChannel = 0x4FFF;
+
+uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+
+// Attributes a request may carry that this server understands (RFC 8489 section 14:
+// an unknown comprehension-required one, below 0x8000, gets a 420).
+bool Understood(uint16_t type) {
+  switch (type) {
+    case stun::kUsername:
+    case stun::kMessageIntegrity:
+    case stun::kMessageIntegritySha256:
+    case stun::kRealm:
+    case stun::kNonce:
+    case stun::kLifetime:
+    case stun::kRequestedTransport:
+    case stun::kDontFragment:
+    case stun::kXorPeerAddress:
+    case stun::kDataAttr:
+    case stun::kChannelNumber:
+    case stun::kRequestedAddressFamily:
+    case stun::kChangeRequest:
+      return true;
+    default:
+      return type >= 0x8000;
+  }
+}
+
+}  // namespace
+
+std::string TurnServer::Nonce(const net::Endpoint& client, int64_t now_ms) const {
+  const std::string stamp = absl::StrCat(absl::Hex(now_ms / 1000, absl::kZeroPad8));
+  const std::string msg = absl::StrCat(stamp, "/", client.ip.ToString());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), opts_.nonce_key.data(), static_cast<int>(opts_.nonce_key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  return absl::StrCat(stamp, absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac), 8)));
+}
+
+bool TurnServer::NonceValid(const net::Endpoint& client, absl::string_view nonce, int64_t now_ms) const {
+  if (nonce.size() != 24) return false;
+  int64_t stamp = 0;
+  if (!absl::SimpleHexAtoi(nonce.substr(0, 8), &stamp)) return false;
+  if (now_ms / 1000 - stamp > opts_.nonce_lifetime_s || stamp > now_ms / 1000 + 5) return false;
+  return Nonce(client, stamp * 1000) == nonce;
+}
+
+void TurnServer::Error(const net::Endpoint& client, const stun::Message& m, int code, absl::string_view reason,
+                       const std::vector<uint8_t>* key, std::vector<Send>& out) {
+  stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
+  b.AddErrorCode(code, reason);
+  b.AddString(stun::kSoftware, opts_.software);
+  if (key != nullptr) b.AddIntegrity(*key);
+  out.push_back({0, client, b.Finish()});
+}
+
+TurnServer::Auth TurnServer::Authenticate(const net::Endpoint& client, const stun::Message& m, int64_t now_ms,
+                                          std::vector<Send>& out) {
+  Auth a;
+  auto challenge = [&](int code, absl::string_view reason) {
+    ++counters_.unauthenticated;
+    stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
+    b.AddErrorCode(code, reason);
+    b.AddString(stun::kRealm, opts_.realm);
+    b.AddString(stun::kNonce, Nonce(client, now_ms));
+    b.AddString(stun::kSoftware, opts_.software);
+    out.push_back({0, client, b.Finish()});
+  };
+  if (!m.Find(stun::kMessageIntegrity) && !m.Find(stun::kMessageIntegritySha256)) {
+    challenge(401, "Unauthenticated");
+    return a;
+  }
+  auto username = m.GetString(stun::kUsername);
+  auto realm = m.GetString(stun::kRealm);
+  auto nonce = m.GetString(stun::kNonce);
+  if (!username.ok() || !realm.ok() || !nonce.ok()) {
+    ++counters_.malformed;
+    Error(client, m, 400, "Bad Request: USERNAME, REALM and NONCE go with MESSAGE-INTEGRITY", nullptr, out);
+    return a;
+  }
+  if (!NonceValid(client, *nonce, now_ms)) {
+    challenge(438, "Stale Nonce");
+    return a;
+  }
+  auto expiry = ExpiryOf(*username);
+  if (*realm != opts_.realm || !expiry.ok() || *expiry * 1000 < now_ms) {
+    challenge(401, expiry.ok() && *expiry * 1000 < now_ms ? "Unauthenticated: expired credentials"
+                                                          : "Unauthenticated");
+    return a;
+  }
+  std::vector<uint8_t> key = stun::LongTermKey(*username, opts_.realm, PasswordFor(opts_.secret, *username));
+  if (!m.CheckIntegrity(key).ok()) {
+    challenge(401, "Unauthenticated: wrong credentials");
+    return a;
+  }
+  a.ok = true;
+  a.key = std::move(key);
+  a.username = *username;
+  return a;
+}
+
+TurnServer::Allocation* TurnServer::ByClient(const net::Endpoint& client) {
+  auto it = by_client_.find(client);
+  if (it == by_client_.end()) return nullptr;
+  return &allocations_.at(it->second);
+}
+
+void TurnServer::Remove(uint64_t id) {
+  auto it = allocations_.find(id);
+  if (it == allocations_.end()) return;
+  ports_.Close(id);
+  by_client_.erase(it->second.client);
+  if (auto u = per_user_.find(it->second.username); u != per_user_.end() && --u->second == 0) per_user_.erase(u);
+  allocations_.erase(it);
+}
+
+bool TurnServer::Spend(Allocation& a, size_t bytes, int64_t now_ms) {
+  if (opts_.max_bytes_per_second == 0) return true;
+  const double rate = static_cast<double>(opts_.max_bytes_per_second);
+  a.tokens = std::min(rate, a.tokens + rate * static_cast<double>(now_ms - a.tokens_at_ms) / 1000.0);
+  a.tokens_at_ms = now_ms;
+  if (a.tokens < static_cast<double>(bytes)) {
+    ++counters_.rate_limited;
+    return false;
+  }
+  a.tokens -= static_cast<double>(bytes);
+  return true;
+}
+
+void TurnServer::Allocate(const net::Endpoint& client, const stun::Message& m, const Auth& auth, int64_t now_ms,
+                          std::vector<Send>& out) {
+  if (ByClient(client) != nullptr) {
+    Error(client, m, 437, "Allocation Mismatch", &auth.key, out);
+    return;
+  }
+  auto transport = m.GetU32(stun::kRequestedTransport);
+  if (!transport.ok()) {
+    Error(client, m, 400, "Bad Request: no REQUESTED-TRANSPORT", &auth.key, out);
+    return;
+  }
+  if ((*transport >> 24) != kUdp) {
+    Error(client, m, 442, "Unsupported Transport Protocol", &auth.key, out);
+    return;
+  }
+  if (auto family = m.GetU32(stun::kRequestedAddressFamily); family.ok() && (*family >> 24) != 0x01) {
+    Error(client, m, 440, "Address Family not Supported", &auth.key, out);
+    return;
+  }
+  if (per_user_[auth.username] >= opts_.max_allocations_per_user) {
+    ++counters_.quota;
+    Error(client, m, 486, "Allocation Quota Reached", &auth.key, out);
+    return;
+  }
+  if (allocations_.size() >= opts_.max_allocations) {
+    ++counters_.quota;
+    Error(client, m, 508, "Insufficient Capacity", &auth.key, out);
+    return;
+  }
+  const uint64_t id = next_id_++;
+  auto relayed = ports_.Open(id);
+  if (!relayed.ok()) {
+    Error(client, m, 508, "Insufficient Capacity: no relay port", &auth.key, out);
+    return;
+  }
+  uint32_t lifetime = opts_.default_lifetime_s;
+  if (auto l = m.GetU32(stun::kLifetime); l.ok()) lifetime = std::min(std::max(*l, 1u), opts_.max_lifetime_s);
+  Allocation a;
+  a.id = id;
+  a.client = client;
+  a.username = auth.username;
+  a.key = auth.key;
+  a.relayed = *relayed;
+  a.expiry_ms = now_ms + int64_t{lifetime} * 1000;
+  a.tokens = static_cast<double>(opts_.max_bytes_per_second);
+  a.tokens_at_ms = now_ms;
+  allocations_[id] = std::move(a);
+  by_client_[client] = id;
+  ++per_user_[auth.username];
+  stun::Builder b(stun::kAllocate, stun::Class::kSuccess, m.tx_id());
+  b.AddXorAddress(stun::kXorRelayedAddress, *relayed)
+      .AddU32(stun::kLifetime, lifetime)
+      .AddXorAddress(stun::kXorMappedAddress, client)
+      .AddString(stun::kSoftware, opts_.software)
+      .AddIntegrity(auth.key);
+  out.push_back({0, client, b.Finish()});
+}
+
+void TurnServer::OnRequest(const net::Endpoint& client, const stun::Message& m, int64_t now_ms, std::vector<Send>& out) {
+  if (m.method() == stun::kBinding) {
+    ++counters_.binding;
+    stun::Builder b(stun::kBinding, stun::Class::kSuccess, m.tx_id());
+    b.AddXorAddress(stun::kXorMappedAddress, client).AddString(stun::kSoftware, opts_.software);
+    out.push_back({0, client, b.Finish()});
+    return;
+  }
+  if (m.method() != stun::kAllocate && m.method() != stun::kRefresh && m.method() != stun::kCreatePermission &&
+      m.method() != stun::kChannelBind) {
+    ++counters_.malformed;
+    Error(client, m, 400, "Bad Request: unknown method", nullptr, out);
+    return;
+  }
+  std::vector<uint8_t> unknown;
+  for (const auto& attr : m.attributes()) {
+    if (!Understood(attr.type)) {
+      unknown.push_back(static_cast<uint8_t>(attr.type >> 8));
+      unknown.push_back(static_cast<uint8_t>(attr.type));
+    }
+  }
+  if (!unknown.empty()) {
+    stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
+    b.AddErrorCode(420, "Unknown Attribute").AddRaw(stun::kUnknownAttributes, unknown);
+    out.push_back({0, client, b.Finish()});
+    return;
+  }
+  const Auth auth = Authenticate(client, m, now_ms, out);
+  if (!auth.ok) return;
+  if (m.method() == stun::kAllocate) {
+    Allocate(client, m, auth, now_ms, out);
+    return;
+  }
+  Allocation* a = ByClient(client);
+  if (a == nullptr) {
+    ++counters_.no_allocation;
+    Error(client, m, 437, "Allocation Mismatch: no allocation for this 5-tuple", &auth.key, out);
+    return;
+  }
+  if (a->username != auth.username) {
+    Error(client, m, 441, "Wrong Credentials", &auth.key, out);
+    return;
+  }
+  stun::Builder b(m.method(), stun::Class::kSuccess, m.tx_id());
+  if (m.method() == stun::kRefresh) {
+    uint32_t lifetime = opts_.default_lifetime_s;
+    if (auto l = m.GetU32(stun::kLifetime); l.ok()) lifetime = std::min(*l, opts_.max_lifetime_s);
+    b.AddU32(stun::kLifetime, lifetime).AddString(stun::kSoftware, opts_.software).AddIntegrity(auth.key);
+    if (lifetime == 0) Remove(a->id);
+    else a->expiry_ms = now_ms + int64_t{lifetime} * 1000;
+    out.push_back({0, client, b.Finish()});
+    return;
+  }
+  auto peer = m.GetXorAddress(stun::kXorPeerAddress);
+  if (!peer.ok()) {
+    Error(client, m, 400, "Bad Request: no XOR-PEER-ADDRESS", &auth.key, out);
+    return;
+  }
+  if (peer->ip.is_v4() != a->relayed.ip.is_v4()) {
+    Error(client, m, 443, "Peer Address Family Mismatch", &auth.key, out);
+    return;
+  }
+  if (m.method() == stun::kChannelBind) {
+    auto number = m.GetU32(stun::kChannelNumber);
+    const uint16_t ch = number.ok() ? static_cast<uint16_t>(*number >> 16) : 0;
+    if (ch < kFirstChannel || ch > kLastChannel) {
+      Error(client, m, 400, "Bad Request: CHANNEL-NUMBER out of range", &auth.key, out);
+      return;
+    }
+    auto bound = a->channels.find(ch);
+    auto of = a->channel_of.find(*peer);
+    if ((bound != a->channels.end() && bound->second.peer != *peer) || (of != a->channel_of.end() && of->second != ch)) {
+      Error(client, m, 400, "Bad Request: channel or peer bound otherwise", &auth.key, out);
+      return;
+    }
+    a->channels[ch] = {*peer, now_ms + int64_t{opts_.channel_lifetime_s} * 1000};
+    a->channel_of[*peer] = ch;
+  }
+  a->permissions[peer->ip] = now_ms + int64_t{opts_.permission_lifetime_s} * 1000;
+  b.AddString(stun::kSoftware, opts_.software).AddIntegrity(auth.key);
+  out.push_back({0, client, b.Finish()});
+}
+
+void TurnServer::OnClient(const net::Endpoint& client, absl::Span<const uint8_t> pkt, int64_t now_ms,
+                          std::vector<Send>& out) {
+  if (pkt.size() >= 4 && (pkt[0] & 0xC0) == 0x40) {  // ChannelData
+    const uint16_t ch = Be16(pkt.data()), len = Be16(pkt.data() + 2);
+    if (ch < kFirstChannel || ch > kLastChannel || size_t{len} + 4 > pkt.size()) {
+      ++counters_.malformed;
+      return;
+    }
+    Allocation* a = ByClient(client);
+    if (a == nullptr) {
+      ++counters_.no_allocation;
+      return;
+    }
+    auto c = a->channels.find(ch);
+    if (c == a->channels.end() || c->second.expiry_ms < now_ms) {
+      ++counters_.no_channel;
+      return;
+    }
+    auto perm = a->permissions.find(c->second.peer.ip);
+    if (perm == a->permissions.end() || perm->second < now_ms) {
+      ++counters_.no_permission;
+      return;
+    }
+    if (!Spend(*a, len, now_ms)) return;
+    ++counters_.to_peers;
+    out.push_back({a->id, c->second.peer, std::vector<uint8_t>(pkt.begin() + 4, pkt.begin() + 4 + len)});
+    return;
+  }
+  auto m = stun::Message::Parse(pkt);
+  if (!m.ok()) {
+    ++counters_.malformed;
+    return;
+  }
+  if (m->message_class() == stun::Class::kRequest) {
+    OnRequest(client, *m, now_ms, out);
+    return;
+  }
+  if (m->message_class() == stun::Class::kIndication && m->method() == stun::kSend) {
+    Allocation* a = ByClient(client);
+    auto peer = m->GetXorAddress(stun::kXorPeerAddress);
+    auto data = m->Find(stun::kDataAttr);
+    if (a == nullptr) {
+      ++counters_.no_allocation;
+      return;
+    }
+    if (!peer.ok() || !data) {
+      ++counters_.malformed;
+      return;
+    }
+    auto perm = a->permissions.find(peer->ip);
+    if (perm == a->permissions.end() || perm->second < now_ms) {
+      ++counters_.no_permission;
+      return;
+    }
+    if (!Spend(*a, data->value.size(), now_ms)) return;
+    ++counters_.to_peers;
+    out.push_back({a->id, *peer, std::vector<uint8_t>(data->value.begin(), data->value.end())});
+    return;
+  }
+  ++counters_.malformed;  // responses and other indications are not for a server
+}
+
+void TurnServer::OnPeer(uint64_t id, const net::Endpoint& peer, absl::Span<const uint8_t> pkt, int64_t now_ms,
+                        std::vector<Send>& out) {
+  auto it = allocations_.find(id);
+  if (it == allocations_.end()) {
+    ++counters_.no_allocation;
+    return;
+  }
+  Allocation& a = it->second;
+  auto perm = a.permissions.find(peer.ip);
+  if (perm == a.permissions.end() || perm->second < now_ms) {
+    ++counters_.no_permission;
+    return;
+  }
+  if (pkt.size() > 65535 - 4 || !Spend(a, pkt.size(), now_ms)) return;
+  ++counters_.to_clients;
+  if (auto c = a.channel_of.find(peer); c != a.channel_of.end() && a.channels[c->second].expiry_ms >= now_ms) {
+    std::vector<uint8_t> d(4 + pkt.size());
+    d[0] = static_cast<uint8_t>(c->second >> 8);
+    d[1] = static_cast<uint8_t>(c->second);
+    d[2] = static_cast<uint8_t>(pkt.size() >> 8);
+    d[3] = static_cast<uint8_t>(pkt.size());
+    std::memcpy(d.data() + 4, pkt.data(), pkt.size());
+    out.push_back({0, a.client, std::move(d)});
+    return;
+  }
+  stun::TxId tx{};
+  const uint64_t n = ++data_seq_;
+  std::memcpy(tx.data(), &n, sizeof(n));
+  stun::Builder b(stun::kData, stun::Class::kIndication, tx);
+  b.AddXorAddress(stun::kXorPeerAddress, peer).AddRaw(stun::kDataAttr, pkt);
+  out.push_back({0, a.client, b.Finish(false)});
+}
+
+void TurnServer::Expire(int64_t now_ms) {
+  std::vector<uint64_t> gone;
+  for (auto& [id, a] : allocations_) {
+    if (a.expiry_ms < now_ms) {
+      gone.push_back(id);
+      continue;
+    }
+    std::erase_if(a.permissions, [&](const auto& p) { return p.second < now_ms; });
+    for (auto c = a.channels.begin(); c != a.channels.end();) {
+      if (c->second.expiry_ms < now_ms) {
+        a.channel_of.erase(c->second.peer);
+        c = a.channels.erase(c);
+      } else {
+        ++c;
+      }
+    }
+  }
+  for (uint64_t id : gone) Remove(id);
+}
+
+}  // namespace weft::turn

@@ -15,7 +15,9 @@ namespace weft::turn {
 namespace {
 
 constexpr uint8_t kUdp = 17;
-constexpr uint16_t kFirstChannel = 0x4000, kLastChannel = 0x4FFF;
+// RFC 8656 narrowed channels to 0x4000-0x4FFF; RFC 5766 clients (coturn's among them)
+// still use up to 0x7FFF, which ChannelData's framing allows: accept both.
+constexpr uint16_t kFirstChannel = 0x4000, kLastChannel = 0x7FFF;
 
 uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -37,6 +39,7 @@ bool Understood(uint16_t type) {
     case stun::kChannelNumber:
     case stun::kRequestedAddressFamily:
     case stun::kChangeRequest:
+    case stun::kEvenPort:  // an even port; the R bit (reserve the next one) is not honoured
       return true;
     default:
       return type >= 0x8000;
@@ -175,7 +178,7 @@ void TurnServer::Allocate(const net::Endpoint& client, const stun::Message& m, c
     return;
   }
   const uint64_t id = next_id_++;
-  auto relayed = ports_.Open(id);
+  auto relayed = ports_.Open(id, m.Find(stun::kEvenPort).has_value());
   if (!relayed.ok()) {
     Error(client, m, 508, "Insufficient Capacity: no relay port", &auth.key, out);
     return;
@@ -226,7 +229,11 @@ void TurnServer::OnRequest(const net::Endpoint& client, const stun::Message& m, 
   }
   if (!unknown.empty()) {
     stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
-    b.AddErrorCode(420, "Unknown Attribute").AddRaw(stun::kUnknownAttributes, unknown);
+    std::string which;
+    for (size_t k = 0; k + 1 < unknown.size(); k += 2) {
+      absl::StrAppend(&which, k ? ", " : "", "0x", absl::Hex(unknown[k] << 8 | unknown[k + 1], absl::kZeroPad4));
+    }
+    b.AddErrorCode(420, absl::StrCat("Unknown Attribute: ", which)).AddRaw(stun::kUnknownAttributes, unknown);
     out.push_back({0, client, b.Finish()});
     return;
   }

@@ -40,8 +40,9 @@ struct ServerOptions {
 class RelayPorts {
  public:
   virtual ~RelayPorts() = default;
-  // A new UDP socket for allocation `id`; returns its address (the relayed address).
-  virtual absl::StatusOr<net::Endpoint> Open(uint64_t id) = 0;
+  // A new UDP socket for allocation `id` (on an even port if asked: EVEN-PORT); returns
+  // its address (the relayed address).
+  virtual absl::StatusOr<net::Endpoint> Open(uint64_t id, bool even_port) = 0;
   virtual void Close(uint64_t id) = 0;
 };
 

@@ -10,7 +10,7 @@ namespace {
 
 class Ports : public weft::turn::RelayPorts {
  public:
-  absl::StatusOr<weft::net::Endpoint> Open(uint64_t id) override {
+  absl::StatusOr<weft::net::Endpoint> Open(uint64_t id, bool) override {
     return weft::net::Endpoint{*weft::net::IpAddress::Parse("203.0.113.9"), static_cast<uint16_t>(id & 0xffff)};
   }
   void Close(uint64_t) override {}

@@ -15,7 +15,7 @@ Endpoint Ep(const std::string& s) { return *Endpoint::Parse(s); }
 
 class FakePorts : public RelayPorts {
  public:
-  absl::StatusOr<Endpoint> Open(uint64_t id) override {
+  absl::StatusOr<Endpoint> Open(uint64_t id, bool) override {
     open.insert(id);
     return Endpoint{*net::IpAddress::Parse("203.0.113.9"), static_cast<uint16_t>(50000 + id)};
   }
@@ -167,6 +167,7 @@ TEST_F(TurnServerTest, ChannelsBothWays) {
     }, creds_)[0]);
   };
   EXPECT_EQ(bind(0x3FFF, kPeer), 400);
+  EXPECT_EQ(bind(0x8000, kPeer), 400);
   ASSERT_EQ(bind(0x4000, kPeer), 200);
   EXPECT_EQ(bind(0x4000, kStranger), 400) << "the channel is taken";
   EXPECT_EQ(bind(0x4001, kPeer), 400) << "the peer has a channel";

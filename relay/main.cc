@@ -1,0 +1,141 @@
+// weft-relay: a STUN Binding server and TURN relay (RFC 8656) for node pairs with no
+// direct path. It relays what agents send it (WireGuard ciphertext) and never holds a key.
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "relay/udp_relay.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: weft-relay --secret-file FILE [--listen 0.0.0.0:3478] [--relay-ip IP]\n"
+    "                  [--relay-ports 49152-65535] [--realm weft] [--max-allocations 10000]\n"
+    "                  [--max-allocations-per-user 16] [--max-bytes-per-second 0 (unlimited)]\n"
+    "                  [--http-listen 0.0.0.0:9477 (\"\" to disable)]\n"
+    "  The secret is the TURN REST shared secret (coturn's static-auth-secret): usernames\n"
+    "  are \"<expiry>:<name>\", passwords base64(HMAC-SHA1(secret, username)).\n";
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "weft-relay: %s\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+std::string Metrics(const weft::turn::Counters& c, size_t allocations) {
+  std::string out =
+      "# HELP weft_relay_allocations TURN allocations.\n# TYPE weft_relay_allocations gauge\n";
+  absl::StrAppend(&out, "weft_relay_allocations ", allocations, "\n");
+  absl::StrAppend(&out, "# HELP weft_relay_datagrams_total Datagrams relayed, by direction.\n",
+                  "# TYPE weft_relay_datagrams_total counter\n");
+  absl::StrAppend(&out, "weft_relay_datagrams_total{direction=\"to_peer\"} ", c.to_peers, "\n");
+  absl::StrAppend(&out, "weft_relay_datagrams_total{direction=\"to_client\"} ", c.to_clients, "\n");
+  absl::StrAppend(&out, "# HELP weft_relay_binding_total STUN Binding requests answered.\n",
+                  "# TYPE weft_relay_binding_total counter\nweft_relay_binding_total ", c.binding, "\n");
+  absl::StrAppend(&out, "# HELP weft_relay_dropped_total Datagrams dropped, by reason.\n",
+                  "# TYPE weft_relay_dropped_total counter\n");
+  for (auto [reason, n] : {std::pair{"malformed", c.malformed}, {"unauthenticated", c.unauthenticated},
+                           {"no_allocation", c.no_allocation}, {"no_permission", c.no_permission},
+                           {"no_channel", c.no_channel}, {"rate_limited", c.rate_limited}, {"quota", c.quota}}) {
+    absl::StrAppend(&out, "weft_relay_dropped_total{reason=\"", reason, "\"} ", n, "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace weft;
+  relay::RelayOptions o;
+  o.listen = *net::Endpoint::Parse("0.0.0.0:3478");
+  std::string secret_file, relay_ip, http_listen = "0.0.0.0:9477";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    int64_t n = 0;
+    if (a == "--listen") {
+      auto e = net::Endpoint::Parse(value());
+      if (!e.ok()) return Usage("--listen IP:PORT");
+      o.listen = *e;
+    } else if (a == "--relay-ip") relay_ip = value();
+    else if (a == "--secret-file") secret_file = value();
+    else if (a == "--realm") o.turn.realm = value();
+    else if (a == "--http-listen") http_listen = value();
+    else if (a == "--relay-ports") {
+      std::vector<std::string> r = absl::StrSplit(value(), '-');
+      int lo = 0, hi = 0;
+      if (r.size() != 2 || !absl::SimpleAtoi(r[0], &lo) || !absl::SimpleAtoi(r[1], &hi) || lo < 1 || hi > 65535 || lo > hi) {
+        return Usage("--relay-ports LOW-HIGH");
+      }
+      o.port_min = static_cast<uint16_t>(lo);
+      o.port_max = static_cast<uint16_t>(hi);
+    } else if (a == "--max-allocations" && absl::SimpleAtoi(value(), &n) && n > 0) o.turn.max_allocations = n;
+    else if (a == "--max-allocations-per-user" && absl::SimpleAtoi(value(), &n) && n > 0) o.turn.max_allocations_per_user = n;
+    else if (a == "--max-bytes-per-second" && absl::SimpleAtoi(value(), &n) && n >= 0) o.turn.max_bytes_per_second = n;
+    else return Usage("bad or unknown flag " + a);
+  }
+  if (secret_file.empty()) return Usage("--secret-file is required");
+  std::ifstream in(secret_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  o.turn.secret = std::string(absl::StripAsciiWhitespace(ss.str()));
+  if (o.turn.secret.size() < 16) return Usage("the secret must be at least 16 characters");
+  if (relay_ip.empty()) {
+    if (o.listen.ip.ToString() == "0.0.0.0") return Usage("--relay-ip is required when listening on 0.0.0.0");
+    o.relay_ip = o.listen.ip;
+  } else {
+    auto ip = net::IpAddress::Parse(relay_ip);
+    if (!ip.ok()) return Usage("--relay-ip IP");
+    o.relay_ip = *ip;
+  }
+  std::random_device rd;
+  o.turn.nonce_key = absl::StrCat(rd(), rd(), rd(), rd());
+
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto r = relay::UdpRelay::Create(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "weft-relay: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "weft-relay: STUN/TURN on %s:%u (UDP), relayed addresses %s:%u-%u\n",
+               o.listen.ip.ToString().c_str(), (*r)->port(), o.relay_ip.ToString().c_str(), o.port_min, o.port_max);
+  std::jthread loop([&](std::stop_token st) { (*r)->Run(st); });
+  httplib::Server http;
+  std::jthread http_thread;
+  if (!http_listen.empty()) {
+    relay::UdpRelay* relay = r->get();
+    http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    http.Get("/metrics", [relay](const httplib::Request&, httplib::Response& res) {
+      res.set_content(Metrics(relay->counters(), relay->allocations()), "text/plain; version=0.0.4");
+    });
+    const size_t colon = http_listen.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || !absl::SimpleAtoi(http_listen.substr(colon + 1), &port) ||
+        !http.bind_to_port(http_listen.substr(0, colon).c_str(), port)) {
+      std::fprintf(stderr, "weft-relay: cannot serve HTTP on %s\n", http_listen.c_str());
+      return 1;
+    }
+    http_thread = std::jthread([&http] { http.listen_after_bind(); });
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "weft-relay: signal %d, stopping\n", sig);
+  loop.request_stop();
+  http.stop();
+  return 0;
+}

@@ -1,0 +1,60 @@
+// weft-relay's event loop: one UDP socket for clients (STUN Binding and TURN), one UDP
+// socket per allocation for its peers, epoll, and batched I/O (recvmmsg/sendmmsg). The
+// protocol is lib/turn's TurnServer; this file only moves datagrams.
+#ifndef WEFT_RELAY_UDP_RELAY_H_
+#define WEFT_RELAY_UDP_RELAY_H_
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <stop_token>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "lib/net/endpoint.h"
+#include "lib/turn/turn_server.h"
+
+namespace weft::relay {
+
+struct RelayOptions {
+  net::Endpoint listen;           // where clients reach the server
+  net::IpAddress relay_ip;        // the relayed addresses' IP (as peers reach it)
+  uint16_t port_min = 49152, port_max = 65535;
+  turn::ServerOptions turn;
+};
+
+class UdpRelay : public turn::RelayPorts {
+ public:
+  static absl::StatusOr<std::unique_ptr<UdpRelay>> Create(RelayOptions opts);
+  ~UdpRelay() override;
+
+  // Serves until `stop`.
+  void Run(std::stop_token stop);
+  uint16_t port() const { return port_; }  // the bound client port
+  turn::Counters counters() const;
+  size_t allocations() const;
+
+  // RelayPorts
+  absl::StatusOr<net::Endpoint> Open(uint64_t id, bool even_port) override;
+  void Close(uint64_t id) override;
+
+ private:
+  explicit UdpRelay(RelayOptions opts);
+  void Flush(std::vector<turn::Send>& out);
+  void Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<turn::Send>& out);
+
+  RelayOptions opts_;
+  std::unique_ptr<turn::TurnServer> server_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  uint16_t port_ = 0;
+  uint32_t next_port_ = 0;  // rotating cursor in [port_min, port_max]
+  std::map<uint64_t, int> fd_of_;  // allocation → its socket
+  mutable std::mutex stats_mu_;
+  turn::Counters stats_;  // copied from the server once per loop turn
+  size_t allocations_ = 0;
+};
+
+}  // namespace weft::relay
+
+#endif  // WEFT_RELAY_UDP_RELAY_H_

@@ -20,16 +20,17 @@ echo "interop-secret-0123456789" > "$dir/secret"
 turnutils_peer -L 127.0.0.1 -p "$peer_port" >"$dir/peer.log" 2>&1 & pids+=($!)
 sleep 0.5
 fail=0
-for mode in "" "-s"; do   # channels, then Send/Data indications
+for mode in "" "-s" "-t"; do   # channels, Send/Data indications, then TURN over TCP
   out=$(timeout 60 turnutils_uclient -W interop-secret-0123456789 -u weft-test -p "$port" -e 127.0.0.1 -r "$peer_port" \
           -n 50 -m 4 -l 1200 -z 5 -c -X $mode 127.0.0.1 2>&1)
   lost=$(echo "$out" | grep -o 'Total lost packets [0-9]*' | grep -o '[0-9]*$')
   sent=$(echo "$out" | grep -o 'Total transmit time is [0-9]*' | head -1)
   recv=$(echo "$out" | grep -o 'tot_recv_msgs=[0-9]*' | tail -1)
-  echo "mode ${mode:-channels}: lost ${lost:-?} ($recv)"
+  case "$mode" in "") name=channels;; -s) name="send indications";; -t) name="TCP to the relay";; esac
+  echo "$name: lost ${lost:-?} ($recv)"
   if [ "${lost:-x}" != "0" ] || ! echo "$out" | grep -q 'Total lost packets 0'; then
     echo "$out" | tail -30; fail=1
   fi
 done
 [ $fail -eq 0 ] || { echo "--- weft-relay log"; cat "$dir/relay.log"; exit 1; }
-echo "weft-relay interoperates with turnutils_uclient (channels and Send indications)"
+echo "weft-relay interoperates with turnutils_uclient (channels, Send indications, TCP)"

@@ -17,6 +17,10 @@ namespace {
 
 constexpr int kBatch = 64;
 constexpr size_t kMaxDatagram = 65536;
+// epoll keys: allocations count up from 1; TCP connections and the listeners live high.
+constexpr uint64_t kTcpListenKey = 1ull << 62;
+constexpr uint64_t kTcpKeyBase = (1ull << 62) + 1;
+constexpr size_t kTcpOutLimit = 4 << 20;  // a client that stops reading loses data, not the server
 
 sockaddr_in ToSockaddr(const net::Endpoint& e) {
   sockaddr_in a{};
@@ -74,12 +78,24 @@ absl::StatusOr<std::unique_ptr<UdpRelay>> UdpRelay::Create(RelayOptions opts) {
   ev.events = EPOLLIN;
   ev.data.u64 = 0;  // allocation 0: the client socket
   epoll_ctl(r->epoll_fd_, EPOLL_CTL_ADD, r->listen_fd_, &ev);
+  // TCP on the same address and port, for clients whose networks drop UDP.
+  r->tcp_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(r->tcp_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in ta = ToSockaddr(net::Endpoint{r->opts_.listen.ip, r->port_});
+  if (bind(r->tcp_fd_, reinterpret_cast<sockaddr*>(&ta), sizeof(ta)) != 0 || listen(r->tcp_fd_, 512) != 0) {
+    return absl::ErrnoToStatus(errno, "TCP listen");
+  }
+  ev.data.u64 = kTcpListenKey;
+  epoll_ctl(r->epoll_fd_, EPOLL_CTL_ADD, r->tcp_fd_, &ev);
   r->server_ = std::make_unique<turn::TurnServer>(r->opts_.turn, *r);
   return r;
 }
 
 UdpRelay::~UdpRelay() {
   for (const auto& [id, fd] : fd_of_) close(fd);
+  for (const auto& [key, c] : tcp_) close(c.fd);
+  if (tcp_fd_ >= 0) close(tcp_fd_);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
@@ -113,6 +129,13 @@ void UdpRelay::Flush(std::vector<turn::Send>& out) {
   // Consecutive datagrams from one socket go out in one sendmmsg.
   size_t i = 0;
   while (i < out.size()) {
+    if (out[i].allocation == 0 && !tcp_by_remote_.empty()) {
+      if (auto t = tcp_by_remote_.find(out[i].to); t != tcp_by_remote_.end()) {
+        WriteTcp(tcp_.at(t->second), out[i].data);
+        ++i;
+        continue;
+      }
+    }
     const uint64_t from = out[i].allocation;
     int fd = listen_fd_;
     if (from != 0) {
@@ -127,7 +150,8 @@ void UdpRelay::Flush(std::vector<turn::Send>& out) {
     iovec iov[kBatch];
     sockaddr_in to[kBatch];
     int n = 0;
-    while (i < out.size() && out[i].allocation == from && n < kBatch) {
+    while (i < out.size() && out[i].allocation == from && n < kBatch &&
+           (from != 0 || tcp_by_remote_.empty() || !tcp_by_remote_.contains(out[i].to))) {
       to[n] = ToSockaddr(out[i].to);
       iov[n] = {out[i].data.data(), out[i].data.size()};
       msgs[n] = {};
@@ -175,6 +199,98 @@ void UdpRelay::Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<tu
   }
 }
 
+void UdpRelay::Accept() {
+  for (int k = 0; k < 64; ++k) {
+    sockaddr_in from{};
+    socklen_t len = sizeof(from);
+    int fd = accept4(tcp_fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    const uint64_t key = kTcpKeyBase + next_tcp_++;
+    TcpClient c;
+    c.fd = fd;
+    c.remote = FromSockaddr(from);
+    tcp_by_remote_[c.remote] = key;
+    tcp_[key] = std::move(c);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = key;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+void UdpRelay::CloseTcp(uint64_t key) {
+  auto it = tcp_.find(key);
+  if (it == tcp_.end()) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+  close(it->second.fd);
+  tcp_by_remote_.erase(it->second.remote);
+  tcp_.erase(it);
+}
+
+void UdpRelay::WriteTcp(TcpClient& c, absl::Span<const uint8_t> frame) {
+  // ChannelData is padded to a multiple of 4 on streams (RFC 8656 section 12.5).
+  const bool channel_data = !frame.empty() && (frame[0] & 0xC0) == 0x40;
+  const size_t pad = channel_data ? (4 - frame.size() % 4) % 4 : 0;
+  if (c.out.size() + frame.size() + pad > kTcpOutLimit) return;
+  c.out.insert(c.out.end(), frame.begin(), frame.end());
+  c.out.insert(c.out.end(), pad, 0);
+  while (!c.out.empty()) {
+    ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+    c.out.erase(c.out.begin(), c.out.begin() + n);
+  }
+  epoll_event ev{};
+  ev.events = static_cast<uint32_t>(EPOLLIN) | (c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  ev.data.u64 = tcp_by_remote_.at(c.remote);
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out) {
+  auto it = tcp_.find(key);
+  if (it == tcp_.end()) return;
+  TcpClient& c = it->second;
+  if (!c.out.empty()) WriteTcp(c, {});
+  uint8_t buf[65536];
+  for (int round = 0; round < 16; ++round) {
+    ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      CloseTcp(key);  // the allocation stays until it expires or is refreshed away
+      return;
+    }
+    if (n < 0) break;
+    c.in.insert(c.in.end(), buf, buf + n);
+    if (c.in.size() > (1 << 20)) {
+      CloseTcp(key);  // no frame is that long: not a TURN client
+      return;
+    }
+  }
+  size_t at = 0;
+  while (c.in.size() - at >= 4) {
+    const uint8_t* p = c.in.data() + at;
+    size_t frame;
+    if ((p[0] & 0xC0) == 0x40) {
+      const size_t len = size_t{p[2]} << 8 | p[3];
+      frame = 4 + len;
+      const size_t padded = frame + (4 - frame % 4) % 4;
+      if (c.in.size() - at < padded) break;
+      server_->OnClient(c.remote, absl::Span<const uint8_t>(p, frame), now_ms, out);
+      at += padded;
+      continue;
+    }
+    if ((p[0] & 0xC0) != 0) {
+      CloseTcp(key);  // neither STUN nor ChannelData: the stream is lost
+      return;
+    }
+    if (c.in.size() - at < stun::kHeaderSize) break;
+    frame = stun::kHeaderSize + (size_t{p[2]} << 8 | p[3]);
+    if (c.in.size() - at < frame) break;
+    server_->OnClient(c.remote, absl::Span<const uint8_t>(p, frame), now_ms, out);
+    at += frame;
+  }
+  c.in.erase(c.in.begin(), c.in.begin() + at);
+  Flush(out);
+}
+
 void UdpRelay::Run(std::stop_token stop) {
   std::vector<turn::Send> out;
   int64_t last_expire = NowMs();
@@ -184,6 +300,14 @@ void UdpRelay::Run(std::stop_token stop) {
     const int64_t now = NowMs();
     for (int k = 0; k < n; ++k) {
       const uint64_t id = events[k].data.u64;
+      if (id == kTcpListenKey) {
+        Accept();
+        continue;
+      }
+      if (id >= kTcpKeyBase) {
+        ReadTcp(id, now, out);
+        continue;
+      }
       int fd = listen_fd_;
       if (id != 0) {
         auto it = fd_of_.find(id);

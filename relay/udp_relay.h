@@ -1,4 +1,5 @@
-// weft-relay's event loop: one UDP socket for clients (STUN Binding and TURN), one UDP
+// weft-relay's event loop: one UDP socket and one TCP listener for clients (STUN Binding
+// and TURN; TCP for networks that block UDP, RFC 8656 section 3.1 framing), one UDP
 // socket per allocation for its peers, epoll, and batched I/O (recvmmsg/sendmmsg). The
 // protocol is lib/turn's TurnServer; this file only moves datagrams.
 #ifndef WEFT_RELAY_UDP_RELAY_H_
@@ -42,10 +43,24 @@ class UdpRelay : public turn::RelayPorts {
   explicit UdpRelay(RelayOptions opts);
   void Flush(std::vector<turn::Send>& out);
   void Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<turn::Send>& out);
+  // TCP clients: whole STUN messages and ChannelData frames out of each byte stream.
+  struct TcpClient {
+    int fd = -1;
+    net::Endpoint remote;
+    std::vector<uint8_t> in, out;
+  };
+  void Accept();
+  void ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out);
+  void WriteTcp(TcpClient& c, absl::Span<const uint8_t> frame);
+  void CloseTcp(uint64_t key);
 
   RelayOptions opts_;
   std::unique_ptr<turn::TurnServer> server_;
   int listen_fd_ = -1;
+  int tcp_fd_ = -1;
+  std::map<uint64_t, TcpClient> tcp_;             // epoll key → connection
+  std::map<net::Endpoint, uint64_t> tcp_by_remote_;
+  uint64_t next_tcp_ = 0;
   int epoll_fd_ = -1;
   uint16_t port_ = 0;
   uint32_t next_port_ = 0;  // rotating cursor in [port_min, port_max]

@@ -17,13 +17,14 @@ COPY cni-plugin cni-plugin
 COPY weftctl weftctl
 COPY controller controller
 COPY node-agent node-agent
+COPY relay relay
 COPY tests tests
 COPY bench bench
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_ROOT_TESTS=OFF \
       -DBUILD_TESTING=OFF \
-    && cmake --build /build --target weft-cni weft-agent weft-controller weftctl \
+    && cmake --build /build --target weft-cni weft-agent weft-controller weftctl weft-relay \
     && strip /build/cni-plugin/weft-cni /build/node-agent/weft-agent /build/controller/weft-controller \
-             /build/weftctl/weftctl
+             /build/weftctl/weftctl /build/relay/weft-relay
 
 FROM debian:bookworm-slim
 # Runtime libraries only (weft-cni itself needs just libmnl: it links Abseil statically);
@@ -34,7 +35,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 libcpp-httplib0.11 wireguard-go nftables iptables conntrack \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cni-plugin/weft-cni /build/node-agent/weft-agent \
-     /build/controller/weft-controller /build/weftctl/weftctl /usr/local/bin/
+     /build/controller/weft-controller /build/weftctl/weftctl /build/relay/weft-relay /usr/local/bin/
 COPY cni-plugin/testdata/weft.conflist /usr/share/weft/weft.conflist.example
 # The CNI plugin is copied onto the host by an init container that runs as root (it
 # writes /opt/cni/bin); nothing in this image needs root by itself.

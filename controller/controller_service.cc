@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
 #include "lib/nat/path_strategy.h"
+#include "lib/turn/turn_credentials.h"
 #include "nlohmann/json.hpp"
 
 namespace weft::controller {
@@ -132,6 +133,12 @@ ControllerService::ControllerService(Admit admit, std::vector<std::string> clust
       cluster_cidrs_(std::move(cluster_cidrs)),
       leading_(false),
       epoch_(NewEpoch()) {}
+
+void ControllerService::SetRelays(std::vector<net::Endpoint> relays, std::string secret) {
+  std::lock_guard<std::mutex> l(mu_);
+  relays_ = std::move(relays);
+  relay_secret_ = std::move(secret);
+}
 
 void ControllerService::SetOnChange(OnChange f) {
   std::lock_guard<std::mutex> l(mu_);
@@ -336,6 +343,16 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     welcome.mutable_welcome()->add_cluster_cidrs(pods_->cluster().ToString());
   }
   welcome.mutable_welcome()->set_epoch(epoch_);
+  const int64_t expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count() + 24 * 3600;
+  for (const auto& r : relays_) {
+    auto* rs = welcome.mutable_welcome()->add_relays();
+    rs->mutable_address()->set_ip(r.ip.ToString());
+    rs->mutable_address()->set_port(r.port);
+    const turn::Credentials c = turn::IssueCredentials(relay_secret_, hello.node(), expiry);
+    rs->set_username(c.username);
+    rs->set_password(c.password);
+  }
   if (auto old = streams_.find(hello.node()); old != streams_.end() && old->second != stream) {
     // A reconnect whose old stream has not noticed yet: the newest wins.
     old->second->FinishWith(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream for this node"));

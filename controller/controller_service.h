@@ -49,6 +49,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // The Node is gone from the cluster: its peers are removed everywhere.
   void RemoveNode(const std::string& node);
   void SetOnChange(OnChange f);
+  // Relays handed to agents in Welcome, each with credentials derived from `secret`.
+  void SetRelays(std::vector<net::Endpoint> relays, std::string secret);
   void SetProviderId(const std::string& node, const std::string& provider_id);
   // The aws-node DaemonSet's SNAT settings (Kubernetes mode, EKS): RANDOMIZESNAT's
   // value ("prng" when unset) and EXTERNALSNAT; nullopt when there is no aws-node.
@@ -96,6 +98,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::optional<std::string> aws_randomize_snat_;     // guarded by mu_
   bool aws_external_snat_ = false;                    // guarded by mu_
   OnChange on_change_;
+  std::vector<net::Endpoint> relays_;  // guarded by mu_
+  std::string relay_secret_;           // guarded by mu_
   EndpointStore store_;                               // guarded by mu_
   std::optional<PodCidrAllocator> pods_;              // standalone mode; guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_

@@ -33,6 +33,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: weft-controller --cluster-cidr CIDR[,CIDR] [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
     "                       [--tls-cert FILE --tls-key FILE | --insecure] [--status-listen ADDR:PORT]\n"
+    "                       [--relay IP:PORT[,IP:PORT] --relay-secret-file FILE]  (TURN relays for agents)\n"
     "  standalone:          --join-token-file FILE [--node-prefix 24] [--state-file FILE]\n"
     "  kubernetes:          --kubernetes [--kube-api URL --kube-token-file FILE --kube-ca-file FILE]\n"
     "                       [--identity POD] [--lease-namespace NS] [--lease-name weft-controller]\n"
@@ -62,7 +63,8 @@ std::unique_ptr<grpc::Server> g_server;
 
 int main(int argc, char** argv) {
   using namespace weft;
-  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen;
+  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file;
+  std::vector<net::Endpoint> relays;
   int node_prefix = 24;
   bool insecure = false, kubernetes = false;
   k8s::KubeConfig kube;
@@ -89,6 +91,13 @@ int main(int argc, char** argv) {
     else if (a == "--state-file") state_file = value();
     else if (a == "--status-listen") status_listen = value();
     else if (a == "--kubernetes") kubernetes = true;
+    else if (a == "--relay") {
+      for (absl::string_view r : absl::StrSplit(value(), ',', absl::SkipEmpty())) {
+        auto e = net::Endpoint::Parse(r);
+        if (!e.ok()) return Usage("--relay IP:PORT[,IP:PORT]");
+        relays.push_back(*e);
+      }
+    } else if (a == "--relay-secret-file") relay_secret_file = value();
     else if (a == "--tls-secret") tls_boot.secret = value();
     else if (a == "--tls-ca-configmap") tls_boot.ca_configmap = value();
     else if (a == "--tls-dns-names") tls_boot.dns_names = absl::StrSplit(value(), ',', absl::SkipEmpty());
@@ -181,6 +190,11 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+  }
+  if (!relays.empty()) {
+    const std::string secret = ReadFile(relay_secret_file);
+    if (secret.size() < 16) return Usage("--relay needs --relay-secret-file (the relays' shared secret, 16+ characters)");
+    service->SetRelays(relays, secret);
   }
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (insecure) {

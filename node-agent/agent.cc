@@ -71,6 +71,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
 }
 
 Agent::~Agent() {
+  relay_starter_ = {};
+  relay_.reset();
   // wireguard-go keeps running (see Create): the next agent adopts the device.
   if (wg_process_) wg_process_->Detach();
 }
@@ -96,6 +98,12 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
     }
   }
   if (snat_.randomizing_rules_size() > 0 || snat_.mitigation_installed()) *n.mutable_snat() = snat_;
+  if (relay_) {
+    auto* c = n.add_candidates();
+    c->set_type(v1::CANDIDATE_TYPE_RELAYED);
+    c->mutable_endpoint()->set_ip(relay_->relayed().ip.ToString());
+    c->mutable_endpoint()->set_port(relay_->relayed().port);
+  }
   if (verdict_) {
     *n.mutable_nat() = api::NatReportOf(*verdict_);
     if (verdict_->reflexive) {
@@ -177,8 +185,36 @@ std::optional<v1::HealthReport> Agent::HealthIfChanged() {
   return r;
 }
 
+void Agent::StartRelay() {
+  if (relay_ || relays_.empty() || relay_starter_.joinable()) return;
+  relay_starter_ = std::jthread([this, relays = relays_](std::stop_token st) {
+    // Bounded per relay (about 3 s); tried in order until one allocates.
+    for (int round = 0; round < 100 && !st.stop_requested(); ++round) {
+      for (const auto& r : relays) {
+        auto ip = net::IpAddress::Parse(r.address().ip());
+        if (!ip.ok()) continue;
+        auto c = RelayClient::Start({.server = {*ip, static_cast<uint16_t>(r.address().port())},
+                                     .username = r.username(), .password = r.password(), .wg_port = opts_.wg_port});
+        if (!c.ok()) {
+          Log(absl::StrCat("relay ", r.address().ip(), ":", r.address().port(), ": ", c.status().ToString()));
+          continue;
+        }
+        std::lock_guard<std::mutex> l(mu_);
+        relay_ = *std::move(c);
+        Log(absl::StrCat("relay ", relay_->server().ToString(), ": allocated ", relay_->relayed().ToString()));
+        SendSelf();
+        if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("applying the relay: ", s.ToString()));
+        return;
+      }
+      for (int i = 0; i < 50 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+}
+
 absl::Status Agent::OnWelcome(const v1::Welcome& w) {
   epoch_ = w.epoch();
+  relays_.assign(w.relays().begin(), w.relays().end());
+  StartRelay();
   pod_cidrs_.assign(w.pod_cidrs().begin(), w.pod_cidrs().end());
   if (pod_cidrs_.empty()) return absl::InvalidArgumentError("Welcome without pod CIDRs");
   RETURN_IF_ERROR(WriteFileAtomically(opts_.state_dir + "/pod_cidrs", absl::StrJoin(pod_cidrs_, "\n") + "\n", 0600));
@@ -206,7 +242,19 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
 
 absl::Status Agent::Reconcile() {
   const std::optional<v1::NodeInfo> self = SelfInfo();
-  std::vector<PlannedPeer> desired = PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_);
+  auto via_relay = [this](const v1::NodeInfo& peer) -> std::optional<net::Endpoint> {
+    if (!relay_) return std::nullopt;
+    for (const auto& c : peer.candidates()) {
+      if (c.type() != v1::CANDIDATE_TYPE_RELAYED) continue;
+      auto ip = net::IpAddress::Parse(c.endpoint().ip());
+      if (!ip.ok()) continue;
+      auto proxy = relay_->ProxyFor({*ip, static_cast<uint16_t>(c.endpoint().port())});
+      if (proxy.ok()) return *proxy;
+    }
+    return std::nullopt;
+  };
+  std::vector<PlannedPeer> desired =
+      PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay);
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {

@@ -22,6 +22,7 @@
 #include "lib/wireguard/device.h"
 #include "lib/wireguard/wireguard_go.h"
 #include "node-agent/peer_plan.h"
+#include "node-agent/relay_client.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::agent {
@@ -78,6 +79,7 @@ class Agent {
   grpc::Status Session(v1::EndpointService::Stub& stub, std::stop_token stop);
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
+  void StartRelay();                               // mu_ held
   absl::Status Reconcile();                        // mu_ held
   std::optional<v1::NodeInfo> SelfInfo();         // mu_ held
   void SendSelf();                                 // mu_ held
@@ -102,6 +104,9 @@ class Agent {
   std::string epoch_;  // what version_ counts within
   v1::HealthReport last_health_;
   v1::SnatReport snat_;
+  std::vector<v1::RelayServer> relays_;     // from Welcome
+  std::unique_ptr<RelayClient> relay_;      // our allocation, once one relay answered
+  std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
   bool configured_ = false;
   std::optional<nat::Verdict> verdict_;

@@ -24,7 +24,8 @@ std::optional<net::Endpoint> CandidateOf(const v1::NodeInfo& n, v1::CandidateTyp
 
 std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
                                    const std::map<std::string, v1::PairDirective>& directives,
-                                   const v1::NodeInfo* self_info, const std::vector<PlannedPeer>& current) {
+                                   const v1::NodeInfo* self_info, const std::vector<PlannedPeer>& current,
+                                   const RelayEndpointFn& relay_endpoint) {
   std::vector<PlannedPeer> out;
   for (const auto& [name, n] : nodes) {
     if (name == self || n.wireguard_public_key().size() != 32 || n.pod_cidrs().empty()) continue;
@@ -64,9 +65,13 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
       } else if (dir->initiate()) {
         p.config.endpoint = reflexive ? reflexive : host;
       }
+    } else if (auto via = relay_endpoint ? relay_endpoint(n) : std::nullopt; via.has_value()) {
+      p.path = "relay";
+      p.reason = dir->reason();
+      p.config.endpoint = via;
     } else {
       p.path = "none";
-      p.reason = dir->reason() + " (no relay yet: no path)";
+      p.reason = dir->reason() + " (no relay available: no path)";
     }
     out.push_back(std::move(p));
   }

@@ -4,7 +4,9 @@
 #ifndef WEFT_NODE_AGENT_PEER_PLAN_H_
 #define WEFT_NODE_AGENT_PEER_PLAN_H_
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,10 +34,14 @@ struct PlannedPeer {
 // agent) stays as it is; a new one is not added yet, since a WireGuard peer without an
 // endpoint that sees traffic fails a handshake and then waits 5 s (REKEY_TIMEOUT)
 // before the next, even once it has an endpoint.
+// For a relayed pair, `relay_endpoint(peer)` gives the local endpoint that carries the
+// peer's packets through the relay (nullopt: no relay path, the pair has none).
+using RelayEndpointFn = std::function<std::optional<net::Endpoint>(const v1::NodeInfo& peer)>;
 std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
                                    const std::map<std::string, v1::PairDirective>& directives,
                                    const v1::NodeInfo* self_info = nullptr,
-                                   const std::vector<PlannedPeer>& current = {});
+                                   const std::vector<PlannedPeer>& current = {},
+                                   const RelayEndpointFn& relay_endpoint = nullptr);
 
 // The changes that turn `current` into `desired`: changed or new peers in full, vanished
 // ones removed; an unchanged peer does not appear.

@@ -60,8 +60,20 @@ TEST(PeerPlanTest, RelayDirectiveMeansNoPathYetWithAReason) {
   for (const auto& p : plan) {
     if (p.node != "hard") continue;
     EXPECT_EQ(p.path, "none");
-    EXPECT_NE(p.reason.find("no relay yet"), std::string::npos);
+    EXPECT_NE(p.reason.find("no relay available"), std::string::npos);
   }
+}
+
+TEST(PeerPlanTest, RelayedPairsGoThroughTheLocalRelayEndpoint) {
+  const net::Endpoint proxy = *net::Endpoint::Parse("127.0.0.1:40001");
+  auto plan = PlanPeers("me", Cluster(), {{"hard", Directive(v1::PATH_KIND_RELAY, false)}}, nullptr, {},
+                        [&](const v1::NodeInfo& peer) -> std::optional<net::Endpoint> {
+                          if (peer.name() == "hard") return proxy;
+                          return std::nullopt;
+                        });
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].path, "relay");
+  EXPECT_EQ(plan[0].config.endpoint, proxy);
 }
 
 TEST(PeerPlanTest, NoDecisionYetMeansNothingNewIsSent) {

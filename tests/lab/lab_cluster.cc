@@ -59,6 +59,22 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
   std::vector<std::string> stun;
   for (const auto& t : c->lab_->StunTargets()) stun.push_back(t.ToString());
   c->stun_arg_ = {"--stun", absl::StrJoin(stun, ",")};
+  if (!bin.relay_kind.empty()) {
+    std::ofstream(c->dir_ + "/relay-secret") << "lab-relay-secret-0123456789\n";
+    std::vector<std::string> args;
+    if (bin.relay_kind == "weft") {
+      args = {bin.relay, "--secret-file", c->dir_ + "/relay-secret", "--listen", "198.51.100.200:3478",
+              "--relay-ports", "49152-49999", "--http-listen", "127.0.0.1:9477"};
+    } else {
+      args = {"/usr/bin/turnserver", "-n", "--listening-ip", "198.51.100.200", "-p", "3478", "--relay-ip",
+              "198.51.100.200", "--min-port", "49152", "--max-port", "49999", "--use-auth-secret",
+              "--static-auth-secret", "lab-relay-secret-0123456789", "--realm", "weft", "--no-tls", "--no-dtls",
+              "--no-tcp", "--no-cli", "--pidfile", c->dir_ + "/relay.pid", "--userdb", c->dir_ + "/turndb",
+              "--log-file", "stdout", "--simple-log"};
+    }
+    c->relay_ = std::make_unique<ChildProcess>(c->lab_->ns("host").path(), args, c->dir_ + "/relay.log");
+    usleep(300000);
+  }
   RETURN_IF_ERROR(c->StartController());
   int i = 0;
   for (const auto& site : spec.sites) {
@@ -76,6 +92,7 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
 LabCluster::~LabCluster() {
   agents_.clear();
   controller_.reset();
+  relay_.reset();
   // The agents leave wireguard-go running on purpose (restarts adopt it): stop them here.
   for (const auto& [node, name] : wg_name_) {
     std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", name, "$' 2>/dev/null");
@@ -101,13 +118,16 @@ std::vector<std::string> LabCluster::nodes() const {
 }
 
 absl::Status LabCluster::StartController() {
-  controller_ = std::make_unique<ChildProcess>(
-      lab_->ns("host").path(),
-      std::vector<std::string>{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
+  std::vector<std::string> relay_args;
+  if (!bin_.relay_kind.empty()) {
+    relay_args = {"--relay", "198.51.100.200:3478", "--relay-secret-file", dir_ + "/relay-secret"};
+  }
+  std::vector<std::string> args{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
                                "--tls-key", dir_ + "/controller.key", "--join-token-file",
                                dir_ + "/token", "--cluster-cidr", "10.244.0.0/16", "--state-file",
-                               dir_ + "/controller.state", "--status-listen", "127.0.0.1:7080"},
-      dir_ + "/controller.log");
+                               dir_ + "/controller.state", "--status-listen", "127.0.0.1:7080"};
+  args.insert(args.end(), relay_args.begin(), relay_args.end());
+  controller_ = std::make_unique<ChildProcess>(lab_->ns("host").path(), args, dir_ + "/controller.log");
   for (int i = 0; i < 300; ++i) {
     std::string out;
     lab_->ns("host").Exec("ss -Hltn sport = :7443", &out);

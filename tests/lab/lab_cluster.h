@@ -19,6 +19,10 @@ struct ClusterBinaries {
   std::string controller;
   std::string agent;
   std::string cni;
+  // A TURN relay on the internet host (198.51.100.200:3478, shared secret) handed to the
+  // agents by the controller: "weft-relay" (this binary) or "coturn"; empty: none.
+  std::string relay;
+  std::string relay_kind;  // "weft" or "coturn"
 };
 
 class LabCluster {
@@ -60,6 +64,7 @@ class LabCluster {
   std::string dir_;
   std::vector<std::string> stun_arg_;
   std::unique_ptr<ChildProcess> controller_;
+  std::unique_ptr<ChildProcess> relay_;
   std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
   std::map<std::string, std::string> wg_name_;
   std::map<std::string, std::unique_ptr<testing::TestNetns>> pods_;

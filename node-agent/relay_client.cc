@@ -1,0 +1,250 @@
+#include "node-agent/relay_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace weft::agent {
+namespace {
+
+constexpr uint16_t kFirstChannel = 0x4000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+sockaddr_in ToSockaddr(const net::Endpoint& e) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(e.port);
+  std::memcpy(&a.sin_addr, e.ip.bytes(), 4);
+  return a;
+}
+
+stun::TxId RandomTx() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  stun::TxId t;
+  for (auto& b : t) b = static_cast<uint8_t>(rng());
+  return t;
+}
+
+}  // namespace
+
+std::vector<uint8_t> RelayClient::Signed(stun::Builder& b) {
+  if (!nonce_.empty()) {
+    b.AddString(stun::kUsername, opts_.username).AddString(stun::kRealm, realm_).AddString(stun::kNonce, nonce_);
+    b.AddIntegrity(key_);
+  }
+  return b.Finish();
+}
+
+absl::Status RelayClient::Allocate() {
+  // Unauthenticated first: the 401 brings the realm and the nonce; then signed.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    stun::Builder b(stun::kAllocate, stun::Class::kRequest, RandomTx());
+    b.AddU32(stun::kRequestedTransport, 17u << 24).AddU32(stun::kLifetime, lifetime_s_);
+    std::vector<uint8_t> req = Signed(b);
+    send(fd_, req.data(), req.size(), 0);
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 400) <= 0) continue;
+    uint8_t buf[2048];
+    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) continue;
+    auto m = stun::Message::Parse(absl::Span<const uint8_t>(buf, n));
+    if (!m.ok() || m->method() != stun::kAllocate) continue;
+    if (m->message_class() == stun::Class::kSuccess) {
+      auto r = m->GetXorAddress(stun::kXorRelayedAddress);
+      if (!r.ok()) return absl::DataLossError("Allocate success without XOR-RELAYED-ADDRESS");
+      relayed_ = *r;
+      if (auto l = m->GetU32(stun::kLifetime); l.ok()) lifetime_s_ = *l;
+      allocated_ms_ = NowMs();
+      return absl::OkStatus();
+    }
+    auto e = m->GetErrorCode();
+    if (e.ok() && (e->code == 401 || e->code == 438)) {
+      if (auto realm = m->GetString(stun::kRealm); realm.ok()) realm_ = *realm;
+      if (auto nonce = m->GetString(stun::kNonce); nonce.ok()) nonce_ = *nonce;
+      key_ = stun::LongTermKey(opts_.username, realm_, opts_.password);
+      if (e->code == 401 && attempt >= 2) return absl::PermissionDeniedError("the relay refused our credentials");
+      continue;
+    }
+    if (e.ok()) return absl::UnavailableError(absl::StrCat("Allocate: ", e->code, " ", e->reason));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("no answer from the relay ", opts_.server.ToString()));
+}
+
+absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
+  std::unique_ptr<RelayClient> c(new RelayClient(std::move(opts)));
+  c->fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (c->fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
+  sockaddr_in to = ToSockaddr(c->opts_.server);
+  if (connect(c->fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    return absl::ErrnoToStatus(errno, "connect to the relay");
+  }
+  if (absl::Status s = c->Allocate(); !s.ok()) return s;
+  c->thread_ = std::jthread([p = c.get()](std::stop_token st) { p->Loop(st); });
+  return c;
+}
+
+RelayClient::~RelayClient() {
+  thread_ = {};
+  if (fd_ >= 0 && !nonce_.empty()) {  // release the allocation
+    stun::Builder b(stun::kRefresh, stun::Class::kRequest, RandomTx());
+    b.AddU32(stun::kLifetime, 0);
+    std::vector<uint8_t> req = Signed(b);
+    send(fd_, req.data(), req.size(), MSG_DONTWAIT);
+  }
+  for (auto& [ch, p] : peers_) close(p.proxy_fd);
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_relayed) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto it = by_relayed_.find(peer_relayed); it != by_relayed_.end()) {
+    return net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), peers_.at(it->second).proxy_port};
+  }
+  if (peers_.size() >= 0x3FFF) return absl::ResourceExhaustedError("no channel left");
+  Peer p;
+  p.relayed = peer_relayed;
+  p.channel = static_cast<uint16_t>(kFirstChannel + peers_.size());
+  p.proxy_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in a = ToSockaddr(net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), 0});
+  if (p.proxy_fd < 0 || bind(p.proxy_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    if (p.proxy_fd >= 0) close(p.proxy_fd);
+    return absl::ErrnoToStatus(errno, "proxy socket");
+  }
+  socklen_t len = sizeof(a);
+  getsockname(p.proxy_fd, reinterpret_cast<sockaddr*>(&a), &len);
+  p.proxy_port = ntohs(a.sin_port);
+  by_relayed_[peer_relayed] = p.channel;
+  const uint16_t port = p.proxy_port;
+  peers_[p.channel] = p;
+  return net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), port};
+}
+
+RelayClient::Stats RelayClient::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stats_;
+}
+
+void RelayClient::Maintain(int64_t now_ms) {
+  std::vector<std::vector<uint8_t>> out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // Channels (and with them the permissions) bound and kept: a channel lasts 10
+    // minutes, a permission 5; re-bind every 4, and every second until bound.
+    for (auto& [ch, p] : peers_) {
+      if (p.bound && now_ms - p.refreshed_ms < 240000) continue;
+      if (!p.bound && now_ms - p.refreshed_ms < 1000) continue;
+      p.refreshed_ms = now_ms;
+      const stun::TxId tx = RandomTx();
+      stun::Builder b(stun::kChannelBind, stun::Class::kRequest, tx);
+      b.AddU32(stun::kChannelNumber, uint32_t{ch} << 16).AddXorAddress(stun::kXorPeerAddress, p.relayed);
+      out.push_back(Signed(b));
+      pending_[tx] = ch;
+    }
+  }
+  if (now_ms - allocated_ms_ > int64_t{lifetime_s_} * 500) {  // refresh at half the lifetime
+    allocated_ms_ = now_ms;
+    stun::Builder b(stun::kRefresh, stun::Class::kRequest, RandomTx());
+    b.AddU32(stun::kLifetime, lifetime_s_);
+    out.push_back(Signed(b));
+  }
+  for (const auto& m : out) send(fd_, m.data(), m.size(), MSG_DONTWAIT);
+}
+
+void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
+  const sockaddr_in wg = ToSockaddr(net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), opts_.wg_port});
+  if (pkt.size() >= 4 && (pkt[0] & 0xC0) == 0x40) {  // ChannelData: to WireGuard
+    const uint16_t ch = static_cast<uint16_t>(pkt[0] << 8 | pkt[1]);
+    const size_t len = size_t{pkt[2]} << 8 | pkt[3];
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = peers_.find(ch);
+    if (it == peers_.end() || len + 4 > pkt.size()) {
+      ++stats_.dropped;
+      return;
+    }
+    sendto(it->second.proxy_fd, pkt.data() + 4, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&wg), sizeof(wg));
+    ++stats_.from_relay;
+    return;
+  }
+  auto m = stun::Message::Parse(pkt);
+  if (!m.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.dropped;
+    return;
+  }
+  if (m->message_class() == stun::Class::kIndication && m->method() == stun::kData) {  // before the channel
+    auto peer = m->GetXorAddress(stun::kXorPeerAddress);
+    auto data = m->Find(stun::kDataAttr);
+    std::lock_guard<std::mutex> l(mu_);
+    auto ch = peer.ok() ? by_relayed_.find(*peer) : by_relayed_.end();
+    if (ch == by_relayed_.end() || !data) {
+      ++stats_.dropped;
+      return;
+    }
+    sendto(peers_.at(ch->second).proxy_fd, data->value.data(), data->value.size(), MSG_DONTWAIT,
+           reinterpret_cast<const sockaddr*>(&wg), sizeof(wg));
+    ++stats_.from_relay;
+    return;
+  }
+  if (auto e = m->GetErrorCode(); e.ok() && e->code == 438) {  // stale nonce: the next round re-signs
+    if (auto nonce = m->GetString(stun::kNonce); nonce.ok()) nonce_ = *nonce;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  auto p = pending_.find(m->tx_id());
+  if (p == pending_.end()) return;
+  if (m->method() == stun::kChannelBind && m->message_class() == stun::Class::kSuccess) {
+    if (auto it = peers_.find(p->second); it != peers_.end()) it->second.bound = true;
+  } else if (auto it = peers_.find(p->second); it != peers_.end()) {
+    it->second.refreshed_ms = 0;  // retry at once
+  }
+  pending_.erase(p);
+}
+
+void RelayClient::Loop(std::stop_token stop) {
+  uint8_t buf[65536];
+  while (!stop.stop_requested()) {
+    std::vector<pollfd> fds{{fd_, POLLIN, 0}};
+    std::vector<uint16_t> channels{0};
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& [ch, p] : peers_) {
+        fds.push_back({p.proxy_fd, POLLIN, 0});
+        channels.push_back(ch);
+      }
+    }
+    Maintain(NowMs());
+    if (poll(fds.data(), fds.size(), 200) <= 0) continue;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      for (int k = 0; k < 64; ++k) {
+        ssize_t n = recv(fds[i].fd, buf + 4, sizeof(buf) - 4, MSG_DONTWAIT);
+        if (n <= 0) break;
+        if (i == 0) {
+          OnRelayPacket(absl::Span<const uint8_t>(buf + 4, n));
+          continue;
+        }
+        // From WireGuard: one ChannelData frame to the relay.
+        buf[0] = static_cast<uint8_t>(channels[i] >> 8);
+        buf[1] = static_cast<uint8_t>(channels[i]);
+        buf[2] = static_cast<uint8_t>(n >> 8);
+        buf[3] = static_cast<uint8_t>(n);
+        send(fd_, buf, n + 4, MSG_DONTWAIT);
+        std::lock_guard<std::mutex> l(mu_);
+        ++stats_.to_relay;
+      }
+    }
+  }
+}
+
+}  // namespace weft::agent

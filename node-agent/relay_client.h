@@ -1,0 +1,79 @@
+// The agent's relay path: a TURN client (RFC 8656, UDP) that carries WireGuard packets
+// for peers with no direct path. It allocates on the relay, publishes the relayed
+// address as the node's RELAYED candidate, and for each relayed peer binds a channel to
+// the peer's relayed address and opens a local proxy socket (127.0.0.1) that WireGuard
+// uses as that peer's endpoint: WireGuard -> proxy -> ChannelData -> relay -> the peer's
+// allocation -> the peer's agent -> its WireGuard, and back. Works with any standard TURN
+// server (weft-relay, coturn) with TURN REST credentials. The relay sees ciphertext only.
+#ifndef WEFT_NODE_AGENT_RELAY_CLIENT_H_
+#define WEFT_NODE_AGENT_RELAY_CLIENT_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "lib/net/endpoint.h"
+#include "lib/stun/stun_message.h"
+
+namespace weft::agent {
+
+class RelayClient {
+ public:
+  struct Options {
+    net::Endpoint server;
+    std::string username, password, realm_hint;
+    uint16_t wg_port = 51820;  // WireGuard on 127.0.0.1 receives what the relay brings
+  };
+  // Allocates (bounded: about 3 s) and starts relaying.
+  static absl::StatusOr<std::unique_ptr<RelayClient>> Start(Options opts);
+  ~RelayClient();  // releases the allocation (best effort)
+
+  const net::Endpoint& relayed() const { return relayed_; }
+  const net::Endpoint& server() const { return opts_.server; }
+  // The local endpoint WireGuard should send to for the peer whose relayed address is
+  // `peer_relayed`; the channel to it is bound in the background (and kept bound).
+  absl::StatusOr<net::Endpoint> ProxyFor(const net::Endpoint& peer_relayed);
+
+  struct Stats {
+    uint64_t to_relay = 0, from_relay = 0, dropped = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Peer {
+    net::Endpoint relayed;
+    uint16_t channel = 0;
+    int proxy_fd = -1;
+    uint16_t proxy_port = 0;
+    bool bound = false;
+    int64_t refreshed_ms = 0;
+  };
+  explicit RelayClient(Options opts) : opts_(std::move(opts)) {}
+  absl::Status Allocate();
+  std::vector<uint8_t> Signed(stun::Builder& b);
+  void Loop(std::stop_token stop);
+  void Maintain(int64_t now_ms);
+  void OnRelayPacket(absl::Span<const uint8_t> pkt);
+
+  Options opts_;
+  int fd_ = -1;  // connected to the relay
+  net::Endpoint relayed_;
+  std::string realm_, nonce_;
+  std::vector<uint8_t> key_;
+  uint32_t lifetime_s_ = 600;
+  int64_t allocated_ms_ = 0;
+  uint8_t tx_seq_ = 0;
+  mutable std::mutex mu_;
+  std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_
+  std::map<net::Endpoint, uint16_t> by_relayed_;  // guarded by mu_
+  std::map<stun::TxId, uint16_t> pending_;      // ChannelBind tx → channel; guarded by mu_
+  Stats stats_;                                 // guarded by mu_
+  std::jthread thread_;
+};
+
+}  // namespace weft::agent
+
+#endif  // WEFT_NODE_AGENT_RELAY_CLIENT_H_

@@ -186,11 +186,34 @@ std::optional<v1::HealthReport> Agent::HealthIfChanged() {
 }
 
 void Agent::StartRelay() {
-  if (relay_ || relays_.empty() || relay_starter_.joinable()) return;
+  if (relays_.empty() || relay_starter_.joinable()) return;
+  // The relay supervisor: allocates on a relay (starting at one picked by the node's
+  // name, which spreads nodes over the relays), and when that relay stops answering,
+  // moves to the next; peers follow the new RELAYED candidate.
   relay_starter_ = std::jthread([this, relays = relays_](std::stop_token st) {
-    // Bounded per relay (about 3 s); tried in order until one allocates.
-    for (int round = 0; round < 100 && !st.stop_requested(); ++round) {
-      for (const auto& r : relays) {
+    size_t next = std::hash<std::string>{}(opts_.node) % relays.size();
+    auto sleep = [&](int ms) {
+      for (int i = 0; i < ms / 50 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    };
+    while (!st.stop_requested()) {
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        if (relay_ && relay_->alive()) {
+          l.unlock();
+          sleep(200);
+          continue;
+        }
+        if (relay_) {
+          Log(absl::StrCat("relay ", relay_->server().ToString(), " stopped answering: moving on"));
+          std::unique_ptr<RelayClient> dead = std::move(relay_);
+          SendSelf();  // no RELAYED candidate until the next allocation
+          l.unlock();
+          dead.reset();
+        }
+      }
+      bool allocated = false;
+      for (size_t k = 0; k < relays.size() && !allocated && !st.stop_requested(); ++k) {
+        const auto& r = relays[(next + k) % relays.size()];
         auto ip = net::IpAddress::Parse(r.address().ip());
         if (!ip.ok()) continue;
         auto c = RelayClient::Start({.server = {*ip, static_cast<uint16_t>(r.address().port())},
@@ -199,14 +222,15 @@ void Agent::StartRelay() {
           Log(absl::StrCat("relay ", r.address().ip(), ":", r.address().port(), ": ", c.status().ToString()));
           continue;
         }
+        next = (next + k + 1) % relays.size();  // after a failure, the one after this
         std::lock_guard<std::mutex> l(mu_);
         relay_ = *std::move(c);
         Log(absl::StrCat("relay ", relay_->server().ToString(), ": allocated ", relay_->relayed().ToString()));
         SendSelf();
         if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("applying the relay: ", s.ToString()));
-        return;
+        allocated = true;
       }
-      for (int i = 0; i < 50 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!allocated) sleep(2000);
     }
   });
 }

@@ -67,6 +67,7 @@ absl::Status RelayClient::Allocate() {
       relayed_ = *r;
       if (auto l = m->GetU32(stun::kLifetime); l.ok()) lifetime_s_ = *l;
       allocated_ms_ = NowMs();
+      last_rx_ms_ = allocated_ms_;
       return absl::OkStatus();
     }
     auto e = m->GetErrorCode();
@@ -131,6 +132,8 @@ absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_re
   return net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), port};
 }
 
+bool RelayClient::alive() const { return !refused_ && NowMs() - last_rx_ms_ < 3000; }
+
 RelayClient::Stats RelayClient::stats() const {
   std::lock_guard<std::mutex> l(mu_);
   return stats_;
@@ -152,6 +155,10 @@ void RelayClient::Maintain(int64_t now_ms) {
       out.push_back(Signed(b));
       pending_[tx] = ch;
     }
+  }
+  if (now_ms - last_probe_ms_ >= 1000) {  // liveness: a Binding request a second
+    last_probe_ms_ = now_ms;
+    out.push_back(stun::BuildBindingRequest(RandomTx()));
   }
   if (now_ms - allocated_ms_ > int64_t{lifetime_s_} * 500) {  // refresh at half the lifetime
     allocated_ms_ = now_ms;
@@ -229,8 +236,10 @@ void RelayClient::Loop(std::stop_token stop) {
       if (!(fds[i].revents & POLLIN)) continue;
       for (int k = 0; k < 64; ++k) {
         ssize_t n = recv(fds[i].fd, buf + 4, sizeof(buf) - 4, MSG_DONTWAIT);
+        if (n < 0 && i == 0 && errno == ECONNREFUSED) refused_ = true;  // ICMP: nobody on the relay port
         if (n <= 0) break;
         if (i == 0) {
+          last_rx_ms_ = NowMs();
           OnRelayPacket(absl::Span<const uint8_t>(buf + 4, n));
           continue;
         }

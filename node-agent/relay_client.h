@@ -8,6 +8,7 @@
 #ifndef WEFT_NODE_AGENT_RELAY_CLIENT_H_
 #define WEFT_NODE_AGENT_RELAY_CLIENT_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,10 @@ class RelayClient {
   // `peer_relayed`; the channel to it is bound in the background (and kept bound).
   absl::StatusOr<net::Endpoint> ProxyFor(const net::Endpoint& peer_relayed);
 
+  // False once the relay stopped answering (3 s without a packet while we ask every
+  // second), or refused us: time to move to another relay.
+  bool alive() const;
+
   struct Stats {
     uint64_t to_relay = 0, from_relay = 0, dropped = 0;
   };
@@ -65,6 +70,9 @@ class RelayClient {
   std::vector<uint8_t> key_;
   uint32_t lifetime_s_ = 600;
   int64_t allocated_ms_ = 0;
+  std::atomic<int64_t> last_rx_ms_{0};
+  std::atomic<bool> refused_{false};
+  int64_t last_probe_ms_ = 0;
   uint8_t tx_seq_ = 0;
   mutable std::mutex mu_;
   std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_

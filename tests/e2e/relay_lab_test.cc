@@ -2,6 +2,7 @@
 // hard <-> port-restricted easy) reach each other through a TURN relay on the internet
 // host, with weft-relay and with coturn as the relay. Agents allocate with credentials
 // the controller derives from the relays' shared secret.
+#include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -50,6 +51,36 @@ TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
   const std::string log = cluster.AgentLog("h1");
   EXPECT_NE(log.find("relay 198.51.100.200:3478: allocated 198.51.100.200:"), std::string::npos) << log;
   EXPECT_NE(log.find("peer h2: relay"), std::string::npos) << log;
+}
+
+// Two relays; the one carrying a relayed pair is killed: the agents move to the other
+// and the pair's pods talk again within 10 s.
+TEST(RelayFailoverLabTest, PairsMoveToAnotherRelayWhenTheirsDies) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  if (system("command -v turnserver wireguard-go >/dev/null") != 0) GTEST_SKIP() << "coturn or wireguard-go missing";
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
+      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 2};
+  auto c = LabCluster::Create(*spec, bin);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  ASSERT_TRUE(cluster.PodPing("h1", cluster.PodIp("h2"), 15)) << cluster.AgentLog("h1");
+  // Kill every relay one of the nodes uses: find it in the agent's log.
+  const std::string log = cluster.AgentLog("h1");
+  const int used = log.find("relay 198.51.100.200:3479: allocated") != std::string::npos ? 1 : 0;
+  cluster.KillRelay(used);
+  const auto killed = std::chrono::steady_clock::now();
+  bool back = false;
+  while (!back && std::chrono::steady_clock::now() - killed < std::chrono::seconds(20)) {
+    back = cluster.PodPing("h1", cluster.PodIp("h2"), 1);
+  }
+  const auto took = std::chrono::steady_clock::now() - killed;
+  std::printf("relay %d killed: pods talk again after %lld ms\n", used,
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  ASSERT_TRUE(back) << cluster.AgentLog("h1") << cluster.AgentLog("h2");
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_NE(cluster.AgentLog("h1").find("stopped answering: moving on"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Relays, RelayLabTest, ::testing::Values("weft", "coturn"),

@@ -61,18 +61,23 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
   c->stun_arg_ = {"--stun", absl::StrJoin(stun, ",")};
   if (!bin.relay_kind.empty()) {
     std::ofstream(c->dir_ + "/relay-secret") << "lab-relay-secret-0123456789\n";
-    std::vector<std::string> args;
-    if (bin.relay_kind == "weft") {
-      args = {bin.relay, "--secret-file", c->dir_ + "/relay-secret", "--listen", "198.51.100.200:3478",
-              "--relay-ports", "49152-49999", "--http-listen", "127.0.0.1:9477"};
-    } else {
-      args = {"/usr/bin/turnserver", "-n", "--listening-ip", "198.51.100.200", "-p", "3478", "--relay-ip",
-              "198.51.100.200", "--min-port", "49152", "--max-port", "49999", "--use-auth-secret",
-              "--static-auth-secret", "lab-relay-secret-0123456789", "--realm", "weft", "--no-tls", "--no-dtls",
-              "--no-tcp", "--no-cli", "--pidfile", c->dir_ + "/relay.pid", "--userdb", c->dir_ + "/turndb",
-              "--log-file", "stdout", "--simple-log"};
+    for (int i = 0; i < bin.relay_count; ++i) {
+      const std::string port = std::to_string(3478 + i), lo = std::to_string(49152 + 1000 * i),
+                        hi = std::to_string(49152 + 1000 * i + 999);
+      std::vector<std::string> args;
+      if (bin.relay_kind == "weft") {
+        args = {bin.relay, "--secret-file", c->dir_ + "/relay-secret", "--listen", "198.51.100.200:" + port,
+                "--relay-ports", lo + "-" + hi, "--http-listen", ""};
+      } else {
+        args = {"/usr/bin/turnserver", "-n", "--listening-ip", "198.51.100.200", "-p", port, "--relay-ip",
+                "198.51.100.200", "--min-port", lo, "--max-port", hi, "--use-auth-secret",
+                "--static-auth-secret", "lab-relay-secret-0123456789", "--realm", "weft", "--no-tls", "--no-dtls",
+                "--no-tcp", "--no-cli", "--pidfile", c->dir_ + "/relay" + port + ".pid", "--userdb",
+                c->dir_ + "/turndb" + port, "--log-file", "stdout", "--simple-log"};
+      }
+      c->relays_.push_back(
+          std::make_unique<ChildProcess>(c->lab_->ns("host").path(), args, c->dir_ + "/relay" + port + ".log"));
     }
-    c->relay_ = std::make_unique<ChildProcess>(c->lab_->ns("host").path(), args, c->dir_ + "/relay.log");
     usleep(300000);
   }
   RETURN_IF_ERROR(c->StartController());
@@ -92,7 +97,7 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
 LabCluster::~LabCluster() {
   agents_.clear();
   controller_.reset();
-  relay_.reset();
+  relays_.clear();
   // The agents leave wireguard-go running on purpose (restarts adopt it): stop them here.
   for (const auto& [node, name] : wg_name_) {
     std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", name, "$' 2>/dev/null");
@@ -120,7 +125,9 @@ std::vector<std::string> LabCluster::nodes() const {
 absl::Status LabCluster::StartController() {
   std::vector<std::string> relay_args;
   if (!bin_.relay_kind.empty()) {
-    relay_args = {"--relay", "198.51.100.200:3478", "--relay-secret-file", dir_ + "/relay-secret"};
+    std::string list;
+    for (int i = 0; i < bin_.relay_count; ++i) absl::StrAppend(&list, i ? "," : "", "198.51.100.200:", 3478 + i);
+    relay_args = {"--relay", list, "--relay-secret-file", dir_ + "/relay-secret"};
   }
   std::vector<std::string> args{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
                                "--tls-key", dir_ + "/controller.key", "--join-token-file",

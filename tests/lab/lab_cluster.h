@@ -23,6 +23,7 @@ struct ClusterBinaries {
   // agents by the controller: "weft-relay" (this binary) or "coturn"; empty: none.
   std::string relay;
   std::string relay_kind;  // "weft" or "coturn"
+  int relay_count = 1;     // relays at 198.51.100.200:3478, :3479, ...
 };
 
 class LabCluster {
@@ -49,6 +50,7 @@ class LabCluster {
   // `extra` flags are added to the agent's command line (e.g. --snat-mitigation).
   absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});
   void StopAgent(const std::string& node);
+  void KillRelay(int i) { relays_.at(i)->Kill(); }
   // `weft-agent --cleanup` on `node` (uninstall); returns its output.
   std::string CleanupNode(const std::string& node);
   // The controller's GET /status (JSON text; "" when it does not answer).
@@ -64,7 +66,7 @@ class LabCluster {
   std::string dir_;
   std::vector<std::string> stun_arg_;
   std::unique_ptr<ChildProcess> controller_;
-  std::unique_ptr<ChildProcess> relay_;
+  std::vector<std::unique_ptr<ChildProcess>> relays_;
   std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
   std::map<std::string, std::string> wg_name_;
   std::map<std::string, std::unique_ptr<testing::TestNetns>> pods_;

@@ -216,8 +216,19 @@ void Agent::StartRelay() {
         const auto& r = relays[(next + k) % relays.size()];
         auto ip = net::IpAddress::Parse(r.address().ip());
         if (!ip.ok()) continue;
-        auto c = RelayClient::Start({.server = {*ip, static_cast<uint16_t>(r.address().port())},
-                                     .username = r.username(), .password = r.password(), .wg_port = opts_.wg_port});
+        bool tcp = false;  // UDP blocked: TURN over TCP (the relays listen on TCP on the same port)
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          tcp = verdict_ && verdict_->udp_blocked;
+        }
+        RelayClient::Options ro{.server = {*ip, static_cast<uint16_t>(r.address().port())},
+                                .username = r.username(), .password = r.password(), .wg_port = opts_.wg_port,
+                                .tcp = tcp};
+        auto c = RelayClient::Start(ro);
+        if (!c.ok() && !tcp && absl::IsDeadlineExceeded(c.status())) {
+          ro.tcp = tcp = true;  // no UDP answer (the verdict may not say so yet): try the stream
+          c = RelayClient::Start(ro);
+        }
         if (!c.ok()) {
           Log(absl::StrCat("relay ", r.address().ip(), ":", r.address().port(), ": ", c.status().ToString()));
           continue;
@@ -225,7 +236,8 @@ void Agent::StartRelay() {
         next = (next + k + 1) % relays.size();  // after a failure, the one after this
         std::lock_guard<std::mutex> l(mu_);
         relay_ = *std::move(c);
-        Log(absl::StrCat("relay ", relay_->server().ToString(), ": allocated ", relay_->relayed().ToString()));
+        Log(absl::StrCat("relay ", relay_->server().ToString(), tcp ? " (TCP)" : "", ": allocated ",
+                         relay_->relayed().ToString()));
         SendSelf();
         if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("applying the relay: ", s.ToString()));
         allocated = true;

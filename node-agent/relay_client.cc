@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,6 +40,63 @@ stun::TxId RandomTx() {
 
 }  // namespace
 
+void RelayClient::SendFrame(absl::Span<const uint8_t> frame) {
+  if (!opts_.tcp) {
+    send(fd_, frame.data(), frame.size(), MSG_DONTWAIT);
+    return;
+  }
+  const bool channel_data = !frame.empty() && (frame[0] & 0xC0) == 0x40;
+  const size_t pad = channel_data ? (4 - frame.size() % 4) % 4 : 0;
+  if (tcp_out_.size() + frame.size() + pad > (4u << 20)) return;
+  tcp_out_.insert(tcp_out_.end(), frame.begin(), frame.end());
+  tcp_out_.insert(tcp_out_.end(), pad, 0);
+  FlushTcp();
+}
+
+void RelayClient::FlushTcp() {
+  while (!tcp_out_.empty()) {
+    ssize_t n = send(fd_, tcp_out_.data(), tcp_out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) return;
+    tcp_out_.erase(tcp_out_.begin(), tcp_out_.begin() + n);
+  }
+}
+
+bool RelayClient::ReadFrames(const std::function<void(absl::Span<const uint8_t>)>& on_frame) {
+  uint8_t buf[65536];
+  for (int k = 0; k < 64; ++k) {
+    ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0 && opts_.tcp) return false;
+    if (n < 0) {
+      if (errno == ECONNREFUSED || errno == ECONNRESET) return false;  // ICMP, or the stream reset
+      break;
+    }
+    if (!opts_.tcp) {
+      on_frame(absl::Span<const uint8_t>(buf, n));
+      continue;
+    }
+    tcp_in_.insert(tcp_in_.end(), buf, buf + n);
+  }
+  if (!opts_.tcp) return true;
+  size_t at = 0;
+  while (tcp_in_.size() - at >= 4) {
+    const uint8_t* p = tcp_in_.data() + at;
+    size_t frame, step;
+    if ((p[0] & 0xC0) == 0x40) {
+      frame = 4 + (size_t{p[2]} << 8 | p[3]);
+      step = frame + (4 - frame % 4) % 4;
+    } else {
+      if (tcp_in_.size() - at < stun::kHeaderSize) break;
+      frame = stun::kHeaderSize + (size_t{p[2]} << 8 | p[3]);
+      step = frame;
+    }
+    if (tcp_in_.size() - at < step) break;
+    on_frame(absl::Span<const uint8_t>(p, frame));
+    at += step;
+  }
+  tcp_in_.erase(tcp_in_.begin(), tcp_in_.begin() + at);
+  return tcp_in_.size() < (1u << 20);
+}
+
 std::vector<uint8_t> RelayClient::Signed(stun::Builder& b) {
   if (!nonce_.empty()) {
     b.AddString(stun::kUsername, opts_.username).AddString(stun::kRealm, realm_).AddString(stun::kNonce, nonce_);
@@ -53,13 +111,15 @@ absl::Status RelayClient::Allocate() {
     stun::Builder b(stun::kAllocate, stun::Class::kRequest, RandomTx());
     b.AddU32(stun::kRequestedTransport, 17u << 24).AddU32(stun::kLifetime, lifetime_s_);
     std::vector<uint8_t> req = Signed(b);
-    send(fd_, req.data(), req.size(), 0);
+    SendFrame(req);
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, 400) <= 0) continue;
-    uint8_t buf[2048];
-    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-    if (n <= 0) continue;
-    auto m = stun::Message::Parse(absl::Span<const uint8_t>(buf, n));
+    std::vector<uint8_t> answer;
+    if (!ReadFrames([&](absl::Span<const uint8_t> f) { answer.assign(f.begin(), f.end()); })) {
+      return absl::UnavailableError("the relay refused the connection");
+    }
+    if (answer.empty()) continue;
+    auto m = stun::Message::Parse(absl::Span<const uint8_t>(answer));
     if (!m.ok() || m->method() != stun::kAllocate) continue;
     if (m->message_class() == stun::Class::kSuccess) {
       auto r = m->GetXorAddress(stun::kXorRelayedAddress);
@@ -85,11 +145,20 @@ absl::Status RelayClient::Allocate() {
 
 absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
   std::unique_ptr<RelayClient> c(new RelayClient(std::move(opts)));
-  c->fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  c->fd_ = socket(AF_INET, (c->opts_.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   if (c->fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
+  if (c->opts_.tcp) {
+    timeval tv{3, 0};  // bounded connect
+    setsockopt(c->fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    int one = 1;
+    setsockopt(c->fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
   sockaddr_in to = ToSockaddr(c->opts_.server);
   if (connect(c->fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
-    return absl::ErrnoToStatus(errno, "connect to the relay");
+    absl::Status s = absl::ErrnoToStatus(errno, "connect to the relay");
+    close(c->fd_);
+    c->fd_ = -1;
+    return s;
   }
   if (absl::Status s = c->Allocate(); !s.ok()) return s;
   c->thread_ = std::jthread([p = c.get()](std::stop_token st) { p->Loop(st); });
@@ -102,7 +171,7 @@ RelayClient::~RelayClient() {
     stun::Builder b(stun::kRefresh, stun::Class::kRequest, RandomTx());
     b.AddU32(stun::kLifetime, 0);
     std::vector<uint8_t> req = Signed(b);
-    send(fd_, req.data(), req.size(), MSG_DONTWAIT);
+    SendFrame(req);
   }
   for (auto& [ch, p] : peers_) close(p.proxy_fd);
   if (fd_ >= 0) close(fd_);
@@ -166,7 +235,7 @@ void RelayClient::Maintain(int64_t now_ms) {
     b.AddU32(stun::kLifetime, lifetime_s_);
     out.push_back(Signed(b));
   }
-  for (const auto& m : out) send(fd_, m.data(), m.size(), MSG_DONTWAIT);
+  for (const auto& m : out) SendFrame(m);
 }
 
 void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
@@ -221,7 +290,7 @@ void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
 void RelayClient::Loop(std::stop_token stop) {
   uint8_t buf[65536];
   while (!stop.stop_requested()) {
-    std::vector<pollfd> fds{{fd_, POLLIN, 0}};
+    std::vector<pollfd> fds{{fd_, static_cast<short>(POLLIN | (tcp_out_.empty() ? 0 : POLLOUT)), 0}};
     std::vector<uint16_t> channels{0};
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -232,23 +301,26 @@ void RelayClient::Loop(std::stop_token stop) {
     }
     Maintain(NowMs());
     if (poll(fds.data(), fds.size(), 200) <= 0) continue;
-    for (size_t i = 0; i < fds.size(); ++i) {
+    if (fds[0].revents & POLLOUT) FlushTcp();
+    if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+      if (!ReadFrames([&](absl::Span<const uint8_t> f) {
+            last_rx_ms_ = NowMs();
+            OnRelayPacket(f);
+          })) {
+        refused_ = true;  // the relay is gone: the supervisor moves on
+      }
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
       if (!(fds[i].revents & POLLIN)) continue;
       for (int k = 0; k < 64; ++k) {
         ssize_t n = recv(fds[i].fd, buf + 4, sizeof(buf) - 4, MSG_DONTWAIT);
-        if (n < 0 && i == 0 && errno == ECONNREFUSED) refused_ = true;  // ICMP: nobody on the relay port
         if (n <= 0) break;
-        if (i == 0) {
-          last_rx_ms_ = NowMs();
-          OnRelayPacket(absl::Span<const uint8_t>(buf + 4, n));
-          continue;
-        }
         // From WireGuard: one ChannelData frame to the relay.
         buf[0] = static_cast<uint8_t>(channels[i] >> 8);
         buf[1] = static_cast<uint8_t>(channels[i]);
         buf[2] = static_cast<uint8_t>(n >> 8);
         buf[3] = static_cast<uint8_t>(n);
-        send(fd_, buf, n + 4, MSG_DONTWAIT);
+        SendFrame(absl::Span<const uint8_t>(buf, n + 4));
         std::lock_guard<std::mutex> l(mu_);
         ++stats_.to_relay;
       }

@@ -9,6 +9,7 @@
 #define WEFT_NODE_AGENT_RELAY_CLIENT_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,7 @@ class RelayClient {
     net::Endpoint server;
     std::string username, password, realm_hint;
     uint16_t wg_port = 51820;  // WireGuard on 127.0.0.1 receives what the relay brings
+    bool tcp = false;          // TURN over TCP to the relay, for nodes whose UDP is blocked
   };
   // Allocates (bounded: about 3 s) and starts relaying.
   static absl::StatusOr<std::unique_ptr<RelayClient>> Start(Options opts);
@@ -58,6 +60,12 @@ class RelayClient {
   };
   explicit RelayClient(Options opts) : opts_(std::move(opts)) {}
   absl::Status Allocate();
+  // One STUN message or ChannelData frame to the relay (padded on TCP; queued when the
+  // stream is full, dropped beyond 4 MiB).
+  void SendFrame(absl::Span<const uint8_t> frame);
+  void FlushTcp();
+  // Reads what is there and calls `on_frame` per whole frame; false when the relay hung up.
+  bool ReadFrames(const std::function<void(absl::Span<const uint8_t>)>& on_frame);
   std::vector<uint8_t> Signed(stun::Builder& b);
   void Loop(std::stop_token stop);
   void Maintain(int64_t now_ms);
@@ -65,6 +73,7 @@ class RelayClient {
 
   Options opts_;
   int fd_ = -1;  // connected to the relay
+  std::vector<uint8_t> tcp_in_, tcp_out_;  // TCP: partial frames in, unsent bytes out
   net::Endpoint relayed_;
   std::string realm_, nonce_;
   std::vector<uint8_t> key_;

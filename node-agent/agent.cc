@@ -289,8 +289,16 @@ absl::Status Agent::Reconcile() {
     }
     return std::nullopt;
   };
+  // Channels to every peer that has a relayed address, whatever the pair's path: when a
+  // direct path dies and one side falls back, the other receives through the relay at
+  // once (WireGuard follows the packets' source).
+  if (relay_) {
+    for (const auto& [name, n] : nodes_) {
+      if (name != opts_.node) (void)via_relay(n);
+    }
+  }
   std::vector<PlannedPeer> desired =
-      PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay);
+      PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay, direct_failed_);
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {
@@ -345,10 +353,17 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       version_ = m.delta().version();
       s = Reconcile();
       break;
-    case v1::ControllerMessage::kDirective:
+    case v1::ControllerMessage::kDirective: {
+      // A new decision for the pair ends a fallback: the direct path is tried again.
+      auto old = directives_.find(m.directive().peer());
+      if (old == directives_.end() || old->second.SerializeAsString() != m.directive().SerializeAsString()) {
+        direct_failed_.erase(m.directive().peer());
+        watch_.Forget(m.directive().peer());
+      }
       directives_[m.directive().peer()] = m.directive();
       s = Reconcile();
       break;
+    }
     default:
       break;
   }
@@ -430,7 +445,37 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
   return s;
 }
 
+void Agent::WatchPaths(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    for (int i = 0; i < 5 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto dev = device_->Get();
+    if (!dev.ok()) continue;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::lock_guard<std::mutex> l(mu_);
+    bool fell_back = false;
+    for (const auto& p : applied_) {
+      if (p.path != "direct" || !relay_) {
+        watch_.Forget(p.node);
+        continue;
+      }
+      for (const auto& d : dev->peers) {
+        if (d.public_key != p.config.public_key) continue;
+        if (watch_.Sample(p.node, d.rx_bytes, d.tx_bytes, now) && !direct_failed_.contains(p.node)) {
+          direct_failed_.insert(p.node);
+          Log(absl::StrCat("peer ", p.node, ": the direct path stopped answering: falling back to the relay"));
+          fell_back = true;
+        }
+      }
+    }
+    if (fell_back) {
+      if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("falling back: ", s.ToString()));
+    }
+  }
+}
+
 void Agent::Run(std::stop_token stop) {
+  std::jthread watch([this](std::stop_token st) { WatchPaths(st); });
   std::jthread nat([this](std::stop_token st) {
     nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval};
     mo.probe_now = [this] { return probe_now_.exchange(false); };

@@ -80,6 +80,8 @@ class Agent {
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
   void StartRelay();                               // mu_ held
+  // Every 250 ms: direct peers we send to that answer nothing fall back to the relay.
+  void WatchPaths(std::stop_token stop);
   absl::Status Reconcile();                        // mu_ held
   std::optional<v1::NodeInfo> SelfInfo();         // mu_ held
   void SendSelf();                                 // mu_ held
@@ -106,6 +108,8 @@ class Agent {
   v1::SnatReport snat_;
   std::vector<v1::RelayServer> relays_;     // from Welcome
   std::unique_ptr<RelayClient> relay_;      // our allocation, once one relay answered
+  DirectPathWatch watch_;                   // guarded by mu_
+  std::set<std::string> direct_failed_;     // pairs relayed because direct stopped; guarded by mu_
   std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
   bool configured_ = false;

@@ -25,7 +25,8 @@ std::optional<net::Endpoint> CandidateOf(const v1::NodeInfo& n, v1::CandidateTyp
 std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
                                    const std::map<std::string, v1::PairDirective>& directives,
                                    const v1::NodeInfo* self_info, const std::vector<PlannedPeer>& current,
-                                   const RelayEndpointFn& relay_endpoint) {
+                                   const RelayEndpointFn& relay_endpoint,
+                                   const std::set<std::string>& direct_failed) {
   std::vector<PlannedPeer> out;
   for (const auto& [name, n] : nodes) {
     if (name == self || n.wireguard_public_key().size() != 32 || n.pod_cidrs().empty()) continue;
@@ -57,6 +58,13 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
         if (c.config.public_key == p.config.public_key) out.push_back(c);
       }
       continue;
+    } else if (auto via = direct_failed.contains(name) && relay_endpoint ? relay_endpoint(n) : std::nullopt;
+               dir->path() == v1::PATH_KIND_DIRECT && via.has_value()) {
+      // Decided direct, but the direct path stopped carrying anything back: relayed
+      // until the next decision for the pair.
+      p.path = "relay";
+      p.reason = "the direct path stopped answering: relayed (" + dir->reason() + ")";
+      p.config.endpoint = via;
     } else if (dir->path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";
       p.reason = dir->reason();
@@ -76,6 +84,35 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
     out.push_back(std::move(p));
   }
   return out;
+}
+
+bool DirectPathWatch::Sample(const std::string& peer, uint64_t rx, uint64_t tx, int64_t now_ms) {
+  auto [it, fresh] = state_.try_emplace(peer);
+  State& s = it->second;
+  if (fresh) {
+    s = {rx, tx, now_ms, now_ms, false};
+    return false;
+  }
+  if (rx != s.rx) {
+    s.rx = rx;
+    s.rx_changed_ms = now_ms;
+    s.failed = false;  // answers again
+  }
+  if (tx != s.tx) {
+    s.tx = tx;
+    s.tx_changed_ms = now_ms;
+  }
+  const bool dead = now_ms - s.tx_changed_ms < quiet_ms_ && now_ms - s.rx_changed_ms >= quiet_ms_;
+  if (dead && !s.failed) {
+    s.failed = true;
+    return true;
+  }
+  return false;
+}
+
+bool DirectPathWatch::failed(const std::string& peer) const {
+  auto it = state_.find(peer);
+  return it != state_.end() && it->second.failed;
 }
 
 wireguard::DeviceConfig DiffPeers(const std::vector<PlannedPeer>& current, const std::vector<PlannedPeer>& desired) {

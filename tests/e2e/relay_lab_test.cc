@@ -92,6 +92,49 @@ TEST(RelayFailoverLabTest, PairsMoveToAnotherRelayWhenTheirsDies) {
   EXPECT_NE(cluster.AgentLog("h1").find("stopped answering: moving on"), std::string::npos);
 }
 
+// A live direct pair loses its direct path (a router starts dropping the pair's UDP):
+// the agents fall back to the relay and pings resume within 3 s.
+TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  if (system("command -v turnserver wireguard-go >/dev/null") != 0) GTEST_SKIP() << "coturn or wireguard-go missing";
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "home", "nat": "easy", "nodes": ["e1"]},
+      {"name": "shop", "nat": "easy", "nodes": ["e2"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 1};
+  auto c = LabCluster::Create(*spec, bin);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  ASSERT_TRUE(cluster.PodPing("e1", cluster.PodIp("e2"), 15)) << cluster.AgentLog("e1");
+  // Both agents hold a relay allocation before the cut (their relayed candidates).
+  for (int i = 0; i < 100 && (cluster.AgentLog("e1").find("allocated") == std::string::npos ||
+                               cluster.AgentLog("e2").find("allocated") == std::string::npos); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // channels bound
+  ASSERT_EQ(cluster.AgentLog("e1").find("falling back"), std::string::npos) << "direct works before the cut";
+  const std::string shop = cluster.lab().WanIp("shop").ToString();
+  std::string out;
+  ASSERT_EQ(cluster.lab().ns("r-home").Exec(
+                absl::StrCat("nft add rule ip weftlab lab_filter ip daddr ", shop, " meta l4proto udp drop && ",
+                             "nft add rule ip weftlab lab_filter ip saddr ", shop, " meta l4proto udp drop"),
+                &out),
+            0)
+      << out;
+  const auto cut = std::chrono::steady_clock::now();
+  bool back = false;
+  while (!back && std::chrono::steady_clock::now() - cut < std::chrono::seconds(15)) {
+    back = cluster.PodPing("e1", cluster.PodIp("e2"), 1);
+  }
+  const auto took = std::chrono::steady_clock::now() - cut;
+  std::printf("direct path cut: pings answered again after %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  ASSERT_TRUE(back) << cluster.AgentLog("e1") << cluster.AgentLog("e2");
+  EXPECT_LT(took, std::chrono::seconds(3));
+  EXPECT_NE(cluster.AgentLog("e1").find("peer e2: the direct path stopped answering: falling back to the relay"),
+            std::string::npos)
+      << cluster.AgentLog("e1");
+}
+
 INSTANTIATE_TEST_SUITE_P(Relays, RelayLabTest, ::testing::Values("weft", "coturn"),
                          [](const auto& info) { return info.param == "weft" ? std::string("WeftRelay") : std::string("Coturn"); });
 

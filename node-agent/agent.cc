@@ -297,8 +297,11 @@ absl::Status Agent::Reconcile() {
       if (name != opts_.node) (void)via_relay(n);
     }
   }
+  std::map<std::string, std::string> keep_relayed;
+  for (const auto& n : direct_failed_) keep_relayed[n] = "the direct path stopped answering: relayed";
+  for (const auto& [n, when] : upgrading_) keep_relayed[n] = "probing the direct path before moving";
   std::vector<PlannedPeer> desired =
-      PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay, direct_failed_);
+      PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay, keep_relayed);
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {
@@ -359,6 +362,15 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       if (old == directives_.end() || old->second.SerializeAsString() != m.directive().SerializeAsString()) {
         direct_failed_.erase(m.directive().peer());
         watch_.Forget(m.directive().peer());
+        // Relayed now, direct from here on: probe (punch) first, move in a second.
+        for (const auto& p : applied_) {
+          if (p.node == m.directive().peer() && p.path == "relay" && m.directive().path() == v1::PATH_KIND_DIRECT &&
+              !m.directive().local()) {
+            upgrading_[p.node] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch()).count() + 1000;
+            Log(absl::StrCat("peer ", p.node, ": decided direct; probing the direct path before moving"));
+          }
+        }
       }
       directives_[m.directive().peer()] = m.directive();
       s = Reconcile();
@@ -454,6 +466,31 @@ void Agent::WatchPaths(std::stop_token stop) {
                             std::chrono::steady_clock::now().time_since_epoch()).count();
     std::lock_guard<std::mutex> l(mu_);
     bool fell_back = false;
+    // Upgrades: punch towards each peer's public endpoint from the WireGuard port (a STUN
+    // Binding request its WireGuard drops), which opens our NAT for it; move when due.
+    for (auto it = upgrading_.begin(); it != upgrading_.end();) {
+      if (now >= it->second) {
+        Log(absl::StrCat("peer ", it->first, ": moving to the direct path"));
+        it = upgrading_.erase(it);
+        fell_back = true;  // reconcile below
+        continue;
+      }
+      auto n = nodes_.find(it->first);
+      if (n != nodes_.end()) {
+        if (!punch_) {
+          if (auto s = stun::SharedPortStun::Open(opts_.wg_port); s.ok()) punch_.emplace(*std::move(s));
+        }
+        for (const auto& c : n->second.candidates()) {
+          if (c.type() != v1::CANDIDATE_TYPE_SERVER_REFLEXIVE || !punch_) continue;
+          auto ip = net::IpAddress::Parse(c.endpoint().ip());
+          if (ip.ok()) {
+            (void)punch_->Send(stun::BuildBindingRequest(stun::TxId{}),
+                               {*ip, static_cast<uint16_t>(c.endpoint().port())});
+          }
+        }
+      }
+      ++it;
+    }
     for (const auto& p : applied_) {
       if (p.path != "direct" || !relay_) {
         watch_.Forget(p.node);

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/nat/nat_classifier.h"
+#include "lib/stun/shared_port.h"
 #include "lib/wireguard/device.h"
 #include "lib/wireguard/wireguard_go.h"
 #include "node-agent/peer_plan.h"
@@ -110,6 +111,10 @@ class Agent {
   std::unique_ptr<RelayClient> relay_;      // our allocation, once one relay answered
   DirectPathWatch watch_;                   // guarded by mu_
   std::set<std::string> direct_failed_;     // pairs relayed because direct stopped; guarded by mu_
+  // Relayed pairs now decided direct: punched towards the peer (from the WireGuard port)
+  // until the deadline, then moved, so that the first direct packet finds both NATs open.
+  std::map<std::string, int64_t> upgrading_;  // peer → when to move (steady ms); guarded by mu_
+  std::optional<stun::SharedPortStun> punch_;  // raw sender from the WireGuard port
   std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
   bool configured_ = false;

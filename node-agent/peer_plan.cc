@@ -26,7 +26,7 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
                                    const std::map<std::string, v1::PairDirective>& directives,
                                    const v1::NodeInfo* self_info, const std::vector<PlannedPeer>& current,
                                    const RelayEndpointFn& relay_endpoint,
-                                   const std::set<std::string>& direct_failed) {
+                                   const std::map<std::string, std::string>& keep_relayed) {
   std::vector<PlannedPeer> out;
   for (const auto& [name, n] : nodes) {
     if (name == self || n.wireguard_public_key().size() != 32 || n.pod_cidrs().empty()) continue;
@@ -58,12 +58,12 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
         if (c.config.public_key == p.config.public_key) out.push_back(c);
       }
       continue;
-    } else if (auto via = direct_failed.contains(name) && relay_endpoint ? relay_endpoint(n) : std::nullopt;
+    } else if (auto via = keep_relayed.contains(name) && relay_endpoint ? relay_endpoint(n) : std::nullopt;
                dir->path() == v1::PATH_KIND_DIRECT && via.has_value()) {
-      // Decided direct, but the direct path stopped carrying anything back: relayed
-      // until the next decision for the pair.
+      // Decided direct, but kept on the relay: the direct path stopped answering, or it
+      // is being probed before the move.
       p.path = "relay";
-      p.reason = "the direct path stopped answering: relayed (" + dir->reason() + ")";
+      p.reason = keep_relayed.at(name) + " (" + dir->reason() + ")";
       p.config.endpoint = via;
     } else if (dir->path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";

@@ -43,7 +43,7 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
                                    const v1::NodeInfo* self_info = nullptr,
                                    const std::vector<PlannedPeer>& current = {},
                                    const RelayEndpointFn& relay_endpoint = nullptr,
-                                   const std::set<std::string>& direct_failed = {});
+                                   const std::map<std::string, std::string>& keep_relayed = {});
 
 // The data plane's verdict on direct paths, from WireGuard's byte counters: a peer we
 // keep sending to (tx grows) that has sent nothing back for `quiet_ms` has a dead direct

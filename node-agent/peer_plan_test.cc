@@ -82,7 +82,8 @@ TEST(PeerPlanTest, AFailedDirectPathFallsBackToTheRelay) {
   const std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)}};
   auto ok = PlanPeers("me", Cluster(), d, nullptr, {}, relay);
   EXPECT_EQ(ok[0].path, "direct");
-  auto failed = PlanPeers("me", Cluster(), d, nullptr, {}, relay, {"pub"});
+  auto failed = PlanPeers("me", Cluster(), d, nullptr, {}, relay,
+                          {{"pub", "the direct path stopped answering: relayed"}});
   EXPECT_EQ(failed[0].path, "relay");
   EXPECT_EQ(failed[0].config.endpoint, proxy);
   EXPECT_NE(failed[0].reason.find("stopped answering"), std::string::npos);

@@ -140,10 +140,12 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
   const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft");
   FILE* f = fopen(file.c_str(), "w");
   if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
+  // One transaction: create-if-missing, delete, load. A router's rules never have a gap
+  // (two separate commands dropped a packet in flight between them).
+  fputs("table ip weftlab\ndelete table ip weftlab\n", f);
   fputs(rules.c_str(), f);
   fclose(f);
-  // Delete the old table (if any) and load the new one in one transaction.
-  return Run(role, absl::StrCat("(nft list table ip weftlab >/dev/null 2>&1 && nft delete table ip weftlab); nft -f ", file));
+  return Run(role, absl::StrCat("nft -f ", file));
 }
 
 absl::Status NatLab::Build(const LabSpec& spec) {

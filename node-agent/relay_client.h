@@ -82,12 +82,14 @@ class RelayClient {
   std::atomic<int64_t> last_rx_ms_{0};
   std::atomic<bool> refused_{false};
   int64_t last_probe_ms_ = 0;
+  int64_t last_maintain_ms_ = 0;
+  std::vector<uint8_t> batch_ = std::vector<uint8_t>(32 * 2048);  // Loop's receive slots
   uint8_t tx_seq_ = 0;
   mutable std::mutex mu_;
   std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_
   std::map<net::Endpoint, uint16_t> by_relayed_;  // guarded by mu_
   std::map<stun::TxId, uint16_t> pending_;      // ChannelBind tx → channel; guarded by mu_
-  Stats stats_;                                 // guarded by mu_
+  std::atomic<uint64_t> to_relay_{0}, from_relay_{0}, dropped_{0};
   std::jthread thread_;
 };
 

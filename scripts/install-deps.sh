@@ -10,7 +10,7 @@ packages=(
   libabsl-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev libmnl-dev libgtest-dev libgmock-dev nlohmann-json3-dev libssl-dev
   # network tools used by tests and the demo
-  iproute2 iputils-ping nftables iptables conntrack procps util-linux python3 python3-yaml openssl
+  iproute2 iputils-ping nftables iptables conntrack iperf3 procps util-linux python3 python3-yaml openssl
   # real peers: reference CNI plugins, a real CNI runtime, userspace WireGuard, STUN/TURN
   containernetworking-plugins podman runc busybox-static wireguard-go coturn
 )

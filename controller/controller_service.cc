@@ -371,9 +371,9 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     *m.mutable_snapshot() = store_.Snapshot();
     stream->QueueLocked(std::move(m));
   }
-  // A restarted agent has lost its directives: the decisions for its pairs again (the
-  // same ones: nothing changes for its peers).
-  QueueDirectivesLocked(hello.node());
+  // No directives here: a (re)joining agent decides its pairs itself with the same
+  // function until a change brings the controller's (sending N directives per join would
+  // be O(N^2) messages when a whole cluster reconnects).
   NotifyLocked(hello.node());
   return grpc::Status::OK;
 }

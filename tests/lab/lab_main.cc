@@ -25,13 +25,15 @@ namespace {
 // other pod and the table shows what got through, by the path the controller chose.
 int RunCluster(const weft::lab::LabSpec& spec) {
   using namespace weft;
-  auto cluster = lab::LabCluster::Create(spec, {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY});
+  auto cluster = lab::LabCluster::Create(
+      spec, {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 1});
   if (!cluster.ok()) {
     std::fprintf(stderr, "weft-lab: %s\n", std::string(cluster.status().message()).c_str());
     return 1;
   }
   auto& c = **cluster;
-  std::printf("cluster up: weft-controller on 198.51.100.200:7443, an agent and a pod on every node\n\n");
+  std::printf("cluster up: weft-controller on 198.51.100.200:7443 (TLS), weft-relay on 198.51.100.200:3478,\n"
+              "an agent and a pod on every node\n\n");
   for (const auto& n : c.nodes()) std::printf("  pod on %-9s %s\n", n.c_str(), c.PodIp(n).c_str());
   std::printf("\npod-to-pod pings (all pairs at once; first answer within 10 s):\n");
   std::vector<std::pair<std::string, std::string>> pairs;

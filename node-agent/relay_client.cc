@@ -23,14 +23,6 @@ int64_t NowMs() {
       .count();
 }
 
-sockaddr_in ToSockaddr(const net::Endpoint& e) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(e.port);
-  std::memcpy(&a.sin_addr, e.ip.bytes(), 4);
-  return a;
-}
-
 stun::TxId RandomTx() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   stun::TxId t;
@@ -145,6 +137,7 @@ absl::Status RelayClient::Allocate() {
 
 absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
   std::unique_ptr<RelayClient> c(new RelayClient(std::move(opts)));
+  c->wg_addr_ = net::ToSockaddrV4(net::LoopbackV4(c->opts_.wg_port));
   c->fd_ = socket(AF_INET, (c->opts_.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   if (c->fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
   if (c->opts_.tcp) {
@@ -153,7 +146,7 @@ absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
     int one = 1;
     setsockopt(c->fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  sockaddr_in to = ToSockaddr(c->opts_.server);
+  sockaddr_in to = net::ToSockaddrV4(c->opts_.server);
   if (connect(c->fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
     absl::Status s = absl::ErrnoToStatus(errno, "connect to the relay");
     close(c->fd_);
@@ -180,14 +173,14 @@ RelayClient::~RelayClient() {
 absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_relayed) {
   std::lock_guard<std::mutex> l(mu_);
   if (auto it = by_relayed_.find(peer_relayed); it != by_relayed_.end()) {
-    return net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), peers_.at(it->second).proxy_port};
+    return net::LoopbackV4(peers_.at(it->second).proxy_port);
   }
   if (peers_.size() >= 0x3FFF) return absl::ResourceExhaustedError("no channel left");
   Peer p;
   p.relayed = peer_relayed;
   p.channel = static_cast<uint16_t>(kFirstChannel + peers_.size());
   p.proxy_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in a = ToSockaddr(net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), 0});
+  sockaddr_in a = net::ToSockaddrV4(net::LoopbackV4(0));
   if (p.proxy_fd < 0 || bind(p.proxy_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     if (p.proxy_fd >= 0) close(p.proxy_fd);
     return absl::ErrnoToStatus(errno, "proxy socket");
@@ -198,7 +191,7 @@ absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_re
   by_relayed_[peer_relayed] = p.channel;
   const uint16_t port = p.proxy_port;
   peers_[p.channel] = p;
-  return net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), port};
+  return net::LoopbackV4(port);
 }
 
 bool RelayClient::alive() const { return !refused_ && NowMs() - last_rx_ms_ < 3000; }
@@ -236,7 +229,7 @@ void RelayClient::Maintain(int64_t now_ms) {
 }
 
 void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
-  const sockaddr_in wg = ToSockaddr(net::Endpoint{*net::IpAddress::Parse("127.0.0.1"), opts_.wg_port});
+  const sockaddr_in& wg = wg_addr_;
   if (pkt.size() >= 4 && (pkt[0] & 0xC0) == 0x40) {  // ChannelData: to WireGuard
     const uint16_t ch = static_cast<uint16_t>(pkt[0] << 8 | pkt[1]);
     const size_t len = size_t{pkt[2]} << 8 | pkt[3];

@@ -8,6 +8,8 @@
 #ifndef WEFT_NODE_AGENT_RELAY_CLIENT_H_
 #define WEFT_NODE_AGENT_RELAY_CLIENT_H_
 
+#include <netinet/in.h>
+
 #include <atomic>
 #include <functional>
 #include <map>
@@ -73,6 +75,7 @@ class RelayClient {
 
   Options opts_;
   int fd_ = -1;  // connected to the relay
+  sockaddr_in wg_addr_{};  // WireGuard's port on 127.0.0.1, where relayed packets go
   std::vector<uint8_t> tcp_in_, tcp_out_;  // TCP: partial frames in, unsent bytes out
   net::Endpoint relayed_;
   std::string realm_, nonce_;

@@ -22,21 +22,6 @@ constexpr uint64_t kTcpListenKey = 1ull << 62;
 constexpr uint64_t kTcpKeyBase = (1ull << 62) + 1;
 constexpr size_t kTcpOutLimit = 4 << 20;  // a client that stops reading loses data, not the server
 
-sockaddr_in ToSockaddr(const net::Endpoint& e) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(e.port);
-  std::memcpy(&a.sin_addr, e.ip.bytes(), 4);
-  return a;
-}
-
-net::Endpoint FromSockaddr(const sockaddr_in& a) {
-  net::Endpoint e;
-  e.ip = net::IpAddress::FromBytes(net::Family::kV4, reinterpret_cast<const uint8_t*>(&a.sin_addr));
-  e.port = ntohs(a.sin_port);
-  return e;
-}
-
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -48,7 +33,7 @@ absl::StatusOr<int> UdpSocket(const net::Endpoint& bind_to) {
   int big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-  sockaddr_in a = ToSockaddr(bind_to);
+  sockaddr_in a = net::ToSockaddrV4(bind_to);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat("bind ", bind_to.ToString()));
     close(fd);
@@ -82,7 +67,7 @@ absl::StatusOr<std::unique_ptr<UdpRelay>> UdpRelay::Create(RelayOptions opts) {
   r->tcp_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(r->tcp_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in ta = ToSockaddr(net::Endpoint{r->opts_.listen.ip, r->port_});
+  sockaddr_in ta = net::ToSockaddrV4(net::Endpoint{r->opts_.listen.ip, r->port_});
   if (bind(r->tcp_fd_, reinterpret_cast<sockaddr*>(&ta), sizeof(ta)) != 0 || listen(r->tcp_fd_, 512) != 0) {
     return absl::ErrnoToStatus(errno, "TCP listen");
   }
@@ -152,7 +137,7 @@ void UdpRelay::Flush(std::vector<turn::Send>& out) {
     int n = 0;
     while (i < out.size() && out[i].allocation == from && n < kBatch &&
            (from != 0 || tcp_by_remote_.empty() || !tcp_by_remote_.contains(out[i].to))) {
-      to[n] = ToSockaddr(out[i].to);
+      to[n] = net::ToSockaddrV4(out[i].to);
       iov[n] = {out[i].data.data(), out[i].data.size()};
       msgs[n] = {};
       msgs[n].msg_hdr.msg_name = &to[n];
@@ -190,7 +175,7 @@ void UdpRelay::Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<tu
     if (n <= 0) return;
     for (int k = 0; k < n; ++k) {
       absl::Span<const uint8_t> pkt(bufs.data() + k * kMaxDatagram, msgs[k].msg_len);
-      const net::Endpoint src = FromSockaddr(from[k]);
+      const net::Endpoint src = net::FromSockaddrV4(from[k]);
       if (allocation == 0) server_->OnClient(src, pkt, now_ms, out);
       else server_->OnPeer(allocation, src, pkt, now_ms, out);
     }
@@ -208,7 +193,7 @@ void UdpRelay::Accept() {
     const uint64_t key = kTcpKeyBase + next_tcp_++;
     TcpClient c;
     c.fd = fd;
-    c.remote = FromSockaddr(from);
+    c.remote = net::FromSockaddrV4(from);
     tcp_by_remote_[c.remote] = key;
     tcp_[key] = std::move(c);
     epoll_event ev{};

@@ -1,5 +1,7 @@
 #include "lib/net/endpoint.h"
 
+#include <cstring>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -29,5 +31,19 @@ absl::StatusOr<Endpoint> Endpoint::Parse(absl::string_view text) {
 std::string Endpoint::ToString() const {
   return ip.is_v4() ? absl::StrCat(ip.ToString(), ":", port) : absl::StrCat("[", ip.ToString(), "]:", port);
 }
+
+sockaddr_in ToSockaddrV4(const Endpoint& e) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(e.port);
+  std::memcpy(&a.sin_addr, e.ip.bytes(), 4);
+  return a;
+}
+
+Endpoint FromSockaddrV4(const sockaddr_in& a) {
+  return Endpoint{IpAddress::FromBytes(Family::kV4, reinterpret_cast<const uint8_t*>(&a.sin_addr)), ntohs(a.sin_port)};
+}
+
+Endpoint LoopbackV4(uint16_t port) { return Endpoint{IpAddress::V4(0x7f000001), port}; }
 
 }  // namespace weft::net

@@ -2,6 +2,8 @@
 #ifndef WEFT_LIB_NET_ENDPOINT_H_
 #define WEFT_LIB_NET_ENDPOINT_H_
 
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <string>
 
@@ -22,6 +24,12 @@ struct Endpoint {
   friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
+
+// IPv4 socket addresses (for sendto/recvfrom and the batch calls); `e` must be IPv4.
+sockaddr_in ToSockaddrV4(const Endpoint& e);
+Endpoint FromSockaddrV4(const sockaddr_in& a);
+// 127.0.0.1:port.
+Endpoint LoopbackV4(uint16_t port);
 
 }  // namespace weft::net
 

@@ -87,3 +87,18 @@ TEST(MacAddressTest, Formats) {
 
 }  // namespace
 }  // namespace weft::net
+
+namespace weft::net {
+namespace {
+
+TEST(EndpointSockaddr, RoundTripsIpv4) {
+  const Endpoint e = *Endpoint::Parse("198.51.100.7:51820");
+  const sockaddr_in a = ToSockaddrV4(e);
+  EXPECT_EQ(a.sin_family, AF_INET);
+  EXPECT_EQ(ntohs(a.sin_port), 51820);
+  EXPECT_EQ(FromSockaddrV4(a), e);
+  EXPECT_EQ(LoopbackV4(9).ToString(), "127.0.0.1:9");
+}
+
+}  // namespace
+}  // namespace weft::net

@@ -277,7 +277,14 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
 }
 
 absl::Status Agent::Reconcile() {
-  const std::optional<v1::NodeInfo> self = SelfInfo();
+  // What deciding a pair locally needs of this node: its name and NAT verdict (not the
+  // full report, whose host candidates cost a netlink dump per message).
+  std::optional<v1::NodeInfo> self;
+  if (verdict_) {
+    self.emplace();
+    self->set_name(opts_.node);
+    *self->mutable_nat() = api::NatReportOf(*verdict_);
+  }
   auto via_relay = [this](const v1::NodeInfo& peer) -> std::optional<net::Endpoint> {
     if (!relay_) return std::nullopt;
     for (const auto& c : peer.candidates()) {
@@ -460,6 +467,15 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
 void Agent::WatchPaths(std::stop_token stop) {
   while (!stop.stop_requested()) {
     for (int i = 0; i < 5 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+      // Nothing to watch without a relay to fall back to or an upgrade under way: spare
+      // the device a status query every 250 ms.
+      std::lock_guard<std::mutex> l(mu_);
+      if (!relay_ && upgrading_.empty()) {
+        watch_.ForgetAll();  // what the per-peer loop below would do without a relay
+        continue;
+      }
+    }
     auto dev = device_->Get();
     if (!dev.ok()) continue;
     const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -54,6 +54,7 @@ class DirectPathWatch {
   // Returns true when `peer`'s state changed to failed by this sample.
   bool Sample(const std::string& peer, uint64_t rx_bytes, uint64_t tx_bytes, int64_t now_ms);
   void Forget(const std::string& peer) { state_.erase(peer); }
+  void ForgetAll() { state_.clear(); }
   bool failed(const std::string& peer) const;
 
  private:

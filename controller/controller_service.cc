@@ -136,8 +136,45 @@ ControllerService::ControllerService(Admit admit, std::vector<std::string> clust
 
 void ControllerService::SetRelays(std::vector<net::Endpoint> relays, std::string secret) {
   std::lock_guard<std::mutex> l(mu_);
+  if (relays == relays_ && secret == relay_secret_) return;
   relays_ = std::move(relays);
   relay_secret_ = std::move(secret);
+  // Connected agents get the new list now (those that join later, in Welcome): a node
+  // whose relay is gone moves to another, a node without one allocates.
+  PushRelaysLocked();
+}
+
+void ControllerService::RenewRelayCredentials() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!relays_.empty()) PushRelaysLocked();
+}
+
+void ControllerService::PushRelaysLocked() {
+  for (auto& [name, stream] : streams_) {
+    v1::ControllerMessage m;
+    *m.mutable_relays()->mutable_relays() = RelayServersLocked(name);
+    stream->QueueLocked(std::move(m));
+  }
+}
+
+std::vector<net::Endpoint> ControllerService::relays() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return relays_;
+}
+
+google::protobuf::RepeatedPtrField<v1::RelayServer> ControllerService::RelayServersLocked(const std::string& node) const {
+  google::protobuf::RepeatedPtrField<v1::RelayServer> out;
+  const int64_t expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count() + 24 * 3600;
+  const turn::Credentials c = turn::IssueCredentials(relay_secret_, node, expiry);
+  for (const auto& r : relays_) {
+    v1::RelayServer* rs = out.Add();
+    rs->mutable_address()->set_ip(r.ip.ToString());
+    rs->mutable_address()->set_port(r.port);
+    rs->set_username(c.username);
+    rs->set_password(c.password);
+  }
+  return out;
 }
 
 void ControllerService::SetOnChange(OnChange f) {
@@ -343,16 +380,7 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     welcome.mutable_welcome()->add_cluster_cidrs(pods_->cluster().ToString());
   }
   welcome.mutable_welcome()->set_epoch(epoch_);
-  const int64_t expiry = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count() + 24 * 3600;
-  for (const auto& r : relays_) {
-    auto* rs = welcome.mutable_welcome()->add_relays();
-    rs->mutable_address()->set_ip(r.ip.ToString());
-    rs->mutable_address()->set_port(r.port);
-    const turn::Credentials c = turn::IssueCredentials(relay_secret_, hello.node(), expiry);
-    rs->set_username(c.username);
-    rs->set_password(c.password);
-  }
+  *welcome.mutable_welcome()->mutable_relays() = RelayServersLocked(hello.node());
   if (auto old = streams_.find(hello.node()); old != streams_.end() && old->second != stream) {
     // A reconnect whose old stream has not noticed yet: the newest wins.
     old->second->FinishWith(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream for this node"));

@@ -49,8 +49,13 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // The Node is gone from the cluster: its peers are removed everywhere.
   void RemoveNode(const std::string& node);
   void SetOnChange(OnChange f);
-  // Relays handed to agents in Welcome, each with credentials derived from `secret`.
+  // Relays handed to agents in Welcome, each with credentials derived from `secret`;
+  // a change goes to every connected agent at once (RelayList).
   void SetRelays(std::vector<net::Endpoint> relays, std::string secret);
+  std::vector<net::Endpoint> relays() const;
+  // Sends every connected agent the relays with fresh credentials (they last 24 h; an
+  // agent needs valid ones for its next allocation).
+  void RenewRelayCredentials();
   void SetProviderId(const std::string& node, const std::string& provider_id);
   // The aws-node DaemonSet's SNAT settings (Kubernetes mode, EKS): RANDOMIZESNAT's
   // value ("prng" when unset) and EXTERNALSNAT; nullopt when there is no aws-node.
@@ -79,6 +84,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   grpc::Status JoinAdmitted(AgentStream* stream, const v1::Hello& hello, const std::vector<std::string>& pod_cidrs);
   void Health(const std::string& node, const v1::HealthReport& report);
   void NotifyLocked(const std::string& node);
+  void PushRelaysLocked();
+  // The relays with `node`'s credentials (TURN REST scheme, valid 24 h).
+  google::protobuf::RepeatedPtrField<v1::RelayServer> RelayServersLocked(const std::string& node) const;
   nat::SnatDiagnosis DiagnoseLocked(const v1::NodeInfo& node) const;
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
 
 namespace weft::controller {
@@ -102,6 +104,40 @@ TEST_F(ControllerServiceTest, WelcomeGivesEachNodeItsOwnPodCidrAndKeepsIt) {
   EXPECT_EQ(again.pod_cidr, "10.244.0.0/24");
   EXPECT_TRUE(Close(again).ok());
   EXPECT_TRUE(Close(b).ok());
+}
+
+TEST_F(ControllerServiceTest, RelayChangesReachConnectedAgentsWithTheirOwnCredentials) {
+  const net::Endpoint r1 = *net::Endpoint::Parse("203.0.113.10:3478");
+  const net::Endpoint r2 = *net::Endpoint::Parse("203.0.113.11:3478");
+  service_.SetRelays({r1}, "0123456789abcdef");
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));  // snapshot
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kSnapshot);
+  service_.SetRelays({r1}, "0123456789abcdef");  // unchanged: nothing sent
+  service_.SetRelays({r1, r2}, "0123456789abcdef");
+  ASSERT_TRUE(a.stream->Read(&m));
+  ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kRelays);
+  ASSERT_EQ(m.relays().relays_size(), 2);
+  EXPECT_EQ(m.relays().relays(1).address().ip(), "203.0.113.11");
+  EXPECT_EQ(m.relays().relays(1).address().port(), 3478u);
+  // TURN REST credentials for this node: "<expiry>:a", about a day ahead.
+  const std::string& user = m.relays().relays(0).username();
+  ASSERT_TRUE(absl::EndsWith(user, ":a")) << user;
+  int64_t expiry = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(user.substr(0, user.size() - 2), &expiry));
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_NEAR(expiry - now, 24 * 3600, 60);
+  EXPECT_FALSE(m.relays().relays(0).password().empty());
+  service_.SetRelays({r2}, "0123456789abcdef");  // r1 went away
+  ASSERT_TRUE(a.stream->Read(&m));
+  ASSERT_EQ(m.relays().relays_size(), 1);
+  EXPECT_EQ(m.relays().relays(0).address().ip(), "203.0.113.11");
+  service_.RenewRelayCredentials();
+  ASSERT_TRUE(a.stream->Read(&m));
+  EXPECT_EQ(m.relays().relays_size(), 1);
+  EXPECT_TRUE(Close(a).ok());
 }
 
 TEST_F(ControllerServiceTest, SnapshotThenDeltasThenDirectives) {

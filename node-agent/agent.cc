@@ -188,32 +188,43 @@ std::optional<v1::HealthReport> Agent::HealthIfChanged() {
 void Agent::StartRelay() {
   if (relays_.empty() || relay_starter_.joinable()) return;
   // The relay supervisor: allocates on a relay (starting at one picked by the node's
-  // name, which spreads nodes over the relays), and when that relay stops answering,
-  // moves to the next; peers follow the new RELAYED candidate.
-  relay_starter_ = std::jthread([this, relays = relays_](std::stop_token st) {
-    size_t next = std::hash<std::string>{}(opts_.node) % relays.size();
+  // name, which spreads nodes over the relays), and when that relay stops answering or
+  // leaves the controller's list, moves to the next; peers follow the new RELAYED
+  // candidate. The list is read afresh each round (RelayList replaces it).
+  relay_starter_ = std::jthread([this](std::stop_token st) {
+    std::optional<size_t> next;  // after a failure, the relay after the one that failed
     auto sleep = [&](int ms) {
       for (int i = 0; i < ms / 50 && !st.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     };
     while (!st.stop_requested()) {
+      std::vector<v1::RelayServer> relays;
       {
         std::unique_lock<std::mutex> l(mu_);
-        if (relay_ && relay_->alive()) {
+        const bool listed = relay_ && RelayListed(relay_->server());
+        if (relay_ && relay_->alive() && listed) {
           l.unlock();
           sleep(200);
           continue;
         }
         if (relay_) {
-          Log(absl::StrCat("relay ", relay_->server().ToString(), " stopped answering: moving on"));
+          Log(absl::StrCat("relay ", relay_->server().ToString(),
+                           listed ? " stopped answering: moving on" : " is no longer listed: moving on"));
           std::unique_ptr<RelayClient> dead = std::move(relay_);
           SendSelf();  // no RELAYED candidate until the next allocation
           l.unlock();
           dead.reset();
+          l.lock();
         }
+        relays = relays_;
       }
+      if (relays.empty()) {
+        sleep(200);
+        continue;
+      }
+      size_t first = next.value_or(std::hash<std::string>{}(opts_.node)) % relays.size();
       bool allocated = false;
       for (size_t k = 0; k < relays.size() && !allocated && !st.stop_requested(); ++k) {
-        const auto& r = relays[(next + k) % relays.size()];
+        const auto& r = relays[(first + k) % relays.size()];
         auto ip = net::IpAddress::Parse(r.address().ip());
         if (!ip.ok()) continue;
         bool tcp = false;  // UDP blocked: TURN over TCP (the relays listen on TCP on the same port)
@@ -233,7 +244,7 @@ void Agent::StartRelay() {
           Log(absl::StrCat("relay ", r.address().ip(), ":", r.address().port(), ": ", c.status().ToString()));
           continue;
         }
-        next = (next + k + 1) % relays.size();  // after a failure, the one after this
+        next = (first + k + 1) % relays.size();
         std::lock_guard<std::mutex> l(mu_);
         relay_ = *std::move(c);
         Log(absl::StrCat("relay ", relay_->server().ToString(), tcp ? " (TCP)" : "", ": allocated ",
@@ -247,10 +258,21 @@ void Agent::StartRelay() {
   });
 }
 
+bool Agent::RelayListed(const net::Endpoint& server) const {
+  for (const auto& r : relays_) {
+    if (r.address().ip() == server.ip.ToString() && r.address().port() == server.port) return true;
+  }
+  return false;
+}
+
+void Agent::SetRelays(const google::protobuf::RepeatedPtrField<v1::RelayServer>& relays) {
+  relays_.assign(relays.begin(), relays.end());
+  StartRelay();
+}
+
 absl::Status Agent::OnWelcome(const v1::Welcome& w) {
   epoch_ = w.epoch();
-  relays_.assign(w.relays().begin(), w.relays().end());
-  StartRelay();
+  SetRelays(w.relays());
   pod_cidrs_.assign(w.pod_cidrs().begin(), w.pod_cidrs().end());
   if (pod_cidrs_.empty()) return absl::InvalidArgumentError("Welcome without pod CIDRs");
   RETURN_IF_ERROR(WriteFileAtomically(opts_.state_dir + "/pod_cidrs", absl::StrJoin(pod_cidrs_, "\n") + "\n", 0600));
@@ -347,6 +369,10 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
     case v1::ControllerMessage::kWelcome:
       s = OnWelcome(m.welcome());
       if (s.ok()) SendSelf();
+      break;
+    case v1::ControllerMessage::kRelays:
+      Log(absl::StrCat("relays from the controller: ", m.relays().relays_size()));
+      SetRelays(m.relays().relays());
       break;
     case v1::ControllerMessage::kSnapshot:
       nodes_.clear();

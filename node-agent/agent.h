@@ -81,6 +81,8 @@ class Agent {
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
   void StartRelay();                               // mu_ held
+  void SetRelays(const google::protobuf::RepeatedPtrField<v1::RelayServer>& relays);  // mu_ held
+  bool RelayListed(const net::Endpoint& server) const;                                 // mu_ held
   // Every 250 ms: direct peers we send to that answer nothing fall back to the relay.
   void WatchPaths(std::stop_token stop);
   absl::Status Reconcile();                        // mu_ held
@@ -107,7 +109,7 @@ class Agent {
   std::string epoch_;  // what version_ counts within
   v1::HealthReport last_health_;
   v1::SnatReport snat_;
-  std::vector<v1::RelayServer> relays_;     // from Welcome
+  std::vector<v1::RelayServer> relays_;     // from Welcome or RelayList; guarded by mu_
   std::unique_ptr<RelayClient> relay_;      // our allocation, once one relay answered
   DirectPathWatch watch_;                   // guarded by mu_
   std::set<std::string> direct_failed_;     // pairs relayed because direct stopped; guarded by mu_

@@ -3,11 +3,14 @@
 #include <cstdio>
 #include <set>
 
+#include "lib/k8s/node_address.h"
+
 namespace weft::controller {
 
 NodeFacts NodeFactsOf(const nlohmann::json& node) {
   NodeFacts f;
   if (auto m = node.find("metadata"); m != node.end() && m->is_object()) f.uid = m->value("uid", "");
+  f.reachable_ip = k8s::ReachableNodeAddress(node);
   auto spec = node.find("spec");
   if (spec == node.end() || !spec->is_object()) return f;
   if (auto c = spec->find("podCIDRs"); c != spec->end() && c->is_array()) {

@@ -21,6 +21,7 @@ struct NodeFacts {
   std::string uid;
   std::vector<std::string> pod_cidrs;
   std::string provider_id;  // "aws:///us-east-1a/i-0123…"
+  std::string reachable_ip;  // ExternalIP, else InternalIP (k8s::ReachableNodeAddress)
   friend bool operator==(const NodeFacts&, const NodeFacts&) = default;
 };
 

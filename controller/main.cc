@@ -23,6 +23,7 @@
 #include "controller/controller_service.h"
 #include "controller/kube_admission.h"
 #include "controller/kube_nodes.h"
+#include "controller/kube_relays.h"
 #include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
 #include "controller/weftnode_writer.h"
@@ -40,7 +41,8 @@ constexpr char kUsage[] =
     "                       [--lease-duration-ms 15000] [--agent-audience weft-controller]\n"
     "                       [--agent-service-account system:serviceaccount:kube-system:weft-agent]\n"
     "                       [--status-interval-ms 2000] [--status-writes-per-second 20] [--aws-node-poll-ms 30000]\n"
-    "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca\n"
+    "                       [--relay-service NS/NAME --relay-secret-file FILE]  (relays: the Service's endpoints)\n"
+                       "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca\n"
     "                        --tls-dns-names weft-controller.NS.svc,...]  (instead of --tls-cert/--tls-key)\n";
 
 std::string ReadFile(const std::string& path) {
@@ -63,7 +65,8 @@ std::unique_ptr<grpc::Server> g_server;
 
 int main(int argc, char** argv) {
   using namespace weft;
-  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file;
+  std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file,
+              relay_service;
   std::vector<net::Endpoint> relays;
   int node_prefix = 24;
   bool insecure = false, kubernetes = false;
@@ -98,6 +101,7 @@ int main(int argc, char** argv) {
         relays.push_back(*e);
       }
     } else if (a == "--relay-secret-file") relay_secret_file = value();
+    else if (a == "--relay-service") relay_service = value();
     else if (a == "--tls-secret") tls_boot.secret = value();
     else if (a == "--tls-ca-configmap") tls_boot.ca_configmap = value();
     else if (a == "--tls-dns-names") tls_boot.dns_names = absl::StrSplit(value(), ',', absl::SkipEmpty());
@@ -137,6 +141,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<controller::ControllerService> service;
   std::unique_ptr<k8s::KubeClient> client;
   std::unique_ptr<controller::NodeCache> nodes;
+  std::unique_ptr<controller::RelayWatch> relay_watch;
   std::unique_ptr<controller::TokenReviewAdmission> admit;
   std::unique_ptr<controller::WeftNodeWriter> writer;
   if (kubernetes) {
@@ -153,11 +158,13 @@ int main(int argc, char** argv) {
     client = std::make_unique<k8s::KubeClient>(kube);
     // The service is created before the cache that feeds it; the cache's callbacks run
     // only once Run starts, below.
-    nodes = std::make_unique<controller::NodeCache>(*client, [&service](const std::string& name, const controller::NodeFacts* f) {
+    nodes = std::make_unique<controller::NodeCache>(*client, [&service, &relay_watch](const std::string& name,
+                                                                                      const controller::NodeFacts* f) {
       controller::ControllerService* svc = service.get();
       if (svc == nullptr) return;
       if (f == nullptr) svc->RemoveNode(name);
       else svc->SetProviderId(name, f->provider_id);
+      if (relay_watch) relay_watch->NodesChanged();
     });
     admit = std::make_unique<controller::TokenReviewAdmission>(*client, *nodes, admission);
     service = std::make_unique<controller::ControllerService>(
@@ -191,10 +198,31 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (!relays.empty()) {
-    const std::string secret = ReadFile(relay_secret_file);
-    if (secret.size() < 16) return Usage("--relay needs --relay-secret-file (the relays' shared secret, 16+ characters)");
-    service->SetRelays(relays, secret);
+  std::string relay_secret;
+  if (!relays.empty() || !relay_service.empty()) {
+    relay_secret = ReadFile(relay_secret_file);
+    if (relay_secret.size() < 16) {
+      return Usage("--relay and --relay-service need --relay-secret-file (the relays' shared secret, 16+ characters)");
+    }
+    if (!relays.empty()) service->SetRelays(relays, relay_secret);
+  }
+  if (!relay_service.empty()) {
+    const std::vector<std::string> parts = absl::StrSplit(relay_service, '/');
+    if (!kubernetes || parts.size() != 2 || parts[0].empty() || parts[1].empty() || !relays.empty()) {
+      return Usage("--relay-service NAMESPACE/NAME needs --kubernetes (and replaces --relay)");
+    }
+    relay_watch = std::make_unique<controller::RelayWatch>(
+        *client, parts[0], parts[1],
+        [n = nodes.get()](const std::string& node) {
+          auto f = n->Find(node);
+          return f ? f->reachable_ip : std::string();
+        },
+        [svc = service.get(), relay_secret, relay_service](std::vector<net::Endpoint> list) {
+          std::string shown;
+          for (const auto& r : list) shown += (shown.empty() ? "" : ", ") + r.ToString();
+          Log("relays (Service " + relay_service + "): " + (shown.empty() ? "none ready" : shown));
+          svc->SetRelays(std::move(list), relay_secret);
+        });
   }
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (insecure) {
@@ -264,7 +292,20 @@ int main(int argc, char** argv) {
     });
     status_thread = std::thread([&status] { status.listen_after_bind(); });
   }
-  std::jthread nodes_thread, writer_thread, elector_thread, aws_thread;
+  std::jthread nodes_thread, writer_thread, elector_thread, aws_thread, relay_thread, renew_thread;
+  if (relay_watch) relay_thread = std::jthread([r = relay_watch.get()](std::stop_token st) { r->Run(st); });
+  if (!relay_secret.empty()) {
+    // Credentials last 24 h: every connected agent gets fresh ones twice a day, so that
+    // its next allocation (after a relay fails, or when it moves) is accepted.
+    renew_thread = std::jthread([svc = service.get()](std::stop_token st) {
+      for (auto since = std::chrono::steady_clock::now(); !st.stop_requested();
+           std::this_thread::sleep_for(std::chrono::milliseconds(200))) {
+        if (std::chrono::steady_clock::now() - since < std::chrono::hours(12)) continue;
+        since = std::chrono::steady_clock::now();
+        svc->RenewRelayCredentials();
+      }
+    });
+  }
   std::unique_ptr<k8s::LeaderElector> le;
   if (kubernetes) {
     nodes_thread = std::jthread([n = nodes.get()](std::stop_token st) { n->Run(st); });
@@ -323,6 +364,8 @@ int main(int argc, char** argv) {
   g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   writer_thread = {};
   aws_thread = {};
+  relay_thread = {};
+  renew_thread = {};
   nodes_thread = {};
   status.stop();
   if (status_thread.joinable()) status_thread.join();

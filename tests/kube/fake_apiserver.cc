@@ -50,6 +50,8 @@ const std::vector<FakeApiServer::Resource>& Resources() {
       {"/apis/coordination.k8s.io/v1", "leases", "Lease", "coordination.k8s.io/v1", true, false,
        "leases.coordination.k8s.io"},
       {"/apis/apps/v1", "daemonsets", "DaemonSet", "apps/v1", true, true, "daemonsets.apps"},
+      {"/apis/discovery.k8s.io/v1", "endpointslices", "EndpointSlice", "discovery.k8s.io/v1", true, false,
+       "endpointslices.discovery.k8s.io"},
   };
   return *r;
 }
@@ -92,6 +94,34 @@ void Reply(httplib::Response& res, int code, const json& body) {
 
 void Fail(httplib::Response& res, int code, const std::string& reason, const std::string& message) {
   Reply(res, code, k8s::ApiStatus(code, reason, message));
+}
+
+// An equality-based label selector ("a=b,c!=d,e==f,g"); nullopt when malformed.
+using Selector = std::vector<std::tuple<std::string, std::string, std::string>>;  // key, op, value
+std::optional<Selector> ParseSelector(const std::string& text) {
+  Selector out;
+  for (absl::string_view term : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::string t(term);
+    size_t at;
+    if ((at = t.find("!=")) != std::string::npos) out.emplace_back(t.substr(0, at), "!=", t.substr(at + 2));
+    else if ((at = t.find("==")) != std::string::npos) out.emplace_back(t.substr(0, at), "=", t.substr(at + 2));
+    else if ((at = t.find('=')) != std::string::npos) out.emplace_back(t.substr(0, at), "=", t.substr(at + 1));
+    else if (t.find_first_of(" ()") == std::string::npos) out.emplace_back(t, "exists", "");
+    else return std::nullopt;  // set-based selectors: not needed here
+  }
+  return out;
+}
+
+bool Matches(const Selector& sel, const json& obj) {
+  const json labels = obj.contains("metadata") ? obj["metadata"].value("labels", json::object()) : json::object();
+  for (const auto& [k, op, v] : sel) {
+    const bool has = labels.contains(k) && labels[k].is_string();
+    const std::string value = has ? labels[k].get<std::string>() : "";
+    if (op == "exists" && !has) return false;
+    if (op == "=" && (!has || value != v)) return false;
+    if (op == "!=" && has && value == v) return false;
+  }
+  return true;
 }
 
 std::string Now() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
@@ -154,6 +184,7 @@ json FakeApiServer::StoreLocked(const Resource& r, const std::string& ns, const 
                                 const std::string& type) {
   const std::string path = absl::StrCat(r.prefix, ns.empty() ? "" : "/namespaces/" + ns, "/", r.plural, "/", name);
   auto old = objects_.find(path);
+  json previous = old != objects_.end() ? old->second : json();
   if (type == "MODIFIED" && old != objects_.end()) {
     obj["metadata"]["resourceVersion"] = old->second["metadata"]["resourceVersion"];
     if (obj == old->second) return obj;  // no change: no new resourceVersion, no event
@@ -174,7 +205,7 @@ json FakeApiServer::StoreLocked(const Resource& r, const std::string& ns, const 
   } else {
     objects_[path] = obj;
   }
-  events_.push_back({rv_, r.prefix + "/" + r.plural, ns, type, obj});
+  events_.push_back({rv_, r.prefix + "/" + r.plural, ns, type, obj, type == "MODIFIED" ? previous : json()});
   changed_.notify_all();
   return obj;
 }
@@ -267,11 +298,15 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response& res) 
         l.unlock();
         return Watch(r, t->ns, req, res);
       }
+      auto selector = ParseSelector(req.get_param_value("labelSelector"));
+      if (!selector) return Fail(res, 400, "BadRequest", "unable to parse requirement: " + req.get_param_value("labelSelector"));
       json list = {{"kind", r.kind + "List"}, {"apiVersion", r.api_version},
                    {"metadata", {{"resourceVersion", std::to_string(rv_)}}}, {"items", json::array()}};
       for (const auto& [path, obj] : objects_) {
         auto o = ParsePath(path);
-        if (o && o->r == t->r && (t->ns.empty() || o->ns == t->ns)) list["items"].push_back(obj);
+        if (o && o->r == t->r && (t->ns.empty() || o->ns == t->ns) && Matches(*selector, obj)) {
+          list["items"].push_back(obj);
+        }
       }
       return Reply(res, 200, list);
     }
@@ -367,6 +402,9 @@ void FakeApiServer::Watch(const Resource& r, const std::string& ns, const httpli
   st->last_bookmark = std::chrono::steady_clock::now();
   st->bookmarks = req.get_param_value("allowWatchBookmarks") == "true";
   const std::string collection = r.prefix + "/" + r.plural;
+  auto parsed = ParseSelector(req.get_param_value("labelSelector"));
+  if (!parsed) return Fail(res, 400, "BadRequest", "unable to parse requirement: " + req.get_param_value("labelSelector"));
+  const Selector selector = *parsed;
   {
     std::lock_guard<std::mutex> l(mu_);
     ++watches_;
@@ -375,7 +413,8 @@ void FakeApiServer::Watch(const Resource& r, const std::string& ns, const httpli
     if (rv.empty() || rv == "0") {  // the current state as ADDED events, then changes
       for (const auto& [path, obj] : objects_) {
         auto o = ParsePath(path);
-        if (o && o->r->prefix == r.prefix && o->r->plural == r.plural && (ns.empty() || o->ns == ns)) {
+        if (o && o->r->prefix == r.prefix && o->r->plural == r.plural && (ns.empty() || o->ns == ns) &&
+            Matches(selector, obj)) {
           st->initial.push_back(json({{"type", "ADDED"}, {"object", obj}}).dump() + "\n");
         }
       }
@@ -394,7 +433,8 @@ void FakeApiServer::Watch(const Resource& r, const std::string& ns, const httpli
     }
   }
   res.set_chunked_content_provider(
-      "application/json", [this, st, collection, ns, kind = r.kind, api = r.api_version](size_t, httplib::DataSink& sink) {
+      "application/json",
+      [this, st, collection, ns, selector, kind = r.kind, api = r.api_version](size_t, httplib::DataSink& sink) {
         std::vector<std::string> lines = std::move(st->initial);
         st->initial.clear();
         bool end = st->done;
@@ -412,9 +452,14 @@ void FakeApiServer::Watch(const Resource& r, const std::string& ns, const httpli
           auto it = std::upper_bound(events_.begin(), events_.end(), st->next,
                                      [](uint64_t v, const Event& e) { return v < e.rv; });
           for (; it != events_.end(); ++it) {
-            if (it->collection == collection && (ns.empty() || it->ns == ns)) {
-              lines.push_back(json({{"type", it->type}, {"object", it->object}}).dump() + "\n");
-            }
+            if (it->collection != collection || (!ns.empty() && it->ns != ns)) continue;
+            // What a watch with a label selector sees: objects entering and leaving it.
+            const bool now = Matches(selector, it->object);
+            const bool before = it->type == "MODIFIED" ? Matches(selector, it->previous) : now;
+            std::string type = it->type;
+            if (type == "MODIFIED" && now != before) type = now ? "ADDED" : "DELETED";
+            if (!now && !before) continue;
+            lines.push_back(json({{"type", type}, {"object", it->object}}).dump() + "\n");
           }
           st->next = rv_;
           const auto now = std::chrono::steady_clock::now();

@@ -8,9 +8,11 @@
 //   - watch streams (newline-delimited events, ADDED/MODIFIED/DELETED, BOOKMARK when
 //     allowWatchBookmarks, ERROR 410 Gone for a compacted resourceVersion, the stream
 //     ends after timeoutSeconds);
+//   - equality-based label selectors on list and watch (an object that stops matching is
+//     DELETED for that watch, one that starts matching ADDED);
 //   - bearer-token authentication (401) and TokenReview with audiences.
 // Resources: nodes, weftnodes.weft.dev (cluster-scoped, status), leases, daemonsets,
-// secrets, configmaps.
+// secrets, configmaps, endpointslices.
 #ifndef WEFT_TESTS_KUBE_FAKE_APISERVER_H_
 #define WEFT_TESTS_KUBE_FAKE_APISERVER_H_
 
@@ -73,6 +75,7 @@ class FakeApiServer {
     std::string ns;
     std::string type;
     nlohmann::json object;
+    nlohmann::json previous;  // MODIFIED: the object before (label selectors turn it into ADDED/DELETED)
   };
   FakeApiServer() = default;
   void Handle(const httplib::Request& req, httplib::Response& res);

@@ -143,6 +143,42 @@ TEST_F(KubeTest, WatchDeliversEventsBookmarksAndGoneAfterCompaction) {
   EXPECT_TRUE(absl::IsOutOfRange(WatchErrorStatus(events[0])));
 }
 
+TEST_F(KubeTest, LabelSelectorsFilterListsAndWatchesLikeKubeApiserver) {
+  auto slice = [](const std::string& name, const std::string& service) {
+    return json{{"apiVersion", "discovery.k8s.io/v1"}, {"kind", "EndpointSlice"},
+                {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/service-name", service}}}}},
+                {"addressType", "IPv4"}, {"endpoints", json::array()}};
+  };
+  const std::string path = "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices";
+  const std::string selected = path + "?labelSelector=kubernetes.io%2Fservice-name%3Dweft-relay";
+  ASSERT_TRUE(client_->Create(path, slice("relay-a", "weft-relay")).ok());
+  ASSERT_TRUE(client_->Create(path, slice("dns-a", "kube-dns")).ok());
+  auto list = client_->Get(selected);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ((*list)["kind"], "EndpointSliceList");
+  ASSERT_EQ((*list)["items"].size(), 1u);
+  EXPECT_EQ((*list)["items"][0]["metadata"]["name"], "relay-a");
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (void)client_->MergePatch(path + "/dns-a", {{"metadata", {{"labels", {{"kubernetes.io/service-name", "weft-relay"}}}}}});
+    (void)client_->MergePatch(path + "/relay-a", {{"metadata", {{"labels", {{"kubernetes.io/service-name", "other"}}}}}});
+    (void)client_->Create(path, slice("dns-b", "kube-dns"));
+    (void)client_->MergePatch(path + "/dns-a", {{"endpoints", {{{"addresses", {"10.0.0.1"}}}}}});
+  });
+  std::vector<std::string> seen;
+  absl::Status s = client_->Watch(
+      selected, ResourceVersionOf(*list), 3,
+      [&](WatchEvent e) {
+        if (e.type != "BOOKMARK") seen.push_back(e.type + " " + e.object["metadata"].value("name", ""));
+        return seen.size() < 3;
+      },
+      {});
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED dns-a", "DELETED relay-a", "MODIFIED dns-a"}));
+  EXPECT_FALSE(client_->Get(path + "?labelSelector=a+in+(b)").ok());
+}
+
 TEST_F(KubeTest, ReflectorRelistsAfterGoneAndMissesNothing) {
   ASSERT_TRUE(client_->Create("/api/v1/nodes", Node("n1", "10.244.1.0/24")).ok());
   std::mutex mu;

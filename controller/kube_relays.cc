@@ -26,6 +26,11 @@ int PortOf(const json& slice, const std::string& name) {
   return first_udp;
 }
 
+std::string NameOf(const json& o) {
+  auto m = o.find("metadata");
+  return m != o.end() && m->is_object() ? m->value("name", "") : "";
+}
+
 bool Condition(const json& endpoint, const char* name, bool unset) {
   auto c = endpoint.find("conditions");
   if (c == endpoint.end() || !c->is_object()) return unset;
@@ -74,7 +79,10 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                         {
                           std::lock_guard<std::mutex> l(mu_);
                           slices_.clear();
-                          for (auto& s : items) slices_[s["metadata"].value("name", "")] = std::move(s);
+                          for (auto& s : items) {
+                            const std::string name = NameOf(s);
+                            slices_[name] = std::move(s);
+                          }
                         }
                         Publish();
                       },
@@ -82,7 +90,7 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                       [this](const std::string& type, const json& s) {
                         {
                           std::lock_guard<std::mutex> l(mu_);
-                          const std::string name = s["metadata"].value("name", "");
+                          const std::string name = NameOf(s);
                           if (type == "DELETED") slices_.erase(name);
                           else slices_[name] = s;
                         }

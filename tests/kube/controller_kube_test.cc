@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -55,18 +56,18 @@ struct Controller {
   std::unique_ptr<lab::ChildProcess> proc;
   std::string log;
 
-  void Start(const std::string& api, const std::string& identity, const std::string& token_file) {
+  void Start(const std::string& api, const std::string& identity, const std::string& token_file,
+             const std::vector<std::string>& extra = {}) {
     log = absl::StrCat(::testing::TempDir(), "/controller-", identity, "-", getpid(), ".log");
     unlink(log.c_str());
-    proc = std::make_unique<lab::ChildProcess>(
-        "",
-        std::vector<std::string>{WEFT_CONTROLLER_BINARY, "--kubernetes", "--kube-api", api, "--kube-token-file",
+    std::vector<std::string> argv{WEFT_CONTROLLER_BINARY, "--kubernetes", "--kube-api", api, "--kube-token-file",
                                  token_file, "--identity", identity, "--insecure", "--listen",
                                  absl::StrCat("127.0.0.1:", grpc_port), "--status-listen",
                                  absl::StrCat("127.0.0.1:", status_port), "--cluster-cidr", "10.244.0.0/16",
                                  "--lease-duration-ms", "3000", "--status-interval-ms", "500",
-                                 "--aws-node-poll-ms", "200"},
-        log);
+                                 "--aws-node-poll-ms", "200"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<lab::ChildProcess>("", argv, log);
   }
   bool Ready() const {
     httplib::Client c("127.0.0.1", status_port);
@@ -107,6 +108,15 @@ struct Agent {
     if (stream->Read(&in) && in.has_welcome()) return in.welcome();
     grpc::Status s = stream->Finish();
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  // The next RelayList, skipping other messages (bounded: 20 messages).
+  std::optional<v1::RelayList> NextRelays() {
+    for (int i = 0; i < 20; ++i) {
+      v1::ControllerMessage in;
+      if (!stream->Read(&in)) return std::nullopt;
+      if (in.has_relays()) return in.relays();
+    }
+    return std::nullopt;
   }
   v1::ControllerMessage Next() {
     v1::ControllerMessage in;
@@ -306,6 +316,86 @@ TEST_F(ControllerKubeTest, SnatConditionNamesTheAwsVpcCniAndItsFix) {
   aws_node("none");
   ASSERT_TRUE(Eventually([&] { return condition().value("reason", "") == "NatGateway"; })) << c.Log();
   EXPECT_NE(condition()["message"].get<std::string>().find("public IP"), std::string::npos);
+}
+
+std::vector<std::string> Addresses(const google::protobuf::RepeatedPtrField<v1::RelayServer>& relays) {
+  std::vector<std::string> out;
+  for (const auto& r : relays) out.push_back(absl::StrCat(r.address().ip(), ":", r.address().port()));
+  return out;
+}
+
+TEST_F(ControllerKubeTest, RelaysAreTheRelayServicesEndpointsAndChangesReachConnectedAgents) {
+  auto node = [&](const std::string& name, const std::string& internal, const std::string& external) {
+    json addresses = json::array({{{"type", "InternalIP"}, {"address", internal}}, {{"type", "Hostname"}, {"address", name}}});
+    if (!external.empty()) addresses.push_back({{"type", "ExternalIP"}, {"address", external}});
+    ASSERT_TRUE(api_->Put("/api/v1/nodes/" + name, {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}},
+                                                    {"spec", json::object()}, {"status", {{"addresses", addresses}}}})
+                    .ok());
+  };
+  node("relay-public", "10.0.9.1", "203.0.113.50");
+  node("relay-private", "10.0.9.2", "");
+  // What the EndpointSlice controller keeps for the chart's relay Service (hostNetwork
+  // pods: the endpoint addresses are their nodes' InternalIPs).
+  auto endpoint = [](const std::string& node, const std::string& ip, bool ready) {
+    return json{{"addresses", {ip}}, {"conditions", {{"ready", ready}, {"serving", ready}, {"terminating", !ready}}},
+                {"nodeName", node}, {"targetRef", {{"kind", "Pod"}, {"name", "weft-relay-" + node}}}};
+  };
+  auto slice = [&](json endpoints) {
+    json s = {{"apiVersion", "discovery.k8s.io/v1"}, {"kind", "EndpointSlice"},
+              {"metadata", {{"name", "weft-relay-x7k2p"}, {"labels", {{"kubernetes.io/service-name", "weft-relay"},
+                                                                      {"endpointslice.kubernetes.io/managed-by",
+                                                                       "endpointslice-controller.k8s.io"}}}}},
+              {"addressType", "IPv4"},
+              {"ports", {{{"name", "turn-udp"}, {"protocol", "UDP"}, {"port", 3478}},
+                         {{"name", "turn-tcp"}, {"protocol", "TCP"}, {"port", 3478}}}},
+              {"endpoints", endpoints}};
+    ASSERT_TRUE(api_->Put("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/weft-relay-x7k2p", s).ok());
+  };
+  slice(json::array({endpoint("relay-public", "10.0.9.1", true)}));
+  // Another Service's slice in the namespace is not ours.
+  ASSERT_TRUE(api_->Put("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns-abcde",
+                        {{"metadata", {{"labels", {{"kubernetes.io/service-name", "kube-dns"}}}}},
+                         {"addressType", "IPv4"}, {"ports", {{{"protocol", "UDP"}, {"port", 53}}}},
+                         {"endpoints", {{{"addresses", {"10.96.0.10"}}}}}})
+                  .ok());
+  const std::string secret_file = absl::StrCat(::testing::TempDir(), "/relay-secret-", getpid());
+  std::ofstream(secret_file) << "0123456789abcdef0123\n";
+  Controller c;
+  c.Start(api_->url(), "controller-a", token_file_,
+          {"--relay-service", "kube-system/weft-relay", "--relay-secret-file", secret_file});
+  ASSERT_TRUE(Eventually([&] { return c.Ready(); })) << c.Log();
+  ASSERT_TRUE(Eventually([&] { return c.Log().find("relays (Service kube-system/weft-relay): 203.0.113.50:3478") !=
+                                      std::string::npos; }))
+      << c.Log();
+  Agent a1(c.grpc_port);
+  auto welcome = a1.Join("n1", "agent-n1");
+  ASSERT_TRUE(welcome.ok()) << welcome.status();
+  EXPECT_EQ(Addresses(welcome->relays()), std::vector<std::string>{"203.0.113.50:3478"});  // the Node's ExternalIP
+  ASSERT_EQ(welcome->relays_size(), 1);
+  EXPECT_TRUE(absl::EndsWith(welcome->relays(0).username(), ":n1")) << welcome->relays(0).username();
+  EXPECT_FALSE(welcome->relays(0).password().empty());
+
+  // A second relay becomes ready: the connected agent hears of it.
+  slice(json::array({endpoint("relay-public", "10.0.9.1", true), endpoint("relay-private", "10.0.9.2", true)}));
+  auto relays = a1.NextRelays();
+  ASSERT_TRUE(relays.has_value()) << c.Log();
+  EXPECT_EQ(Addresses(relays->relays()), (std::vector<std::string>{"10.0.9.2:3478", "203.0.113.50:3478"}));
+  // The first one's pod is terminating: gone from the list (its nodes move).
+  slice(json::array({endpoint("relay-public", "10.0.9.1", false), endpoint("relay-private", "10.0.9.2", true)}));
+  relays = a1.NextRelays();
+  ASSERT_TRUE(relays.has_value()) << c.Log();
+  EXPECT_EQ(Addresses(relays->relays()), std::vector<std::string>{"10.0.9.2:3478"});
+  // Its Node gets a public address: agents are told to use that.
+  node("relay-private", "10.0.9.2", "198.51.100.60");
+  relays = a1.NextRelays();
+  ASSERT_TRUE(relays.has_value()) << c.Log();
+  EXPECT_EQ(Addresses(relays->relays()), std::vector<std::string>{"198.51.100.60:3478"});
+  // The Service's endpoints are gone: no relays.
+  ASSERT_TRUE(api_->Delete("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/weft-relay-x7k2p").ok());
+  relays = a1.NextRelays();
+  ASSERT_TRUE(relays.has_value()) << c.Log();
+  EXPECT_EQ(relays->relays_size(), 0);
+  unlink(secret_file.c_str());
 }
 
 TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration) {

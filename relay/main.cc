@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/k8s/kube_client.h"
+#include "lib/k8s/node_address.h"
 #include "relay/udp_relay.h"
 
 namespace {
@@ -24,8 +26,31 @@ constexpr char kUsage[] =
     "                  [--relay-ports 49152-65535] [--realm weft] [--max-allocations 10000]\n"
     "                  [--max-allocations-per-user 16] [--max-bytes-per-second 0 (unlimited)]\n"
     "                  [--http-listen 0.0.0.0:9477 (\"\" to disable)]\n"
+    "                  [--relay-ip-from-node NODE [--kube-api URL --kube-token-file F --kube-ca-file F]]\n"
+    "  --relay-ip-from-node (Kubernetes, hostNetwork): the relayed addresses are the Node's\n"
+    "  ExternalIP (else its InternalIP), read from the API server at start.\n"
     "  The secret is the TURN REST shared secret (coturn's static-auth-secret): usernames\n"
     "  are \"<expiry>:<name>\", passwords base64(HMAC-SHA1(secret, username)).\n";
+
+// The Node's reachable address (k8s::ReachableNodeAddress); retried for about a minute
+// while the API server is not there yet.
+absl::StatusOr<std::string> NodeAddress(const weft::k8s::KubeConfig& kube, const std::string& node) {
+  weft::k8s::KubeClient client(kube);
+  absl::Status last;
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto n = client.Get("/api/v1/nodes/" + node);
+    if (!n.ok()) {
+      last = n.status();
+      std::fprintf(stderr, "weft-relay: Node %s: %s\n", node.c_str(), last.ToString().c_str());
+      continue;
+    }
+    std::string ip = weft::k8s::ReachableNodeAddress(*n);
+    if (ip.empty()) return absl::FailedPreconditionError("Node " + node + " lists no IPv4 ExternalIP or InternalIP");
+    return ip;
+  }
+  return last;
+}
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "weft-relay: %s\n%s", why.c_str(), kUsage);
@@ -58,7 +83,8 @@ int main(int argc, char** argv) {
   using namespace weft;
   relay::RelayOptions o;
   o.listen = *net::Endpoint::Parse("0.0.0.0:3478");
-  std::string secret_file, relay_ip, http_listen = "0.0.0.0:9477";
+  std::string secret_file, relay_ip, http_listen = "0.0.0.0:9477", relay_node;
+  k8s::KubeConfig kube;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -68,6 +94,10 @@ int main(int argc, char** argv) {
       if (!e.ok()) return Usage("--listen IP:PORT");
       o.listen = *e;
     } else if (a == "--relay-ip") relay_ip = value();
+    else if (a == "--relay-ip-from-node") relay_node = value();
+    else if (a == "--kube-api") kube.server = value();
+    else if (a == "--kube-token-file") kube.token_file = value();
+    else if (a == "--kube-ca-file") kube.ca_file = value();
     else if (a == "--secret-file") secret_file = value();
     else if (a == "--realm") o.turn.realm = value();
     else if (a == "--http-listen") http_listen = value();
@@ -90,6 +120,21 @@ int main(int argc, char** argv) {
   ss << in.rdbuf();
   o.turn.secret = std::string(absl::StripAsciiWhitespace(ss.str()));
   if (o.turn.secret.size() < 16) return Usage("the secret must be at least 16 characters");
+  if (!relay_node.empty()) {
+    if (!relay_ip.empty()) return Usage("give --relay-ip or --relay-ip-from-node, not both");
+    if (kube.server.empty()) {
+      auto in_cluster = k8s::KubeConfig::InCluster();
+      if (!in_cluster.ok()) return Usage(std::string(in_cluster.status().message()));
+      kube = *in_cluster;
+    }
+    auto ip = NodeAddress(kube, relay_node);
+    if (!ip.ok()) {
+      std::fprintf(stderr, "weft-relay: --relay-ip-from-node: %s\n", ip.status().ToString().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "weft-relay: Node %s is reached at %s\n", relay_node.c_str(), ip->c_str());
+    relay_ip = *ip;
+  }
   if (relay_ip.empty()) {
     if (o.listen.ip.ToString() == "0.0.0.0") return Usage("--relay-ip is required when listening on 0.0.0.0");
     o.relay_ip = o.listen.ip;

@@ -34,7 +34,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: weft-controller --cluster-cidr CIDR[,CIDR] [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
     "                       [--tls-cert FILE --tls-key FILE | --insecure] [--status-listen ADDR:PORT]\n"
-    "                       [--relay IP:PORT[,IP:PORT] --relay-secret-file FILE]  (TURN relays for agents)\n"
+    "                       [--relay IP:PORT[,IP:PORT] | --relay-file FILE] --relay-secret-file FILE\n"
+    "                        (TURN relays for agents; the file, IP:PORT per line, is re-read on SIGHUP)\n"
     "  standalone:          --join-token-file FILE [--node-prefix 24] [--state-file FILE]\n"
     "  kubernetes:          --kubernetes [--kube-api URL --kube-token-file FILE --kube-ca-file FILE]\n"
     "                       [--identity POD] [--lease-namespace NS] [--lease-name weft-controller]\n"
@@ -59,6 +60,19 @@ int Usage(const std::string& why) {
 
 void Log(const std::string& s) { std::fprintf(stderr, "weft-controller: %s\n", s.c_str()); }
 
+// "IP:PORT" items separated by commas or whitespace (--relay, --relay-file).
+absl::StatusOr<std::vector<weft::net::Endpoint>> ParseRelays(const std::string& text) {
+  std::vector<weft::net::Endpoint> out;
+  for (absl::string_view item : absl::StrSplit(text, absl::ByAnyChar(", \t\n"), absl::SkipEmpty())) {
+    auto e = weft::net::Endpoint::Parse(item);
+    if (!e.ok() || !e->ip.is_v4() || e->port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("relay \"", item, "\" is not IPv4:PORT"));
+    }
+    out.push_back(*e);
+  }
+  return out;
+}
+
 std::unique_ptr<grpc::Server> g_server;
 
 }  // namespace
@@ -66,7 +80,7 @@ std::unique_ptr<grpc::Server> g_server;
 int main(int argc, char** argv) {
   using namespace weft;
   std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file,
-              relay_service;
+              relay_service, relay_file;
   std::vector<net::Endpoint> relays;
   int node_prefix = 24;
   bool insecure = false, kubernetes = false;
@@ -95,12 +109,11 @@ int main(int argc, char** argv) {
     else if (a == "--status-listen") status_listen = value();
     else if (a == "--kubernetes") kubernetes = true;
     else if (a == "--relay") {
-      for (absl::string_view r : absl::StrSplit(value(), ',', absl::SkipEmpty())) {
-        auto e = net::Endpoint::Parse(r);
-        if (!e.ok()) return Usage("--relay IP:PORT[,IP:PORT]");
-        relays.push_back(*e);
-      }
-    } else if (a == "--relay-secret-file") relay_secret_file = value();
+      auto r = ParseRelays(value());
+      if (!r.ok() || r->empty()) return Usage("--relay IP:PORT[,IP:PORT]");
+      relays.insert(relays.end(), r->begin(), r->end());
+    } else if (a == "--relay-file") relay_file = value();
+    else if (a == "--relay-secret-file") relay_secret_file = value();
     else if (a == "--relay-service") relay_service = value();
     else if (a == "--tls-secret") tls_boot.secret = value();
     else if (a == "--tls-ca-configmap") tls_boot.ca_configmap = value();
@@ -198,13 +211,19 @@ int main(int argc, char** argv) {
       }
     }
   }
+  if (!relay_file.empty()) {
+    if (!relays.empty() || !relay_service.empty()) return Usage("give one of --relay, --relay-file, --relay-service");
+    auto r = ParseRelays(ReadFile(relay_file));
+    if (!r.ok()) return Usage("--relay-file " + relay_file + ": " + std::string(r.status().message()));
+    relays = *r;
+  }
   std::string relay_secret;
-  if (!relays.empty() || !relay_service.empty()) {
+  if (!relays.empty() || !relay_service.empty() || !relay_file.empty()) {
     relay_secret = ReadFile(relay_secret_file);
     if (relay_secret.size() < 16) {
-      return Usage("--relay and --relay-service need --relay-secret-file (the relays' shared secret, 16+ characters)");
+      return Usage("relays need --relay-secret-file (the relays' shared secret, 16+ characters)");
     }
-    if (!relays.empty()) service->SetRelays(relays, relay_secret);
+    service->SetRelays(relays, relay_secret);
   }
   if (!relay_service.empty()) {
     const std::vector<std::string> parts = absl::StrSplit(relay_service, '/');
@@ -255,6 +274,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // --relay-file: read it again
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   grpc::ServerBuilder b;
   int port = 0;
@@ -357,7 +377,18 @@ int main(int argc, char** argv) {
     });
   }
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    if (relay_file.empty()) continue;
+    auto r = ParseRelays(ReadFile(relay_file));
+    if (!r.ok()) {
+      Log("SIGHUP: --relay-file " + relay_file + ": " + std::string(r.status().message()) + " (keeping the relays)");
+      continue;
+    }
+    std::string shown;
+    for (const auto& e : *r) shown += (shown.empty() ? "" : ", ") + e.ToString();
+    Log("SIGHUP: relays from " + relay_file + ": " + (shown.empty() ? "none" : shown));
+    service->SetRelays(*r, relay_secret);
+  }
   Log("signal " + std::to_string(sig) + ", shutting down");
   // Release the Lease first: a standby takes over at once.
   elector_thread = {};

@@ -92,6 +92,54 @@ TEST(RelayFailoverLabTest, PairsMoveToAnotherRelayWhenTheirsDies) {
   EXPECT_NE(cluster.AgentLog("h1").find("stopped answering: moving on"), std::string::npos);
 }
 
+// The relay carrying a pair leaves the controller's list while it still runs (in
+// Kubernetes: its pod is terminating, its endpoint no longer ready): the agents on it
+// move to another relay before it goes, and the pods keep talking.
+TEST(RelayDrainLabTest, PairsMoveOffARelayThatLeavesTheList) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  if (system("command -v wireguard-go >/dev/null") != 0) GTEST_SKIP() << "wireguard-go missing";
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
+      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 2};
+  auto c = LabCluster::Create(*spec, bin);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  ASSERT_TRUE(cluster.PodPing("h1", cluster.PodIp("h2"), 15)) << cluster.AgentLog("h1");
+  const int used = cluster.AgentLog("h1").find("relay 198.51.100.200:3479: allocated") != std::string::npos ? 1 : 0;
+  const int other = 1 - used;
+  cluster.ListRelays({other});
+  const auto listed = std::chrono::steady_clock::now();
+  const std::string moved = absl::StrCat("relay 198.51.100.200:", 3478 + other);
+  bool on_other = false;
+  while (!on_other && std::chrono::steady_clock::now() - listed < std::chrono::seconds(15)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string log = cluster.AgentLog("h1");
+    on_other = log.find("is no longer listed: moving on") != std::string::npos &&
+               log.find(moved + ": allocated", log.find("is no longer listed")) != std::string::npos;
+  }
+  ASSERT_TRUE(on_other) << cluster.AgentLog("h1");
+  bool back = false;
+  while (!back && std::chrono::steady_clock::now() - listed < std::chrono::seconds(20)) {
+    back = cluster.PodPing("h1", cluster.PodIp("h2"), 1) && cluster.PodPing("h2", cluster.PodIp("h1"), 1);
+  }
+  const auto took = std::chrono::steady_clock::now() - listed;
+  std::printf("relay %d unlisted: both agents on relay %d, pods talk after %lld ms\n", used, other,
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  ASSERT_TRUE(back) << cluster.AgentLog("h1") << cluster.AgentLog("h2");
+  EXPECT_LT(took, std::chrono::seconds(10));
+  // Nobody is left on the unlisted relay, though it still answers.
+  for (const char* n : {"h1", "h2"}) {
+    const std::string log = cluster.AgentLog(n);
+    const size_t last = log.rfind(": allocated");
+    ASSERT_NE(last, std::string::npos) << log;
+    const size_t bol = log.rfind('\n', last);
+    const std::string line = log.substr(bol == std::string::npos ? 0 : bol + 1, last - (bol == std::string::npos ? 0 : bol + 1));
+    EXPECT_NE(line.find(moved), std::string::npos) << n << ": " << line << "\n" << log;
+    EXPECT_EQ(log.find(absl::StrCat("relay 198.51.100.200:", 3478 + used, " stopped answering")), std::string::npos) << log;
+  }
+}
+
 // A live direct pair loses its direct path (a router starts dropping the pair's UDP):
 // the agents fall back to the relay and pings resume within 3 s.
 TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {

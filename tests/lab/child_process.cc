@@ -51,6 +51,10 @@ int ChildProcess::Stop() {
   return -1;
 }
 
+void ChildProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
 void ChildProcess::Kill() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);

@@ -23,6 +23,7 @@ class ChildProcess {
   int Stop();
   // SIGKILL at once (a crash).
   void Kill();
+  void Signal(int sig);
   bool running() const { return pid_ > 0; }
   const std::string& log_path() const { return log_; }
 

@@ -125,9 +125,12 @@ std::vector<std::string> LabCluster::nodes() const {
 absl::Status LabCluster::StartController() {
   std::vector<std::string> relay_args;
   if (!bin_.relay_kind.empty()) {
-    std::string list;
-    for (int i = 0; i < bin_.relay_count; ++i) absl::StrAppend(&list, i ? "," : "", "198.51.100.200:", 3478 + i);
-    relay_args = {"--relay", list, "--relay-secret-file", dir_ + "/relay-secret"};
+    if (!std::filesystem::exists(dir_ + "/relays")) {
+      std::vector<int> all;
+      for (int i = 0; i < bin_.relay_count; ++i) all.push_back(i);
+      WriteRelayList(all);
+    }
+    relay_args = {"--relay-file", dir_ + "/relays", "--relay-secret-file", dir_ + "/relay-secret"};
   }
   std::vector<std::string> args{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
                                "--tls-key", dir_ + "/controller.key", "--join-token-file",
@@ -145,6 +148,18 @@ absl::Status LabCluster::StartController() {
 }
 
 void LabCluster::StopController() { controller_.reset(); }
+
+void LabCluster::WriteRelayList(const std::vector<int>& relays) {
+  std::ofstream out(dir_ + "/relays.tmp");
+  for (int i : relays) out << "198.51.100.200:" << 3478 + i << "\n";
+  out.close();
+  std::filesystem::rename(dir_ + "/relays.tmp", dir_ + "/relays");
+}
+
+void LabCluster::ListRelays(const std::vector<int>& relays) {
+  WriteRelayList(relays);
+  if (controller_) controller_->Signal(SIGHUP);
+}
 
 void LabCluster::StopAgent(const std::string& node) {
   if (auto it = agents_.find(node); it != agents_.end()) it->second->Stop();

@@ -51,6 +51,9 @@ class LabCluster {
   absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});
   void StopAgent(const std::string& node);
   void KillRelay(int i) { relays_.at(i)->Kill(); }
+  // The controller's relay list becomes `relays` (indices; SIGHUP re-reads its file):
+  // what a relay pod's endpoint going unready does in Kubernetes.
+  void ListRelays(const std::vector<int>& relays);
   // `weft-agent --cleanup` on `node` (uninstall); returns its output.
   std::string CleanupNode(const std::string& node);
   // The controller's GET /status (JSON text; "" when it does not answer).
@@ -60,6 +63,7 @@ class LabCluster {
 
  private:
   LabCluster() = default;
+  void WriteRelayList(const std::vector<int>& relays);
 
   ClusterBinaries bin_;
   std::unique_ptr<NatLab> lab_;

@@ -24,6 +24,7 @@
 #include "controller/kube_admission.h"
 #include "controller/kube_nodes.h"
 #include "controller/kube_relays.h"
+#include "controller/relay_secret.h"
 #include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
 #include "controller/weftnode_writer.h"
@@ -42,7 +43,8 @@ constexpr char kUsage[] =
     "                       [--lease-duration-ms 15000] [--agent-audience weft-controller]\n"
     "                       [--agent-service-account system:serviceaccount:kube-system:weft-agent]\n"
     "                       [--status-interval-ms 2000] [--status-writes-per-second 20] [--aws-node-poll-ms 30000]\n"
-    "                       [--relay-service NS/NAME --relay-secret-file FILE]  (relays: the Service's endpoints)\n"
+    "                       [--relay-service NS/NAME --relay-secret NAME|--relay-secret-file FILE]\n"
+    "                        (relays: the Service's endpoints; the shared secret from a Secret it creates once)\n"
                        "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca\n"
     "                        --tls-dns-names weft-controller.NS.svc,...]  (instead of --tls-cert/--tls-key)\n";
 
@@ -80,7 +82,7 @@ std::unique_ptr<grpc::Server> g_server;
 int main(int argc, char** argv) {
   using namespace weft;
   std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file,
-              relay_service, relay_file;
+              relay_service, relay_file, relay_secret_name;
   std::vector<net::Endpoint> relays;
   int node_prefix = 24;
   bool insecure = false, kubernetes = false;
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
     } else if (a == "--relay-file") relay_file = value();
     else if (a == "--relay-secret-file") relay_secret_file = value();
     else if (a == "--relay-service") relay_service = value();
+    else if (a == "--relay-secret") relay_secret_name = value();
     else if (a == "--tls-secret") tls_boot.secret = value();
     else if (a == "--tls-ca-configmap") tls_boot.ca_configmap = value();
     else if (a == "--tls-dns-names") tls_boot.dns_names = absl::StrSplit(value(), ',', absl::SkipEmpty());
@@ -219,9 +222,28 @@ int main(int argc, char** argv) {
   }
   std::string relay_secret;
   if (!relays.empty() || !relay_service.empty() || !relay_file.empty()) {
-    relay_secret = ReadFile(relay_secret_file);
+    if (!relay_secret_name.empty()) {
+      if (!kubernetes || !relay_secret_file.empty()) {
+        return Usage("--relay-secret NAME needs --kubernetes (and replaces --relay-secret-file)");
+      }
+      absl::StatusOr<std::string> s;
+      for (int attempt = 0; attempt < 60; ++attempt) {  // bounded: about a minute for the API server
+        s = controller::EnsureRelaySecret(*client, elector.lease_namespace, relay_secret_name);
+        if (s.ok() || absl::IsFailedPrecondition(s.status())) break;
+        Log("relay Secret " + elector.lease_namespace + "/" + relay_secret_name + ": " + s.status().ToString());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+      if (!s.ok()) {
+        Log("relay Secret: " + s.status().ToString());
+        return 1;
+      }
+      relay_secret_file.clear();
+      relay_secret = *s;
+    } else {
+      relay_secret = ReadFile(relay_secret_file);
+    }
     if (relay_secret.size() < 16) {
-      return Usage("relays need --relay-secret-file (the relays' shared secret, 16+ characters)");
+      return Usage("relays need --relay-secret or --relay-secret-file (the relays' shared secret, 16+ characters)");
     }
     service->SetRelays(relays, relay_secret);
   }

@@ -12,10 +12,12 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "lib/turn/turn_credentials.h"
 #include "tests/kube/fake_apiserver.h"
 #include "tests/lab/child_process.h"
 #include "weft/v1/weft.grpc.pb.h"
@@ -358,11 +360,10 @@ TEST_F(ControllerKubeTest, RelaysAreTheRelayServicesEndpointsAndChangesReachConn
                          {"addressType", "IPv4"}, {"ports", {{{"protocol", "UDP"}, {"port", 53}}}},
                          {"endpoints", {{{"addresses", {"10.96.0.10"}}}}}})
                   .ok());
-  const std::string secret_file = absl::StrCat(::testing::TempDir(), "/relay-secret-", getpid());
-  std::ofstream(secret_file) << "0123456789abcdef0123\n";
+  // The chart's way: the shared secret in a Secret the controller creates once.
   Controller c;
   c.Start(api_->url(), "controller-a", token_file_,
-          {"--relay-service", "kube-system/weft-relay", "--relay-secret-file", secret_file});
+          {"--relay-service", "kube-system/weft-relay", "--relay-secret", "weft-relay"});
   ASSERT_TRUE(Eventually([&] { return c.Ready(); })) << c.Log();
   ASSERT_TRUE(Eventually([&] { return c.Log().find("relays (Service kube-system/weft-relay): 203.0.113.50:3478") !=
                                       std::string::npos; }))
@@ -373,7 +374,14 @@ TEST_F(ControllerKubeTest, RelaysAreTheRelayServicesEndpointsAndChangesReachConn
   EXPECT_EQ(Addresses(welcome->relays()), std::vector<std::string>{"203.0.113.50:3478"});  // the Node's ExternalIP
   ASSERT_EQ(welcome->relays_size(), 1);
   EXPECT_TRUE(absl::EndsWith(welcome->relays(0).username(), ":n1")) << welcome->relays(0).username();
-  EXPECT_FALSE(welcome->relays(0).password().empty());
+  auto stored = api_->Get("/api/v1/namespaces/kube-system/secrets/weft-relay");
+  ASSERT_TRUE(stored.has_value());
+  std::string shared;
+  ASSERT_TRUE(absl::Base64Unescape((*stored)["data"]["secret"].get<std::string>(), &shared));
+  const std::string& user = welcome->relays(0).username();
+  EXPECT_EQ(welcome->relays(0).password(),
+            turn::IssueCredentials(shared, "n1", std::stoll(user.substr(0, user.find(':')))).password)
+      << "the relays, mounting that Secret, accept what the agents are given";
 
   // A second relay becomes ready: the connected agent hears of it.
   slice(json::array({endpoint("relay-public", "10.0.9.1", true), endpoint("relay-private", "10.0.9.2", true)}));
@@ -395,7 +403,6 @@ TEST_F(ControllerKubeTest, RelaysAreTheRelayServicesEndpointsAndChangesReachConn
   relays = a1.NextRelays();
   ASSERT_TRUE(relays.has_value()) << c.Log();
   EXPECT_EQ(relays->relays_size(), 0);
-  unlink(secret_file.c_str());
 }
 
 TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration) {

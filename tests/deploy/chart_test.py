@@ -10,6 +10,10 @@ usage: chart_test.py RENDERED.yaml [WEFTNODE_SAMPLE.json]
   probes, the CNI install init container, the projected token for the controller;
 - the controller Deployment: non-root, read-only root, no capabilities, probes, 2
   replicas, a PodDisruptionBudget and a Service that select it;
+- the relay Deployment (when enabled): hostNetwork, non-root, no capabilities, its
+  relayed address from its Node, the TURN Secret the controller creates mounted; a
+  Service with the same port over UDP and TCP; a PodDisruptionBudget; the controller
+  told where to find them (--relay-service, --relay-secret);
 - RBAC: exact verbs per component, no wildcards, nothing for the agents;
 - the CRD: a structural schema, the printer columns, and it accepts (prunes nothing of)
   the status the controller writes.
@@ -80,7 +84,7 @@ TEMPLATE = {"metadata": META, "spec": POD_SPEC}
 RULE = {"apiGroups": [STR], "resources": [STR], "resourceNames": [STR], "verbs": [STR]}
 SPECS = {
     "ServiceAccount": {"automountServiceAccountToken": BOOL},
-    "Service": {"spec": {"type": STR, "clusterIP": STR, "selector": ANY,
+    "Service": {"spec": {"type": STR, "clusterIP": STR, "selector": ANY, "externalTrafficPolicy": STR,
                          "ports": [{"name": STR, "port": INT, "targetPort": ANY, "protocol": STR, "appProtocol": STR}]}},
     "Deployment": {"spec": {"replicas": INT, "selector": SELECTOR, "template": TEMPLATE,
                             "strategy": {"type": STR, "rollingUpdate": {"maxSurge": ANY, "maxUnavailable": ANY}}}},
@@ -252,6 +256,70 @@ def check_controller(objs):
                 fail(f"controller Service: targetPort {p['targetPort']} is not a container port")
 
 
+def check_relay(objs):
+    d = [o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "weft-relay"]
+    controller = one(objs, "Deployment", "weft-controller")
+    cargs = controller["spec"]["template"]["spec"]["containers"][0]["args"] if controller else []
+    if not d:
+        if any(a.startswith("--relay") for a in cargs):
+            fail("relay disabled, yet the controller is told about relays")
+        return
+    d = d[0]
+    check_workload(d, None)
+    pod = d["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    if pod.get("hostNetwork") is not True:
+        fail("relay: must be hostNetwork (relayed ports are the node's)")
+    if pod["securityContext"].get("runAsNonRoot") is not True:
+        fail("relay: must run as non-root")
+    if c["securityContext"]["capabilities"].get("add"):
+        fail("relay: must add no capability")
+    args = c["args"]
+    if "--relay-ip-from-node=$(NODE_NAME)" not in args:
+        fail("relay: its relayed address must come from its Node")
+    if not any(e["name"] == "NODE_NAME" and e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName"
+               for e in c.get("env", [])):
+        fail("relay: NODE_NAME must be the pod's spec.nodeName")
+    secret_vols = [v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v]
+    want_secret = [a.split("=", 1)[1] for a in cargs if a.startswith("--relay-secret=")]
+    if not want_secret or secret_vols != want_secret:
+        fail(f"relay: mounts Secret {secret_vols}, the controller uses {want_secret}")
+    svc = one(objs, "Service", "weft-relay")
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    if svc:
+        if not selects(svc["spec"]["selector"], labels):
+            fail("relay: the Service does not select it")
+        protos = sorted((p["protocol"], p["port"]) for p in svc["spec"]["ports"])
+        if [p for p, _ in protos] != ["TCP", "UDP"] or protos[0][1] != protos[1][1]:
+            fail(f"relay Service: want one port over TCP and UDP, got {protos}")
+        names = {p["name"] for p in c["ports"]}
+        for p in svc["spec"]["ports"]:
+            if p["targetPort"] not in names:
+                fail(f"relay Service: targetPort {p['targetPort']} is not a container port")
+        if f"--relay-service={svc['metadata']['namespace']}/weft-relay" not in cargs:
+            fail("controller: not told the relay Service (--relay-service)")
+    pdb = one(objs, "PodDisruptionBudget", "weft-relay")
+    if pdb and not selects(pdb["spec"]["selector"]["matchLabels"], labels):
+        fail("relay: the PodDisruptionBudget does not select it")
+    cr = one(objs, "ClusterRole", "weft-relay")
+    if cr and cr["rules"] != [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]:
+        fail(f"relay ClusterRole: {cr['rules']}, want get nodes only")
+    role = one(objs, "Role", "weft-controller")
+    if role:
+        got = {}
+        for rule in role["rules"]:
+            for g in rule["apiGroups"]:
+                for res in rule["resources"]:
+                    key = (g, res, tuple(rule.get("resourceNames", [])))
+                    got.setdefault(key, set()).update(rule["verbs"])
+        if got.get(("discovery.k8s.io", "endpointslices", ())) != {"list", "watch"}:
+            fail("controller Role: needs list/watch on endpointslices")
+        if got.get(("", "secrets", tuple(want_secret))) != {"get"}:
+            fail(f"controller Role: needs get on Secret {want_secret}")
+        if "create" not in got.get(("", "secrets", ()), set()):
+            fail("controller Role: needs create on secrets (the relay Secret, once)")
+
+
 CONTROLLER_CLUSTER_RULES = {
     ("", "nodes"): {"get", "list", "watch"},
     ("weft.dev", "weftnodes"): {"get", "list", "create"},
@@ -371,6 +439,7 @@ def main():
         check_object(o)
     check_agent(objs)
     check_controller(objs)
+    check_relay(objs)
     check_rbac(objs)
     sample = json.load(open(sys.argv[2])) if len(sys.argv) > 2 else None
     check_crd(objs, sample)

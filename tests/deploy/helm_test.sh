@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$1" > "$tmp/weftnode.json"
 chart=deploy/helm/weft
-for values in "" tests/deploy/values-custom.yaml; do
+for values in "" tests/deploy/values-custom.yaml tests/deploy/values-norelay.yaml; do
   args=(--namespace kube-system --kube-version 1.29.0)
   [ -n "$values" ] && args+=(--values "$values")
   "$HELM" lint --strict "$chart" ${values:+--values "$values"}

@@ -53,7 +53,72 @@ void RelayClient::FlushTcp() {
   }
 }
 
+bool RelayClient::ReadDatagrams(const std::function<void(absl::Span<const uint8_t>)>& on_frame) {
+  constexpr int kBatch = 32;
+  constexpr size_t kSlot = 2048;
+  for (int round = 0; round < 8; ++round) {
+    mmsghdr in[kBatch];
+    iovec iov[kBatch];
+    for (int k = 0; k < kBatch; ++k) {
+      iov[k] = {rx_batch_.data() + k * kSlot, kSlot};
+      in[k] = {};
+      in[k].msg_hdr.msg_iov = &iov[k];
+      in[k].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(fd_, in, kBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == ECONNREFUSED || errno == ECONNRESET) return false;  // ICMP: the relay is gone
+      break;
+    }
+    if (n == 0) break;
+    last_rx_ms_ = NowMs();
+    // ChannelData goes to WireGuard in one sendmmsg per run of the same peer; anything
+    // else (STUN answers, Data indications) one by one.
+    mmsghdr out[kBatch];
+    iovec oiov[kBatch];
+    int out_fd[kBatch];
+    int m = 0;
+    std::vector<int> other;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (int k = 0; k < n; ++k) {
+        const uint8_t* p = rx_batch_.data() + k * kSlot;
+        const size_t got = in[k].msg_len;
+        if (got < 4 || (p[0] & 0xC0) != 0x40) {
+          other.push_back(k);
+          continue;
+        }
+        const uint16_t ch = static_cast<uint16_t>(p[0] << 8 | p[1]);
+        const size_t len = size_t{p[2]} << 8 | p[3];
+        auto it = peers_.find(ch);
+        if (it == peers_.end() || len + 4 > got) {
+          ++dropped_;
+          continue;
+        }
+        oiov[m] = {const_cast<uint8_t*>(p) + 4, len};
+        out[m] = {};
+        out[m].msg_hdr.msg_iov = &oiov[m];
+        out[m].msg_hdr.msg_iovlen = 1;
+        out[m].msg_hdr.msg_name = &wg_addr_;
+        out[m].msg_hdr.msg_namelen = sizeof(wg_addr_);
+        out_fd[m++] = it->second.proxy_fd;
+      }
+    }
+    for (int a = 0; a < m;) {
+      int b = a;
+      while (b < m && out_fd[b] == out_fd[a]) ++b;
+      sendmmsg(out_fd[a], out + a, b - a, MSG_DONTWAIT);
+      a = b;
+    }
+    from_relay_ += m;
+    for (int k : other) on_frame(absl::Span<const uint8_t>(rx_batch_.data() + k * kSlot, in[k].msg_len));
+    if (n < kBatch) break;
+  }
+  return true;
+}
+
 bool RelayClient::ReadFrames(const std::function<void(absl::Span<const uint8_t>)>& on_frame) {
+  if (!opts_.tcp) return ReadDatagrams(on_frame);
   uint8_t buf[65536];
   for (int k = 0; k < 64; ++k) {
     ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
@@ -62,13 +127,8 @@ bool RelayClient::ReadFrames(const std::function<void(absl::Span<const uint8_t>)
       if (errno == ECONNREFUSED || errno == ECONNRESET) return false;  // ICMP, or the stream reset
       break;
     }
-    if (!opts_.tcp) {
-      on_frame(absl::Span<const uint8_t>(buf, n));
-      continue;
-    }
     tcp_in_.insert(tcp_in_.end(), buf, buf + n);
   }
-  if (!opts_.tcp) return true;
   size_t at = 0;
   while (tcp_in_.size() - at >= 4) {
     const uint8_t* p = tcp_in_.data() + at;

@@ -68,6 +68,9 @@ class RelayClient {
   void FlushTcp();
   // Reads what is there and calls `on_frame` per whole frame; false when the relay hung up.
   bool ReadFrames(const std::function<void(absl::Span<const uint8_t>)>& on_frame);
+  // UDP: batches of datagrams (recvmmsg); ChannelData straight to WireGuard (sendmmsg),
+  // the rest to `on_frame`.
+  bool ReadDatagrams(const std::function<void(absl::Span<const uint8_t>)>& on_frame);
   std::vector<uint8_t> Signed(stun::Builder& b);
   void Loop(std::stop_token stop);
   void Maintain(int64_t now_ms);
@@ -86,7 +89,8 @@ class RelayClient {
   std::atomic<bool> refused_{false};
   int64_t last_probe_ms_ = 0;
   int64_t last_maintain_ms_ = 0;
-  std::vector<uint8_t> batch_ = std::vector<uint8_t>(32 * 2048);  // Loop's receive slots
+  std::vector<uint8_t> batch_ = std::vector<uint8_t>(32 * 2048);     // Loop's receive slots (from WireGuard)
+  std::vector<uint8_t> rx_batch_ = std::vector<uint8_t>(32 * 2048);  // ReadDatagrams' (from the relay)
   uint8_t tx_seq_ = 0;
   mutable std::mutex mu_;
   std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_

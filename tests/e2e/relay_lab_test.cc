@@ -20,22 +20,20 @@ class RelayLabTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
   if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
   if (system("command -v turnserver wireguard-go >/dev/null") != 0) GTEST_SKIP() << "coturn or wireguard-go missing";
-  // weft-relay also serves TURN over TCP: a node whose UDP is blocked joins through it
-  // (the lab's coturn runs UDP only).
-  const bool tcp = GetParam() == "weft";
-  auto spec = ParseLabSpec(absl::StrCat(R"({"stun_servers": 3, "sites": [
+  // Both serve TURN over TCP too: a node whose UDP is blocked (u1) joins through it.
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
       {"name": "dc", "nat": "none", "nodes": ["d1"]},
       {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
-      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]},)",
-      tcp ? R"({"name": "blocked", "nat": "udp-blocked", "nodes": ["u1"]},)" : "",
-      R"({"name": "home", "nat": "easy", "nodes": ["e1"]}]})"));
+      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]},
+      {"name": "blocked", "nat": "udp-blocked", "nodes": ["u1"]},
+      {"name": "home", "nat": "easy", "nodes": ["e1"]}]})");
   ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, GetParam()};
   auto c = LabCluster::Create(*spec, bin);
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
   // Every pair the table relays, both ways; and a direct pair still direct.
-  std::vector<std::pair<std::string, std::string>> relayed = {{"h1", "h2"}, {"h2", "h1"}, {"h1", "e1"}, {"e1", "h2"}};
-  if (tcp) relayed.insert(relayed.end(), {{"u1", "h1"}, {"d1", "u1"}, {"u1", "e1"}});
+  const std::vector<std::pair<std::string, std::string>> relayed = {
+      {"h1", "h2"}, {"h2", "h1"}, {"h1", "e1"}, {"e1", "h2"}, {"u1", "h1"}, {"d1", "u1"}, {"u1", "e1"}};
   for (const auto& [a, b] : relayed) {
     EXPECT_TRUE(cluster.PodPing(a, cluster.PodIp(b), 15)) << a << " -> " << b << "\n" << cluster.AgentLog(a);
   }
@@ -56,10 +54,8 @@ TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
   const std::string log = cluster.AgentLog("h1");
   EXPECT_NE(log.find("relay 198.51.100.200:3478: allocated 198.51.100.200:"), std::string::npos) << log;
   EXPECT_NE(log.find("peer h2: relay"), std::string::npos) << log;
-  if (tcp) {
-    const std::string ulog = cluster.AgentLog("u1");
-    EXPECT_NE(ulog.find("(TCP): allocated"), std::string::npos) << ulog;
-  }
+  const std::string ulog = cluster.AgentLog("u1");
+  EXPECT_NE(ulog.find("(TCP): allocated"), std::string::npos) << ulog;
 }
 
 // Two relays; the one carrying a relayed pair is killed: the agents move to the other

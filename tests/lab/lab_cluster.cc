@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
         args = {"/usr/bin/turnserver", "-n", "--listening-ip", "198.51.100.200", "-p", port, "--relay-ip",
                 "198.51.100.200", "--min-port", lo, "--max-port", hi, "--use-auth-secret",
                 "--static-auth-secret", "lab-relay-secret-0123456789", "--realm", "weft", "--no-tls", "--no-dtls",
-                "--no-tcp", "--no-cli", "--pidfile", c->dir_ + "/relay" + port + ".pid", "--userdb",
+                "--no-cli", "--pidfile", c->dir_ + "/relay" + port + ".pid", "--userdb",
                 c->dir_ + "/turndb" + port, "--log-file", "stdout", "--simple-log"};
       }
       c->relays_.push_back(

@@ -57,7 +57,7 @@ int Usage(const std::string& why) {
   return 2;
 }
 
-std::string Metrics(const weft::turn::Counters& c, size_t allocations) {
+std::string Metrics(const weft::turn::Counters& c, size_t allocations, uint64_t local) {
   std::string out =
       "# HELP weft_relay_allocations TURN allocations.\n# TYPE weft_relay_allocations gauge\n";
   absl::StrAppend(&out, "weft_relay_allocations ", allocations, "\n");
@@ -65,6 +65,9 @@ std::string Metrics(const weft::turn::Counters& c, size_t allocations) {
                   "# TYPE weft_relay_datagrams_total counter\n");
   absl::StrAppend(&out, "weft_relay_datagrams_total{direction=\"to_peer\"} ", c.to_peers, "\n");
   absl::StrAppend(&out, "weft_relay_datagrams_total{direction=\"to_client\"} ", c.to_clients, "\n");
+  absl::StrAppend(&out, "# HELP weft_relay_local_deliveries_total Datagrams between two allocations of this relay, ",
+                  "delivered inside it.\n# TYPE weft_relay_local_deliveries_total counter\n",
+                  "weft_relay_local_deliveries_total ", local, "\n");
   absl::StrAppend(&out, "# HELP weft_relay_binding_total STUN Binding requests answered.\n",
                   "# TYPE weft_relay_binding_total counter\nweft_relay_binding_total ", c.binding, "\n");
   absl::StrAppend(&out, "# HELP weft_relay_dropped_total Datagrams dropped, by reason.\n",
@@ -166,7 +169,7 @@ int main(int argc, char** argv) {
     relay::UdpRelay* relay = r->get();
     http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     http.Get("/metrics", [relay](const httplib::Request&, httplib::Response& res) {
-      res.set_content(Metrics(relay->counters(), relay->allocations()), "text/plain; version=0.0.4");
+      res.set_content(Metrics(relay->counters(), relay->allocations(), relay->delivered_locally()), "text/plain; version=0.0.4");
     });
     const size_t colon = http_listen.rfind(':');
     int port = 0;

@@ -97,6 +97,8 @@ absl::StatusOr<net::Endpoint> UdpRelay::Open(uint64_t id, bool even_port) {
     ev.data.u64 = id;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, *fd, &ev);
     fd_of_[id] = *fd;
+    alloc_by_port_[port] = id;
+    port_of_[id] = port;
     return net::Endpoint{opts_.relay_ip, port};
   }
   return absl::ResourceExhaustedError("no free relay port");
@@ -108,9 +110,40 @@ void UdpRelay::Close(uint64_t id) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second, nullptr);
   close(it->second);
   fd_of_.erase(it);
+  if (auto p = port_of_.find(id); p != port_of_.end()) {
+    alloc_by_port_.erase(p->second);
+    port_of_.erase(p);
+  }
+}
+
+void UdpRelay::DeliverLocally(std::vector<turn::Send>& out, std::vector<turn::Send>& delivered) {
+  for (auto& s : out) {
+    if (s.allocation == 0 || s.allocation == kDelivered || s.to.ip != opts_.relay_ip) continue;
+    auto to = alloc_by_port_.find(s.to.port);
+    auto from = port_of_.find(s.allocation);
+    if (to == alloc_by_port_.end() || from == port_of_.end()) continue;
+    // As if it had come in on that allocation's socket from this one's: the same
+    // permission checks, one copy, no kernel round trip.
+    server_->OnPeer(to->second, net::Endpoint{opts_.relay_ip, from->second}, s.data, now_ms_, delivered);
+    s.allocation = kDelivered;
+    ++local_;
+  }
 }
 
 void UdpRelay::Flush(std::vector<turn::Send>& out) {
+  // Between two allocations of this relay (both ends of a relayed pair on it): straight
+  // to the other allocation's client. What that produces goes to clients only.
+  std::vector<turn::Send> delivered;
+  if (!alloc_by_port_.empty()) DeliverLocally(out, delivered);
+  if (!delivered.empty()) {
+    FlushSends(delivered);
+    delivered.clear();
+  }
+  FlushSends(out);
+  out.clear();
+}
+
+void UdpRelay::FlushSends(std::vector<turn::Send>& out) {
   // Consecutive datagrams from one socket go out in one sendmmsg.
   size_t i = 0;
   while (i < out.size()) {
@@ -154,7 +187,6 @@ void UdpRelay::Flush(std::vector<turn::Send>& out) {
       sent += r;
     }
   }
-  out.clear();
 }
 
 void UdpRelay::Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<turn::Send>& out) {
@@ -283,6 +315,7 @@ void UdpRelay::Run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     const int n = epoll_wait(epoll_fd_, events, 64, 200);
     const int64_t now = NowMs();
+    now_ms_ = now;
     for (int k = 0; k < n; ++k) {
       const uint64_t id = events[k].data.u64;
       if (id == kTcpListenKey) {
@@ -308,12 +341,18 @@ void UdpRelay::Run(std::stop_token stop) {
     std::lock_guard<std::mutex> l(stats_mu_);
     stats_ = server_->counters();
     allocations_ = server_->allocations();
+    local_stat_ = local_;
   }
 }
 
 turn::Counters UdpRelay::counters() const {
   std::lock_guard<std::mutex> l(stats_mu_);
   return stats_;
+}
+
+uint64_t UdpRelay::delivered_locally() const {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  return local_stat_;
 }
 
 size_t UdpRelay::allocations() const {

@@ -34,6 +34,8 @@ class UdpRelay : public turn::RelayPorts {
   uint16_t port() const { return port_; }  // the bound client port
   turn::Counters counters() const;
   size_t allocations() const;
+  // Datagrams from one allocation to another of this relay, delivered without the kernel.
+  uint64_t delivered_locally() const;
 
   // RelayPorts
   absl::StatusOr<net::Endpoint> Open(uint64_t id, bool even_port) override;
@@ -42,6 +44,11 @@ class UdpRelay : public turn::RelayPorts {
  private:
   explicit UdpRelay(RelayOptions opts);
   void Flush(std::vector<turn::Send>& out);
+  void FlushSends(std::vector<turn::Send>& out);
+  // Sends from one of this relay's allocations to another's relayed address become that
+  // allocation's input at once (marked kDelivered in `out`; its output in `delivered`).
+  void DeliverLocally(std::vector<turn::Send>& out, std::vector<turn::Send>& delivered);
+  static constexpr uint64_t kDelivered = ~uint64_t{0};
   void Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<turn::Send>& out);
   // TCP clients: whole STUN messages and ChannelData frames out of each byte stream.
   struct TcpClient {
@@ -65,9 +72,14 @@ class UdpRelay : public turn::RelayPorts {
   uint16_t port_ = 0;
   uint32_t next_port_ = 0;  // rotating cursor in [port_min, port_max]
   std::map<uint64_t, int> fd_of_;  // allocation → its socket
+  std::map<uint16_t, uint64_t> alloc_by_port_;  // relayed port → allocation
+  std::map<uint64_t, uint16_t> port_of_;        // allocation → relayed port
+  int64_t now_ms_ = 0;                          // this loop turn's time
   mutable std::mutex stats_mu_;
   turn::Counters stats_;  // copied from the server once per loop turn
   size_t allocations_ = 0;
+  uint64_t local_ = 0;       // loop thread only
+  uint64_t local_stat_ = 0;  // guarded by stats_mu_
 };
 
 }  // namespace weft::relay

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -214,6 +215,14 @@ absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
     return s;
   }
   if (absl::Status s = c->Allocate(); !s.ok()) return s;
+  // One epoll set for the relay socket and every peer's proxy socket (ProxyFor adds
+  // them from other threads; epoll_ctl is safe there).
+  c->ep_ = epoll_create1(EPOLL_CLOEXEC);
+  if (c->ep_ < 0) return absl::ErrnoToStatus(errno, "epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kRelayKey;
+  epoll_ctl(c->ep_, EPOLL_CTL_ADD, c->fd_, &ev);
   c->thread_ = std::jthread([p = c.get()](std::stop_token st) { p->Loop(st); });
   return c;
 }
@@ -228,6 +237,7 @@ RelayClient::~RelayClient() {
   }
   for (auto& [ch, p] : peers_) close(p.proxy_fd);
   if (fd_ >= 0) close(fd_);
+  if (ep_ >= 0) close(ep_);
 }
 
 absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_relayed) {
@@ -249,6 +259,10 @@ absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_re
   getsockname(p.proxy_fd, reinterpret_cast<sockaddr*>(&a), &len);
   p.proxy_port = ntohs(a.sin_port);
   by_relayed_[peer_relayed] = p.channel;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = uint64_t{p.channel} << 32 | static_cast<uint32_t>(p.proxy_fd);
+  epoll_ctl(ep_, EPOLL_CTL_ADD, p.proxy_fd, &ev);
   const uint16_t port = p.proxy_port;
   peers_[p.channel] = p;
   return net::LoopbackV4(port);
@@ -338,72 +352,79 @@ void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
 }
 
 void RelayClient::Loop(std::stop_token stop) {
+  epoll_event events[64];
+  bool want_out = false;  // TCP: EPOLLOUT only while bytes wait to go
   while (!stop.stop_requested()) {
-    std::vector<pollfd> fds{{fd_, static_cast<short>(POLLIN | (tcp_out_.empty() ? 0 : POLLOUT)), 0}};
-    std::vector<uint16_t> channels{0};
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (const auto& [ch, p] : peers_) {
-        fds.push_back({p.proxy_fd, POLLIN, 0});
-        channels.push_back(ch);
-      }
-    }
     if (const int64_t now = NowMs(); now - last_maintain_ms_ >= 100) {  // not per packet
       last_maintain_ms_ = now;
       Maintain(now);
     }
-    if (poll(fds.data(), fds.size(), 100) <= 0) continue;
-    if (fds[0].revents & POLLOUT) FlushTcp();
-    if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
-      bool any = false;
-      if (!ReadFrames([&](absl::Span<const uint8_t> f) {
-            any = true;
-            OnRelayPacket(f);
-          })) {
-        refused_ = true;  // the relay is gone: the supervisor moves on
-      }
-      if (any) last_rx_ms_ = NowMs();
+    if (opts_.tcp && want_out == tcp_out_.empty()) {
+      want_out = !tcp_out_.empty();
+      epoll_event ev{};
+      ev.events = EPOLLIN | (want_out ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+      ev.data.u64 = kRelayKey;
+      epoll_ctl(ep_, EPOLL_CTL_MOD, fd_, &ev);
     }
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (!(fds[i].revents & POLLIN)) continue;
-      // From WireGuard: a batch of datagrams in, as ChannelData frames out (each read
-      // leaves 4 bytes of headroom for the frame header).
-      constexpr int kBatch = 32;
-      constexpr size_t kSlot = 2048;
-      for (int round = 0; round < 8; ++round) {
-        mmsghdr in[kBatch];
-        iovec iov[kBatch];
-        for (int k = 0; k < kBatch; ++k) {
-          iov[k] = {batch_.data() + k * kSlot + 4, kSlot - 4};
-          in[k] = {};
-          in[k].msg_hdr.msg_iov = &iov[k];
-          in[k].msg_hdr.msg_iovlen = 1;
-        }
-        const int n = recvmmsg(fds[i].fd, in, kBatch, MSG_DONTWAIT, nullptr);
-        if (n <= 0) break;
-        mmsghdr out[kBatch];
-        iovec oiov[kBatch];
-        for (int k = 0; k < n; ++k) {
-          uint8_t* f = batch_.data() + k * kSlot;
-          const size_t len = in[k].msg_len;
-          f[0] = static_cast<uint8_t>(channels[i] >> 8);
-          f[1] = static_cast<uint8_t>(channels[i]);
-          f[2] = static_cast<uint8_t>(len >> 8);
-          f[3] = static_cast<uint8_t>(len);
-          if (opts_.tcp) {
-            SendFrame(absl::Span<const uint8_t>(f, len + 4));
-            continue;
+    const int ready = epoll_wait(ep_, events, 64, 100);
+    for (int e = 0; e < ready; ++e) {
+      if (events[e].data.u64 == kRelayKey) {
+        if (events[e].events & EPOLLOUT) FlushTcp();
+        if (events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+          bool any = false;
+          if (!ReadFrames([&](absl::Span<const uint8_t> f) {
+                any = true;
+                OnRelayPacket(f);
+              })) {
+            refused_ = true;  // the relay is gone: the supervisor moves on
           }
-          oiov[k] = {f, len + 4};
-          out[k] = {};
-          out[k].msg_hdr.msg_iov = &oiov[k];
-          out[k].msg_hdr.msg_iovlen = 1;
+          if (any) last_rx_ms_ = NowMs();
         }
-        if (!opts_.tcp) sendmmsg(fd_, out, n, MSG_DONTWAIT);
-        to_relay_ += n;
-        if (n < kBatch) break;
+        continue;
       }
+      ForwardFromWireGuard(static_cast<uint16_t>(events[e].data.u64 >> 32),
+                           static_cast<int>(events[e].data.u64 & 0xFFFFFFFFu));
     }
+  }
+}
+
+void RelayClient::ForwardFromWireGuard(uint16_t channel, int proxy_fd) {
+  // From WireGuard: a batch of datagrams in, as ChannelData frames out (each read
+  // leaves 4 bytes of headroom for the frame header).
+  constexpr int kBatch = 32;
+  constexpr size_t kSlot = 2048;
+  for (int round = 0; round < 8; ++round) {
+    mmsghdr in[kBatch];
+    iovec iov[kBatch];
+    for (int k = 0; k < kBatch; ++k) {
+      iov[k] = {batch_.data() + k * kSlot + 4, kSlot - 4};
+      in[k] = {};
+      in[k].msg_hdr.msg_iov = &iov[k];
+      in[k].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(proxy_fd, in, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    mmsghdr out[kBatch];
+    iovec oiov[kBatch];
+    for (int k = 0; k < n; ++k) {
+      uint8_t* f = batch_.data() + k * kSlot;
+      const size_t len = in[k].msg_len;
+      f[0] = static_cast<uint8_t>(channel >> 8);
+      f[1] = static_cast<uint8_t>(channel);
+      f[2] = static_cast<uint8_t>(len >> 8);
+      f[3] = static_cast<uint8_t>(len);
+      if (opts_.tcp) {
+        SendFrame(absl::Span<const uint8_t>(f, len + 4));
+        continue;
+      }
+      oiov[k] = {f, len + 4};
+      out[k] = {};
+      out[k].msg_hdr.msg_iov = &oiov[k];
+      out[k].msg_hdr.msg_iovlen = 1;
+    }
+    if (!opts_.tcp) sendmmsg(fd_, out, n, MSG_DONTWAIT);
+    to_relay_ += n;
+    if (n < kBatch) break;
   }
 }
 

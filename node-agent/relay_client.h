@@ -73,11 +73,15 @@ class RelayClient {
   bool ReadDatagrams(const std::function<void(absl::Span<const uint8_t>)>& on_frame);
   std::vector<uint8_t> Signed(stun::Builder& b);
   void Loop(std::stop_token stop);
+  // From WireGuard: a batch of datagrams in, as ChannelData on `channel` out.
+  void ForwardFromWireGuard(uint16_t channel, int proxy_fd);
   void Maintain(int64_t now_ms);
   void OnRelayPacket(absl::Span<const uint8_t> pkt);
 
   Options opts_;
   int fd_ = -1;  // connected to the relay
+  int ep_ = -1;  // epoll: fd_ (kRelayKey) and the proxy sockets (channel << 32 | fd)
+  static constexpr uint64_t kRelayKey = ~uint64_t{0};
   sockaddr_in wg_addr_{};  // WireGuard's port on 127.0.0.1, where relayed packets go
   std::vector<uint8_t> tcp_in_, tcp_out_;  // TCP: partial frames in, unsent bytes out
   net::Endpoint relayed_;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 
+#include "lib/k8s/api_status.h"
 #include "lib/k8s/node_address.h"
 
 namespace weft::controller {
@@ -51,7 +52,8 @@ NodeCache::NodeCache(k8s::KubeClient& client, OnChange on_change)
                       [this](std::vector<nlohmann::json> items) {
                         std::set<std::string> seen;
                         for (const auto& n : items) {
-                          const std::string name = n["metadata"].value("name", "");
+                          const std::string name = k8s::NameOf(n);
+                          if (name.empty()) continue;  // not a Node object
                           seen.insert(name);
                           Set(name, NodeFactsOf(n));
                         }
@@ -66,7 +68,8 @@ NodeCache::NodeCache(k8s::KubeClient& client, OnChange on_change)
                       },
                   .event =
                       [this](const std::string& type, const nlohmann::json& n) {
-                        const std::string name = n["metadata"].value("name", "");
+                        const std::string name = k8s::NameOf(n);
+                        if (name.empty()) return;  // not a Node object
                         if (type == "DELETED") Set(name, std::nullopt);
                         else Set(name, NodeFactsOf(n));
                       },

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "lib/k8s/api_status.h"
 
 namespace weft::controller {
 namespace {
@@ -24,11 +25,6 @@ int PortOf(const json& slice, const std::string& name) {
     if (first_udp == 0) first_udp = port;
   }
   return first_udp;
-}
-
-std::string NameOf(const json& o) {
-  auto m = o.find("metadata");
-  return m != o.end() && m->is_object() ? m->value("name", "") : "";
 }
 
 bool Condition(const json& endpoint, const char* name, bool unset) {
@@ -80,7 +76,7 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                           std::lock_guard<std::mutex> l(mu_);
                           slices_.clear();
                           for (auto& s : items) {
-                            const std::string name = NameOf(s);
+                            const std::string name = k8s::NameOf(s);
                             slices_[name] = std::move(s);
                           }
                         }
@@ -90,7 +86,7 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                       [this](const std::string& type, const json& s) {
                         {
                           std::lock_guard<std::mutex> l(mu_);
-                          const std::string name = NameOf(s);
+                          const std::string name = k8s::NameOf(s);
                           if (type == "DELETED") slices_.erase(name);
                           else slices_[name] = s;
                         }

@@ -68,4 +68,11 @@ std::string ResourceVersionOf(const nlohmann::json& obj) {
   return rv != m->end() && rv->is_string() ? rv->get<std::string>() : "";
 }
 
+std::string NameOf(const nlohmann::json& obj) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return "";
+  auto n = m->find("name");
+  return n != m->end() && n->is_string() ? n->get<std::string>() : "";
+}
+
 }  // namespace weft::k8s

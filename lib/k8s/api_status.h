@@ -36,6 +36,8 @@ absl::Status WatchErrorStatus(const WatchEvent& e);
 
 // metadata.resourceVersion of an object or list ("" when absent).
 std::string ResourceVersionOf(const nlohmann::json& obj);
+// metadata.name ("" when absent or not a string; never throws on a malformed object).
+std::string NameOf(const nlohmann::json& obj);
 
 }  // namespace weft::k8s
 

@@ -41,5 +41,14 @@ TEST(ParseWatchEvent, RefusesMalformedLines) {
   EXPECT_EQ(ResourceVersionOf({{"metadata", {{"resourceVersion", 5}}}}), "");
 }
 
+TEST(NameOfTest, NeverThrowsOnMalformedObjects) {
+  EXPECT_EQ(NameOf(nlohmann::json::parse(R"({"metadata":{"name":"n1"}})")), "n1");
+  EXPECT_EQ(NameOf(nlohmann::json::parse(R"({"metadata":{"name":7}})")), "");
+  EXPECT_EQ(NameOf(nlohmann::json::parse(R"({"metadata":null})")), "");
+  EXPECT_EQ(NameOf(nlohmann::json::parse(R"({})")), "");
+  EXPECT_EQ(NameOf(nlohmann::json::parse(R"([1,2])")), "");
+  EXPECT_EQ(NameOf(nlohmann::json(nullptr)), "");
+}
+
 }  // namespace
 }  // namespace weft::k8s

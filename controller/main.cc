@@ -28,6 +28,7 @@
 #include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
 #include "controller/weftnode_writer.h"
+#include "lib/k8s/api_status.h"
 #include "lib/k8s/lease.h"
 
 namespace {
@@ -382,6 +383,7 @@ int main(int argc, char** argv) {
       std::vector<v1::NodeInfo> known;
       if (auto list = kc->Get(controller::kWeftNodes); list.ok()) {
         for (const auto& item : list->value("items", nlohmann::json::array())) {
+          w->Seed(k8s::NameOf(item), item.value("status", nlohmann::json::object()));  // transition times
           auto info = controller::NodeInfoFromStatus(item.value("status", nlohmann::json::object()));
           if (info.ok() && cache->Find(info->name())) known.push_back(*info);
         }

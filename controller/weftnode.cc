@@ -102,6 +102,30 @@ nlohmann::json WeftNodeStatus(const NodeView& view) {
   return status;
 }
 
+void SetTransitionTimes(const nlohmann::json& previous, const std::string& now, nlohmann::json& status) {
+  // A string field of an object, "" otherwise (what an earlier leader wrote may be anything).
+  auto str = [](const nlohmann::json& o, const char* key) -> std::string {
+    if (!o.is_object()) return "";
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  auto conditions = status.find("conditions");
+  if (conditions == status.end() || !conditions->is_array()) return;
+  for (auto& c : *conditions) {
+    if (!c.is_object()) continue;
+    std::string since = now;
+    if (previous.is_array()) {
+      for (const auto& p : previous) {
+        if (str(p, "type") == str(c, "type") && str(p, "status") == str(c, "status") &&
+            !str(p, "lastTransitionTime").empty()) {
+          since = str(p, "lastTransitionTime");
+        }
+      }
+    }
+    c["lastTransitionTime"] = since;
+  }
+}
+
 absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status) {
   auto r = status.find("report");
   if (r == status.end() || !r->is_object()) return absl::NotFoundError("the WeftNode status has no report");

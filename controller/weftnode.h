@@ -49,6 +49,11 @@ nlohmann::json WeftNodeStatus(const NodeView& view);
 // The agent's report kept in a status (status.report), for a new leader.
 absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status);
 
+// Sets each condition's lastTransitionTime in `status`: kept from `previous` (the
+// conditions last written) while the condition's status is the same, `now` (RFC 3339)
+// when it changed or is new. Pure.
+void SetTransitionTimes(const nlohmann::json& previous, const std::string& now, nlohmann::json& status);
+
 // A new WeftNode object (no status: that is written through /status).
 nlohmann::json NewWeftNode(const std::string& name);
 

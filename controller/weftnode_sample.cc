@@ -45,6 +45,7 @@ int main() {
                               .endpoint_dependent_before_mitigation = true, .provider_id = v.provider_id});
   nlohmann::json obj = controller::NewWeftNode("node-a");
   obj["status"] = controller::WeftNodeStatus(v);
+  controller::SetTransitionTimes(nlohmann::json(), "2026-11-27T10:00:00Z", obj["status"]);  // as the writer does
   std::printf("%s\n", obj.dump(2).c_str());
   return 0;
 }

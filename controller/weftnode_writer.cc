@@ -5,13 +5,27 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "controller/weftnode.h"
 
 namespace weft::controller {
+namespace {
+
+std::string Rfc3339Now() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+}  // namespace
 
 void WeftNodeWriter::MarkDirty(const std::string& node) {
   std::lock_guard<std::mutex> l(mu_);
   dirty_.insert(node);
+}
+
+void WeftNodeWriter::Seed(const std::string& node, const nlohmann::json& status) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (status.is_object() && status.contains("conditions")) seeded_[node] = status["conditions"];
 }
 
 void WeftNodeWriter::SetEnabled(bool enabled) {
@@ -51,6 +65,8 @@ void WeftNodeWriter::Run(std::stop_token stop) {
       }
       if (!was_enabled) {  // a new term: what an earlier leader wrote may differ
         written_.clear();
+        conditions_ = std::move(seeded_);
+        seeded_.clear();
         was_enabled = true;
       }
       todo.assign(dirty_.begin(), dirty_.end());
@@ -69,13 +85,16 @@ void WeftNodeWriter::Run(std::stop_token stop) {
       if (!status) continue;
       if (auto w = written_.find(node); w != written_.end() && w->second == *status) continue;
       budget -= 1;
-      if (absl::Status s = Write(node, *status); !s.ok()) {
+      nlohmann::json full = *status;
+      SetTransitionTimes(conditions_[node], Rfc3339Now(), full);
+      if (absl::Status s = Write(node, full); !s.ok()) {
         std::fprintf(stderr, "weft-controller: WeftNode %s: %s\n", node.c_str(), s.ToString().c_str());
         MarkDirty(node);  // retried after the interval
         last_write_[node] = now;
         continue;
       }
       written_[node] = *status;
+      conditions_[node] = full["conditions"];
       last_write_[node] = now;
       writes_.fetch_add(1);
     }

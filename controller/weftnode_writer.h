@@ -37,6 +37,9 @@ class WeftNodeWriter {
   void MarkDirty(const std::string& node);
   // Writes only while enabled (the leader); enabling forgets what was written before.
   void SetEnabled(bool enabled);
+  // What an earlier leader wrote for `node` (its WeftNode status): conditions keep
+  // their lastTransitionTime across a change of leader. Call before SetEnabled(true).
+  void Seed(const std::string& node, const nlohmann::json& status);
   void Run(std::stop_token stop);
   int writes() const { return writes_.load(); }
 
@@ -50,8 +53,10 @@ class WeftNodeWriter {
   std::mutex mu_;
   std::set<std::string> dirty_;  // guarded by mu_
   bool enabled_ = false;         // guarded by mu_
+  std::map<std::string, nlohmann::json> seeded_;  // node → conditions; guarded by mu_
   // Run's thread only:
-  std::map<std::string, nlohmann::json> written_;
+  std::map<std::string, nlohmann::json> written_;     // as computed (no transition times)
+  std::map<std::string, nlohmann::json> conditions_;  // as written (with transition times)
   std::map<std::string, std::chrono::steady_clock::time_point> last_write_;
   std::atomic<int> writes_{0};
 };

@@ -306,6 +306,10 @@ TEST_F(ControllerKubeTest, SnatConditionNamesTheAwsVpcCniAndItsFix) {
   json cond = condition();
   EXPECT_EQ(cond["type"], "SNATRandomized");
   EXPECT_EQ(cond["status"], "True");
+  const std::string since = cond.value("lastTransitionTime", "");
+  absl::Time parsed;
+  std::string err;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, since, &parsed, &err)) << "lastTransitionTime " << since << ": " << err;
   EXPECT_NE(cond["message"].get<std::string>().find("AWS_VPC_K8S_CNI_RANDOMIZESNAT=none"), std::string::npos);
   const json sources = (*WeftNodeStatus("n1"))["snat"]["sources"];
   EXPECT_NE(sources.dump().find("aws-node DaemonSet: AWS_VPC_K8S_CNI_RANDOMIZESNAT=prng"), std::string::npos);
@@ -317,6 +321,7 @@ TEST_F(ControllerKubeTest, SnatConditionNamesTheAwsVpcCniAndItsFix) {
   // Fixed on the CNI, still hard: what is left is the NAT gateway in front of the node.
   aws_node("none");
   ASSERT_TRUE(Eventually([&] { return condition().value("reason", "") == "NatGateway"; })) << c.Log();
+  EXPECT_EQ(condition().value("lastTransitionTime", ""), since) << "still True: the transition time stays";
   EXPECT_NE(condition()["message"].get<std::string>().find("public IP"), std::string::npos);
 }
 
@@ -438,6 +443,10 @@ TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration
     if (m.has_delta()) version = m.delta().version();
   }
 
+  const std::string since = (*WeftNodeStatus("n1"))["conditions"][0].value("lastTransitionTime", "");
+  ASSERT_FALSE(since.empty());
+  const std::string n1_status = std::string(kWeftNodes) + "n1/status";
+
   // The leader dies without releasing the Lease. Nobody can tell a dead leader from a
   // live one before its claim runs out: the standby must take over when it does, that
   // is the lease duration after the dead leader's last renewal (at most one renewal
@@ -477,6 +486,12 @@ TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration
   ASSERT_TRUE(lease);
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "controller-b");
   EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
+  // The new leader writes n1's status (its first write of the term) and the condition
+  // keeps the time it last changed, from what the old leader wrote.
+  const int patches = api_->Requests("PATCH " + n1_status);
+  again.Report("n1", 1, v1::NAT_MAPPING_ENDPOINT_INDEPENDENT, "203.0.113.9");
+  ASSERT_TRUE(Eventually([&] { return api_->Requests("PATCH " + n1_status) > patches; })) << b.Log();
+  EXPECT_EQ((*WeftNodeStatus("n1"))["conditions"][0].value("lastTransitionTime", ""), since);
 }
 
 }  // namespace

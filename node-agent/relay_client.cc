@@ -17,6 +17,17 @@
 namespace weft::agent {
 namespace {
 
+// recvmmsg slots: `n` buffers of `slot` bytes at `base`, each read leaving `headroom`
+// bytes in front (for a ChannelData header).
+void PrepareBatch(mmsghdr* msgs, iovec* iov, int n, uint8_t* base, size_t slot, size_t headroom) {
+  for (int k = 0; k < n; ++k) {
+    iov[k] = {base + k * slot + headroom, slot - headroom};
+    msgs[k] = {};
+    msgs[k].msg_hdr.msg_iov = &iov[k];
+    msgs[k].msg_hdr.msg_iovlen = 1;
+  }
+}
+
 constexpr uint16_t kFirstChannel = 0x4000;
 
 int64_t NowMs() {
@@ -60,12 +71,7 @@ bool RelayClient::ReadDatagrams(const std::function<void(absl::Span<const uint8_
   for (int round = 0; round < 8; ++round) {
     mmsghdr in[kBatch];
     iovec iov[kBatch];
-    for (int k = 0; k < kBatch; ++k) {
-      iov[k] = {rx_batch_.data() + k * kSlot, kSlot};
-      in[k] = {};
-      in[k].msg_hdr.msg_iov = &iov[k];
-      in[k].msg_hdr.msg_iovlen = 1;
-    }
+    PrepareBatch(in, iov, kBatch, rx_batch_.data(), kSlot, 0);
     const int n = recvmmsg(fd_, in, kBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == ECONNREFUSED || errno == ECONNRESET) return false;  // ICMP: the relay is gone
@@ -396,12 +402,7 @@ void RelayClient::ForwardFromWireGuard(uint16_t channel, int proxy_fd) {
   for (int round = 0; round < 8; ++round) {
     mmsghdr in[kBatch];
     iovec iov[kBatch];
-    for (int k = 0; k < kBatch; ++k) {
-      iov[k] = {batch_.data() + k * kSlot + 4, kSlot - 4};
-      in[k] = {};
-      in[k].msg_hdr.msg_iov = &iov[k];
-      in[k].msg_hdr.msg_iovlen = 1;
-    }
+    PrepareBatch(in, iov, kBatch, batch_.data(), kSlot, 4);
     const int n = recvmmsg(proxy_fd, in, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
     mmsghdr out[kBatch];

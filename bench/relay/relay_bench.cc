@@ -29,24 +29,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/stun/stun_message.h"
+#include "lib/testing/free_port.h"
 #include "lib/turn/turn_credentials.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr char kSecret[] = "bench-secret-0123456789";
-
-int FreeUdpPort() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 int UdpSocket() {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -272,7 +261,8 @@ int main(int argc, char** argv) {
   char dir[] = "/tmp/weft-relay-bench-XXXXXX";
   if (mkdtemp(dir) == nullptr) return 1;
   std::ofstream(std::string(dir) + "/secret") << kSecret << "\n";
-  const int weft_port = FreeUdpPort(), coturn_port = FreeUdpPort();
+  const int weft_port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+  const int coturn_port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
   pid_t weft = Spawn({WEFT_RELAY_BINARY, "--secret-file", std::string(dir) + "/secret", "--listen",
                       absl::StrCat("127.0.0.1:", weft_port), "--relay-ports", "41000-41999", "--http-listen", ""});
   pid_t coturn = Spawn({"turnserver", "-n", "--listening-ip", "127.0.0.1", "-p", std::to_string(coturn_port),

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "lib/turn/turn_credentials.h"
+#include "lib/testing/free_port.h"
 #include "tests/kube/fake_apiserver.h"
 #include "tests/lab/child_process.h"
 #include "weft/v1/weft.grpc.pb.h"
@@ -31,18 +32,6 @@ using testing::FakeApiServer;
 constexpr char kAgentSa[] = "system:serviceaccount:kube-system:weft-agent";
 constexpr char kWeftNodes[] = "/apis/weft.dev/v1alpha1/weftnodes/";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 template <typename F>
 bool Eventually(F f, int ms = 10000) {
   for (int i = 0; i < ms / 20; ++i) {
@@ -53,8 +42,8 @@ bool Eventually(F f, int ms = 10000) {
 }
 
 struct Controller {
-  int grpc_port = FreePort();
-  int status_port = FreePort();
+  int grpc_port = weft::testing::FreeLoopbackPort(SOCK_STREAM);
+  int status_port = weft::testing::FreeLoopbackPort(SOCK_STREAM);
   std::unique_ptr<lab::ChildProcess> proc;
   std::string log;
 

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/turn/turn_credentials.h"
+#include "lib/testing/free_port.h"
 #include "node-agent/relay_client.h"
 #include "tests/kube/fake_apiserver.h"
 #include "tests/lab/child_process.h"
@@ -23,18 +24,6 @@ namespace weft {
 namespace {
 
 using nlohmann::json;
-
-int FreeUdpPort() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -80,7 +69,7 @@ class RelayKubeTest : public ::testing::Test {
 TEST_F(RelayKubeTest, RelayedAddressesAreTheNodesExternalIp) {
   PutNode("relay-1", json::array({{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
                                   {{"type", "ExternalIP"}, {"address", "203.0.113.50"}}}));
-  const int port = FreeUdpPort();
+  const int port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
   auto relay = StartRelay("relay-1", port, dir_ + "/relay.log");
   const turn::Credentials c = turn::IssueCredentials(
       kSecret, "n1", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 600);
@@ -99,7 +88,7 @@ TEST_F(RelayKubeTest, RelayedAddressesAreTheNodesExternalIp) {
 
 TEST_F(RelayKubeTest, ANodeWithoutAddressesIsAClearError) {
   PutNode("bare", json::array({{{"type", "Hostname"}, {"address", "bare"}}}));
-  auto relay = StartRelay("bare", FreeUdpPort(), dir_ + "/bare.log");
+  auto relay = StartRelay("bare", weft::testing::FreeLoopbackPort(SOCK_DGRAM), dir_ + "/bare.log");
   for (int i = 0; i < 100 && ReadAll(dir_ + "/bare.log").find("lists no") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

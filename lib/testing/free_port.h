@@ -1,0 +1,28 @@
+// A port on 127.0.0.1 that was free a moment ago (tests start servers on it).
+#ifndef WEFT_LIB_TESTING_FREE_PORT_H_
+#define WEFT_LIB_TESTING_FREE_PORT_H_
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace weft::testing {
+
+// `type`: SOCK_DGRAM or SOCK_STREAM. 0 if none could be had.
+inline int FreeLoopbackPort(int type) {
+  const int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  close(fd);
+  return ok ? ntohs(a.sin_port) : 0;
+}
+
+}  // namespace weft::testing
+
+#endif  // WEFT_LIB_TESTING_FREE_PORT_H_

@@ -28,6 +28,7 @@
 #include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
 #include "controller/weftnode_writer.h"
+#include "lib/http/http_listen.h"
 #include "lib/k8s/api_status.h"
 #include "lib/k8s/lease.h"
 
@@ -314,10 +315,7 @@ int main(int argc, char** argv) {
   httplib::Server status;
   std::thread status_thread;
   if (!status_listen.empty()) {
-    const size_t colon = status_listen.rfind(':');
-    int sport = 0;
-    if (colon == std::string::npos || !absl::SimpleAtoi(status_listen.substr(colon + 1), &sport) ||
-        !status.bind_to_port(status_listen.substr(0, colon).c_str(), sport)) {
+    if (!http::Bind(status, status_listen).ok()) {
       Log("cannot serve status on " + status_listen);
       return 1;
     }

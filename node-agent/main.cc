@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include <httplib.h>
 
+#include "lib/http/http_listen.h"
 #include "node-agent/agent.h"
 #include "node-agent/cleanup.h"
 #include "node-agent/http_status.h"
@@ -148,11 +149,9 @@ int main(int argc, char** argv) {
       auto dev = a->device().Get();
       res.set_content(agent::RenderMetrics(a->GetStatus(), dev.ok() ? &*dev : nullptr), "text/plain; version=0.0.4");
     });
-    const size_t colon = http_listen.rfind(':');
-    int port = 0;
-    if (colon == std::string::npos || !absl::SimpleAtoi(http_listen.substr(colon + 1), &port)) return Usage("--http-listen ADDR:PORT");
-    const std::string host = http_listen.substr(0, colon);
-    if (!http.bind_to_port(host.c_str(), port)) {
+    if (absl::Status s = http::Bind(http, http_listen); absl::IsInvalidArgument(s)) {
+      return Usage("--http-listen ADDR:PORT");
+    } else if (!s.ok()) {
       std::fprintf(stderr, "weft-agent: cannot listen on %s\n", http_listen.c_str());
       return 1;
     }

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/http/http_listen.h"
 #include "lib/k8s/kube_client.h"
 #include "lib/k8s/node_address.h"
 #include "relay/udp_relay.h"
@@ -171,10 +172,7 @@ int main(int argc, char** argv) {
     http.Get("/metrics", [relay](const httplib::Request&, httplib::Response& res) {
       res.set_content(Metrics(relay->counters(), relay->allocations(), relay->delivered_locally()), "text/plain; version=0.0.4");
     });
-    const size_t colon = http_listen.rfind(':');
-    int port = 0;
-    if (colon == std::string::npos || !absl::SimpleAtoi(http_listen.substr(colon + 1), &port) ||
-        !http.bind_to_port(http_listen.substr(0, colon).c_str(), port)) {
+    if (!http::Bind(http, http_listen).ok()) {
       std::fprintf(stderr, "weft-relay: cannot serve HTTP on %s\n", http_listen.c_str());
       return 1;
     }

@@ -66,8 +66,6 @@ void RelayClient::FlushTcp() {
 }
 
 bool RelayClient::ReadDatagrams(const std::function<void(absl::Span<const uint8_t>)>& on_frame) {
-  constexpr int kBatch = 32;
-  constexpr size_t kSlot = 2048;
   for (int round = 0; round < 8; ++round) {
     mmsghdr in[kBatch];
     iovec iov[kBatch];
@@ -397,8 +395,6 @@ void RelayClient::Loop(std::stop_token stop) {
 void RelayClient::ForwardFromWireGuard(uint16_t channel, int proxy_fd) {
   // From WireGuard: a batch of datagrams in, as ChannelData frames out (each read
   // leaves 4 bytes of headroom for the frame header).
-  constexpr int kBatch = 32;
-  constexpr size_t kSlot = 2048;
   for (int round = 0; round < 8; ++round) {
     mmsghdr in[kBatch];
     iovec iov[kBatch];

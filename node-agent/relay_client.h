@@ -93,8 +93,11 @@ class RelayClient {
   std::atomic<bool> refused_{false};
   int64_t last_probe_ms_ = 0;
   int64_t last_maintain_ms_ = 0;
-  std::vector<uint8_t> batch_ = std::vector<uint8_t>(32 * 2048);     // Loop's receive slots (from WireGuard)
-  std::vector<uint8_t> rx_batch_ = std::vector<uint8_t>(32 * 2048);  // ReadDatagrams' (from the relay)
+  // recvmmsg batches, both directions: kBatch datagrams of at most kSlot bytes.
+  static constexpr int kBatch = 32;
+  static constexpr size_t kSlot = 2048;
+  std::vector<uint8_t> batch_ = std::vector<uint8_t>(kBatch * kSlot);     // from WireGuard
+  std::vector<uint8_t> rx_batch_ = std::vector<uint8_t>(kBatch * kSlot);  // from the relay
   uint8_t tx_seq_ = 0;
   mutable std::mutex mu_;
   std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_

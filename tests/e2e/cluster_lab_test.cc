@@ -15,10 +15,12 @@
 namespace weft::lab {
 namespace {
 
+constexpr char kTools[] = "turnserver wireguard-go";  // besides root
+
 class ClusterLabTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::IsRoot() || system("command -v turnserver wireguard-go >/dev/null") != 0) return;
+    if (!testing::MissingForRootTest(kTools).empty()) return;
     auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
         {"name": "dc", "nat": "none", "nodes": ["dc1"]},
         {"name": "home", "nat": "easy", "nodes": ["home1"]},
@@ -37,9 +39,8 @@ class ClusterLabTest : public ::testing::Test {
     cluster_ = nullptr;
   }
   void SetUp() override {
-    if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+    if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
     if (error_ != nullptr) FAIL() << *error_;
-    if (cluster_ == nullptr) GTEST_SKIP() << "coturn or wireguard-go not installed";
   }
   // Pings every 100 ms for `count` pings in the background; returns how many were lost.
   static std::thread PingBackground(const std::string& from, const std::string& to, int count, int* lost) {

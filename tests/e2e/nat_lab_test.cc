@@ -22,6 +22,8 @@
 namespace weft::lab {
 namespace {
 
+constexpr char kTools[] = "turnserver wireguard-go";  // besides root
+
 using std::chrono::milliseconds;
 using wireguard::DeviceConfig;
 using wireguard::Key;
@@ -34,7 +36,7 @@ constexpr uint16_t kWgPort = 51820;
 class NatLabTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::IsRoot() || system("command -v turnserver wireguard-go >/dev/null") != 0) return;
+    if (!testing::MissingForRootTest(kTools).empty()) return;
     auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
         {"name": "pub", "nat": "none", "nodes": ["pub1"]},
         {"name": "easy", "nat": "easy", "nodes": ["easy1"]},
@@ -56,9 +58,8 @@ class NatLabTest : public ::testing::Test {
     lab_ = nullptr;
   }
   void SetUp() override {
-    if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+    if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
     if (setup_error_ != nullptr) FAIL() << *setup_error_;
-    if (lab_ == nullptr) GTEST_SKIP() << "coturn or wireguard-go not installed";
   }
 
   // Starts wireguard-go listening on kWgPort in `role`'s namespace (once per role).

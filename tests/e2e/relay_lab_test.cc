@@ -3,6 +3,7 @@
 // host, with weft-relay and with coturn as the relay. Agents allocate with credentials
 // the controller derives from the relays' shared secret.
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,11 +16,42 @@ namespace {
 
 using nlohmann::json;
 
+// Pings `to`'s pod from `from`'s (and back, when `both_ways`) once a second until it is
+// answered or `limit` passes; how long that took, nullopt if never.
+std::optional<std::chrono::milliseconds> UntilPodsTalk(const LabCluster& cluster, const std::string& from,
+                                                       const std::string& to, std::chrono::seconds limit,
+                                                       bool both_ways = false) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < limit) {
+    if (cluster.PodPing(from, cluster.PodIp(to), 1) && (!both_ways || cluster.PodPing(to, cluster.PodIp(from), 1))) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    }
+  }
+  return std::nullopt;
+}
+
+// h1 and h2 behind hard NATs (a relayed pair) with two weft-relays, pods talking.
+absl::StatusOr<std::unique_ptr<LabCluster>> RelayedPairOnTwoRelays() {
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
+      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 2};
+  auto c = LabCluster::Create(*spec, bin);
+  if (c.ok() && !(*c)->PodPing("h1", (*c)->PodIp("h2"), 15)) {
+    return absl::UnavailableError("h1 and h2 do not talk:\n" + (*c)->AgentLog("h1"));
+  }
+  return c;
+}
+
+// Which of the two relays `node`'s agent allocated on first (its log says).
+int RelayOf(const LabCluster& cluster, const std::string& node) {
+  return cluster.AgentLog(node).find("relay 198.51.100.200:3479: allocated") != std::string::npos ? 1 : 0;
+}
+
 class RelayLabTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
-  if (system("command -v turnserver wireguard-go >/dev/null") != 0) GTEST_SKIP() << "coturn or wireguard-go missing";
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
   // Both serve TURN over TCP too: a node whose UDP is blocked (u1) joins through it.
   auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
       {"name": "dc", "nat": "none", "nodes": ["d1"]},
@@ -61,30 +93,17 @@ TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
 // Two relays; the one carrying a relayed pair is killed: the agents move to the other
 // and the pair's pods talk again within 10 s.
 TEST(RelayFailoverLabTest, PairsMoveToAnotherRelayWhenTheirsDies) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
-  if (system("command -v turnserver wireguard-go >/dev/null") != 0) GTEST_SKIP() << "coturn or wireguard-go missing";
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
-      {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
-      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]}]})");
-  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 2};
-  auto c = LabCluster::Create(*spec, bin);
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
+  auto c = RelayedPairOnTwoRelays();
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
-  ASSERT_TRUE(cluster.PodPing("h1", cluster.PodIp("h2"), 15)) << cluster.AgentLog("h1");
-  // Kill every relay one of the nodes uses: find it in the agent's log.
-  const std::string log = cluster.AgentLog("h1");
-  const int used = log.find("relay 198.51.100.200:3479: allocated") != std::string::npos ? 1 : 0;
+  // Kill the relay one of the nodes uses: find it in the agent's log.
+  const int used = RelayOf(cluster, "h1");
   cluster.KillRelay(used);
-  const auto killed = std::chrono::steady_clock::now();
-  bool back = false;
-  while (!back && std::chrono::steady_clock::now() - killed < std::chrono::seconds(20)) {
-    back = cluster.PodPing("h1", cluster.PodIp("h2"), 1);
-  }
-  const auto took = std::chrono::steady_clock::now() - killed;
-  std::printf("relay %d killed: pods talk again after %lld ms\n", used,
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-  ASSERT_TRUE(back) << cluster.AgentLog("h1") << cluster.AgentLog("h2");
-  EXPECT_LT(took, std::chrono::seconds(10));
+  const auto took = UntilPodsTalk(cluster, "h1", "h2", std::chrono::seconds(20));
+  ASSERT_TRUE(took.has_value()) << cluster.AgentLog("h1") << cluster.AgentLog("h2");
+  std::printf("relay %d killed: pods talk again after %lld ms\n", used, static_cast<long long>(took->count()));
+  EXPECT_LT(*took, std::chrono::seconds(10));
   EXPECT_NE(cluster.AgentLog("h1").find("stopped answering: moving on"), std::string::npos);
 }
 
@@ -92,17 +111,11 @@ TEST(RelayFailoverLabTest, PairsMoveToAnotherRelayWhenTheirsDies) {
 // Kubernetes: its pod is terminating, its endpoint no longer ready): the agents on it
 // move to another relay before it goes, and the pods keep talking.
 TEST(RelayDrainLabTest, PairsMoveOffARelayThatLeavesTheList) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
-  if (system("command -v wireguard-go >/dev/null") != 0) GTEST_SKIP() << "wireguard-go missing";
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
-      {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
-      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]}]})");
-  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 2};
-  auto c = LabCluster::Create(*spec, bin);
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
+  auto c = RelayedPairOnTwoRelays();
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
-  ASSERT_TRUE(cluster.PodPing("h1", cluster.PodIp("h2"), 15)) << cluster.AgentLog("h1");
-  const int used = cluster.AgentLog("h1").find("relay 198.51.100.200:3479: allocated") != std::string::npos ? 1 : 0;
+  const int used = RelayOf(cluster, "h1");
   const int other = 1 - used;
   cluster.ListRelays({other});
   const auto listed = std::chrono::steady_clock::now();
@@ -115,14 +128,11 @@ TEST(RelayDrainLabTest, PairsMoveOffARelayThatLeavesTheList) {
                log.find(moved + ": allocated", log.find("is no longer listed")) != std::string::npos;
   }
   ASSERT_TRUE(on_other) << cluster.AgentLog("h1");
-  bool back = false;
-  while (!back && std::chrono::steady_clock::now() - listed < std::chrono::seconds(20)) {
-    back = cluster.PodPing("h1", cluster.PodIp("h2"), 1) && cluster.PodPing("h2", cluster.PodIp("h1"), 1);
-  }
+  const auto talk = UntilPodsTalk(cluster, "h1", "h2", std::chrono::seconds(20), /*both_ways=*/true);
+  ASSERT_TRUE(talk.has_value()) << cluster.AgentLog("h1") << cluster.AgentLog("h2");
   const auto took = std::chrono::steady_clock::now() - listed;
   std::printf("relay %d unlisted: both agents on relay %d, pods talk after %lld ms\n", used, other,
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-  ASSERT_TRUE(back) << cluster.AgentLog("h1") << cluster.AgentLog("h2");
   EXPECT_LT(took, std::chrono::seconds(10));
   // Nobody is left on the unlisted relay, though it still answers.
   for (const char* n : {"h1", "h2"}) {
@@ -139,8 +149,7 @@ TEST(RelayDrainLabTest, PairsMoveOffARelayThatLeavesTheList) {
 // A live direct pair loses its direct path (a router starts dropping the pair's UDP):
 // the agents fall back to the relay and pings resume within 3 s.
 TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
-  if (system("command -v turnserver wireguard-go >/dev/null") != 0) GTEST_SKIP() << "coturn or wireguard-go missing";
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
   auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
       {"name": "home", "nat": "easy", "nodes": ["e1"]},
       {"name": "shop", "nat": "easy", "nodes": ["e2"]}]})");
@@ -164,16 +173,10 @@ TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {
                 &out),
             0)
       << out;
-  const auto cut = std::chrono::steady_clock::now();
-  bool back = false;
-  while (!back && std::chrono::steady_clock::now() - cut < std::chrono::seconds(15)) {
-    back = cluster.PodPing("e1", cluster.PodIp("e2"), 1);
-  }
-  const auto took = std::chrono::steady_clock::now() - cut;
-  std::printf("direct path cut: pings answered again after %lld ms\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-  ASSERT_TRUE(back) << cluster.AgentLog("e1") << cluster.AgentLog("e2");
-  EXPECT_LT(took, std::chrono::seconds(3));
+  const auto took = UntilPodsTalk(cluster, "e1", "e2", std::chrono::seconds(15));
+  ASSERT_TRUE(took.has_value()) << cluster.AgentLog("e1") << cluster.AgentLog("e2");
+  std::printf("direct path cut: pings answered again after %lld ms\n", static_cast<long long>(took->count()));
+  EXPECT_LT(*took, std::chrono::seconds(3));
   EXPECT_NE(cluster.AgentLog("e1").find("peer e2: the direct path stopped answering: falling back to the relay"),
             std::string::npos)
       << cluster.AgentLog("e1");
@@ -182,8 +185,7 @@ TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {
 // A relayed pair whose hard NAT becomes easy goes direct within 30 s, and pings every
 // 100 ms through the move lose nothing: the agents punch the new path before moving.
 TEST(RelayUpgradeLabTest, ARelayedPairGoesDirectWhenItCanWithoutLoss) {
-  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
-  if (system("command -v turnserver wireguard-go conntrack >/dev/null") != 0) GTEST_SKIP() << "tools missing";
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go conntrack"); !why.empty()) GTEST_SKIP() << why;
   auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
       {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
       {"name": "home", "nat": "easy", "nodes": ["e1"]}]})");

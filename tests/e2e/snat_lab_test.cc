@@ -16,12 +16,14 @@
 namespace weft::lab {
 namespace {
 
+constexpr char kTools[] = "turnserver wireguard-go nft";  // besides root
+
 using nlohmann::json;
 
 class SnatLabTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::IsRoot() || system("command -v turnserver wireguard-go nft >/dev/null") != 0) return;
+    if (!testing::MissingForRootTest(kTools).empty()) return;
     auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
         {"name": "dc", "nat": "none", "nodes": ["dc1"]},
         {"name": "home", "nat": "easy", "nodes": ["home1"]},
@@ -45,9 +47,8 @@ class SnatLabTest : public ::testing::Test {
     cluster_ = nullptr;
   }
   void SetUp() override {
-    if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+    if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
     if (error_ != nullptr) FAIL() << *error_;
-    if (cluster_ == nullptr) GTEST_SKIP() << "coturn, wireguard-go or nft not installed";
   }
 
   // The controller's view of `node` (its /status entry), or null.

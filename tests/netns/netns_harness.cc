@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -62,6 +63,16 @@ std::string ShellQuote(const std::string& s) {
 }
 
 bool IsRoot() { return geteuid() == 0; }
+
+std::string MissingForRootTest(const std::string& tools) {
+  if (!IsRoot()) return "needs root";
+  std::string missing;
+  std::istringstream in(tools);
+  for (std::string tool; in >> tool;) {
+    if (system(("command -v " + ShellQuote(tool) + " >/dev/null 2>&1").c_str()) != 0) missing += " " + tool;
+  }
+  return missing.empty() ? "" : "not installed:" + missing;
+}
 
 std::string WeftCniPath() {
   if (const char* p = std::getenv("WEFT_CNI"); p != nullptr) return p;

@@ -62,6 +62,9 @@ CniOutcome RunCni(const TestNetns& node, const CniCall& call);
 // The weft-cni binary under test.
 std::string WeftCniPath();
 bool IsRoot();
+// Why a root test cannot run here: "" when it can, else "needs root" or
+// "not installed: <the tools of `tools` (space-separated) that are missing>".
+std::string MissingForRootTest(const std::string& tools);
 
 // Shell-quotes `s` for sh -c.
 std::string ShellQuote(const std::string& s);

@@ -7,7 +7,7 @@ FROM debian:bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
       libabsl-dev libmnl-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev \
-      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcpp-httplib-dev \
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcpp-httplib-dev libyaml-cpp-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -32,7 +32,7 @@ FROM debian:bookworm-slim
 # the egress masquerade; iptables (its -save tools) and conntrack serve SNAT
 # awareness (all for weft-agent).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 libcpp-httplib0.11 wireguard-go nftables iptables conntrack \
+      libmnl0 libabsl20220623 libgrpc++1.51 libprotobuf32 libssl3 libcpp-httplib0.11 libyaml-cpp0.7 wireguard-go nftables iptables conntrack \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cni-plugin/weft-cni /build/node-agent/weft-agent \
      /build/controller/weft-controller /build/weftctl/weftctl /build/relay/weft-relay /usr/local/bin/

@@ -28,38 +28,25 @@
 #include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
 #include "controller/weftnode_writer.h"
+#include "lib/flags/flags.h"
 #include "lib/http/http_listen.h"
 #include "lib/k8s/api_status.h"
 #include "lib/k8s/lease.h"
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: weft-controller --cluster-cidr CIDR[,CIDR] [--listen ADDR:PORT] (default 0.0.0.0:7443)\n"
-    "                       [--tls-cert FILE --tls-key FILE | --insecure] [--status-listen ADDR:PORT]\n"
-    "                       [--relay IP:PORT[,IP:PORT] | --relay-file FILE] --relay-secret-file FILE\n"
-    "                        (TURN relays for agents; the file, IP:PORT per line, is re-read on SIGHUP)\n"
+constexpr char kSynopsis[] =
+    "weft-controller --cluster-cidr CIDR[,CIDR] (--tls-cert FILE --tls-key FILE | --insecure) [flags]\n"
     "  standalone:          --join-token-file FILE [--node-prefix 24] [--state-file FILE]\n"
     "  kubernetes:          --kubernetes [--kube-api URL --kube-token-file FILE --kube-ca-file FILE]\n"
-    "                       [--identity POD] [--lease-namespace NS] [--lease-name weft-controller]\n"
-    "                       [--lease-duration-ms 15000] [--agent-audience weft-controller]\n"
-    "                       [--agent-service-account system:serviceaccount:kube-system:weft-agent]\n"
-    "                       [--status-interval-ms 2000] [--status-writes-per-second 20] [--aws-node-poll-ms 30000]\n"
-    "                       [--relay-service NS/NAME --relay-secret NAME|--relay-secret-file FILE]\n"
-    "                        (relays: the Service's endpoints; the shared secret from a Secret it creates once)\n"
-                       "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca\n"
-    "                        --tls-dns-names weft-controller.NS.svc,...]  (instead of --tls-cert/--tls-key)\n";
+    "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca] (instead of\n"
+    "                       --tls-cert/--tls-key) [--relay-service NS/NAME --relay-secret NAME]";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return std::string(absl::StripAsciiWhitespace(ss.str()));
-}
-
-int Usage(const std::string& why) {
-  std::fprintf(stderr, "weft-controller: %s\n%s", why.c_str(), kUsage);
-  return 2;
 }
 
 void Log(const std::string& s) { std::fprintf(stderr, "weft-controller: %s\n", s.c_str()); }
@@ -97,52 +84,59 @@ int main(int argc, char** argv) {
   tls_boot.secret.clear();
   if (const char* pod = std::getenv("POD_NAME")) elector.identity = pod;
   if (const char* ns = std::getenv("POD_NAMESPACE")) elector.lease_namespace = ns;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    int n = 0;
-    if (a == "--listen") listen = value();
-    else if (a == "--join-token-file") token_file = value();
-    else if (a == "--cluster-cidr") cluster = value();
-    else if (a == "--node-prefix") {
-      if (!absl::SimpleAtoi(value(), &node_prefix)) return Usage("--node-prefix takes a number");
-    } else if (a == "--tls-cert") cert = value();
-    else if (a == "--tls-key") key = value();
-    else if (a == "--insecure") insecure = true;
-    else if (a == "--state-file") state_file = value();
-    else if (a == "--status-listen") status_listen = value();
-    else if (a == "--kubernetes") kubernetes = true;
-    else if (a == "--relay") {
-      auto r = ParseRelays(value());
-      if (!r.ok() || r->empty()) return Usage("--relay IP:PORT[,IP:PORT]");
-      relays.insert(relays.end(), r->begin(), r->end());
-    } else if (a == "--relay-file") relay_file = value();
-    else if (a == "--relay-secret-file") relay_secret_file = value();
-    else if (a == "--relay-service") relay_service = value();
-    else if (a == "--relay-secret") relay_secret_name = value();
-    else if (a == "--tls-secret") tls_boot.secret = value();
-    else if (a == "--tls-ca-configmap") tls_boot.ca_configmap = value();
-    else if (a == "--tls-dns-names") tls_boot.dns_names = absl::StrSplit(value(), ',', absl::SkipEmpty());
-    else if (a == "--kube-api") kube.server = value();
-    else if (a == "--kube-token-file") kube.token_file = value();
-    else if (a == "--kube-ca-file") kube.ca_file = value();
-    else if (a == "--identity") elector.identity = value();
-    else if (a == "--lease-namespace") elector.lease_namespace = value();
-    else if (a == "--lease-name") elector.lease_name = value();
-    else if (a == "--agent-audience") admission.audience = value();
-    else if (a == "--agent-service-account") admission.service_account = value();
-    else if (a == "--lease-duration-ms" && absl::SimpleAtoi(value(), &n) && n >= 1000) {
-      elector.lease_duration = std::chrono::milliseconds(n);
-      elector.renew_deadline = std::chrono::milliseconds(n * 2 / 3);
-      elector.retry_period = std::chrono::milliseconds(std::max(100, n / 8));
-    } else if (a == "--status-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 0) {
-      writer_opts.per_node_interval = std::chrono::milliseconds(n);
-    } else if (a == "--aws-node-poll-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) {
-      aws_poll = std::chrono::milliseconds(n);
-    } else if (a == "--status-writes-per-second" && absl::SimpleAtoi(value(), &n) && n > 0) {
-      writer_opts.writes_per_second = n;
-    } else return Usage("bad or unknown flag " + a);
+  std::vector<std::string> tls_dns_names;
+  int lease_ms = 15000, status_interval_ms = 2000, aws_poll_ms = 30000, writes_per_second = 20;
+  flags::FlagSet f("weft-controller", kSynopsis);
+  f.String("cluster-cidr", &cluster, "CIDR[,CIDR]",
+           "the pods' addresses (required; standalone mode hands out blocks of it)")
+      .String("listen", &listen, "ADDR:PORT", "the gRPC endpoint")
+      .String("tls-cert", &cert, "FILE", "TLS certificate for the gRPC endpoint")
+      .String("tls-key", &key, "FILE", "its key")
+      .Bool("insecure", &insecure, "no TLS (a lab)")
+      .String("status-listen", &status_listen, "ADDR:PORT", "GET /status, /healthz, /readyz")
+      .String("join-token-file", &token_file, "FILE", "standalone: the token agents must present")
+      .Int("node-prefix", &node_prefix, 1, 128, "standalone: the size of each node's block")
+      .String("state-file", &state_file, "FILE", "standalone: durable state")
+      .Custom("relay", "IP:PORT[,IP:PORT]", "", "TURN relays handed to agents",
+              [&relays](absl::string_view v) -> absl::Status {
+                auto r = ParseRelays(std::string(v));
+                if (!r.ok()) return r.status();
+                if (r->empty()) return absl::InvalidArgumentError("needs IP:PORT[,IP:PORT]");
+                relays.insert(relays.end(), r->begin(), r->end());
+                return absl::OkStatus();
+              })
+      .String("relay-file", &relay_file, "FILE", "relays, IP:PORT per line, re-read on SIGHUP")
+      .String("relay-secret-file", &relay_secret_file, "FILE", "the relays' TURN shared secret")
+      .String("relay-service", &relay_service, "NS/NAME", "Kubernetes: the relays are that Service's endpoints")
+      .String("relay-secret", &relay_secret_name, "NAME",
+              "Kubernetes: the relays' shared secret in this Secret (created once if missing)")
+      .Bool("kubernetes", &kubernetes, "Kubernetes mode")
+      .String("kube-api", &kube.server, "URL", "the API server (default: in-cluster)")
+      .String("kube-token-file", &kube.token_file, "FILE", "bearer token for --kube-api")
+      .String("kube-ca-file", &kube.ca_file, "FILE", "CA for --kube-api")
+      .String("identity", &elector.identity, "NAME", "this replica's name in the Lease ($POD_NAME or hostname)")
+      .String("lease-namespace", &elector.lease_namespace, "NS", "the Lease's namespace")
+      .String("lease-name", &elector.lease_name, "NAME", "the Lease")
+      .Int("lease-duration-ms", &lease_ms, 1000, 3600000, "leader lease; renew deadline 2/3 of it")
+      .String("agent-audience", &admission.audience, "AUDIENCE", "the audience agents' tokens must have")
+      .String("agent-service-account", &admission.service_account, "USER", "the only identity admitted as an agent")
+      .Int("status-interval-ms", &status_interval_ms, 0, 3600000, "at most one WeftNode status write per node per interval")
+      .Int("status-writes-per-second", &writes_per_second, 1, 100000, "cluster-wide WeftNode status write budget")
+      .Int("aws-node-poll-ms", &aws_poll_ms, 100, 86400000, "how often aws-node's SNAT settings are read")
+      .String("tls-secret", &tls_boot.secret, "NAME", "Kubernetes: bootstrap TLS into this Secret")
+      .String("tls-ca-configmap", &tls_boot.ca_configmap, "NAME", "Kubernetes: publish the CA in this ConfigMap")
+      .List("tls-dns-names", &tls_dns_names, "NAME", "the certificate's DNS names");
+  if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
+  auto Usage = [&f](const std::string& why) { return flags::UsageError(f, why); };
+  if (f.WasSet("lease-duration-ms")) {
+    elector.lease_duration = std::chrono::milliseconds(lease_ms);
+    elector.renew_deadline = std::chrono::milliseconds(lease_ms * 2 / 3);
+    elector.retry_period = std::chrono::milliseconds(std::max(100, lease_ms / 8));
   }
+  if (f.WasSet("status-interval-ms")) writer_opts.per_node_interval = std::chrono::milliseconds(status_interval_ms);
+  if (f.WasSet("status-writes-per-second")) writer_opts.writes_per_second = writes_per_second;
+  aws_poll = std::chrono::milliseconds(aws_poll_ms);
+  if (f.WasSet("tls-dns-names")) tls_boot.dns_names = tls_dns_names;
   std::vector<std::string> cluster_cidrs;
   for (absl::string_view c : absl::StrSplit(cluster, ',', absl::SkipEmpty())) {
     auto p = net::IpPrefix::ParseNetwork(c);

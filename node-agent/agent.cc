@@ -558,6 +558,7 @@ void Agent::Run(std::stop_token stop) {
   std::jthread nat([this](std::stop_token st) {
     nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval};
     mo.probe_now = [this] { return probe_now_.exchange(false); };
+    mo.resolve_targets = opts_.resolve_stun;
     absl::Status s = nat::RunNatMonitor(
         mo,
         [this](const nat::PortProbeReport& r, const std::optional<nat::Verdict>&, bool changed) {

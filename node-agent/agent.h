@@ -3,6 +3,7 @@
 #ifndef WEFT_NODE_AGENT_AGENT_H_
 #define WEFT_NODE_AGENT_AGENT_H_
 
+#include <functional>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -42,6 +43,9 @@ struct AgentOptions {
   bool insecure = false;
   std::string ca_file;     // PEM roots for the controller's certificate
   std::vector<net::Endpoint> stun;
+  // If set, STUN servers given by name: resolved before every NAT round instead of `stun`
+  // (a fresh cluster's DNS needs pod networking, which this agent is about to set up).
+  std::function<absl::StatusOr<std::vector<net::Endpoint>>()> resolve_stun;
   uint16_t wg_port = 51820;
   std::string wg_interface = "weft0";
   std::string state_dir = "/var/lib/weft";

@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include <httplib.h>
 
+#include "lib/flags/flags.h"
 #include "lib/http/http_listen.h"
 #include "node-agent/agent.h"
 #include "node-agent/cleanup.h"
@@ -23,16 +24,11 @@
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: weft-agent --node NAME --controller HOST:PORT (--join-token-file FILE | --token-file FILE)\n"
-    "                  --stun HOST:PORT,HOST:PORT,HOST:PORT [--wg-port 51820] [--wg-interface weft0]\n"
-    "                  [--state-dir /var/lib/weft] [--cni-conf-dir /etc/cni/net.d]\n"
-    "                  [--cni-data-dir /run/weft/cni] [--pod-mtu 1420] [--nat-interval-ms 15000]\n"
-    "                  [--ca-file FILE | --insecure] [--http-listen 0.0.0.0:9476 (\"\" to disable)]\n"
-    "                  [--health-interval-ms 5000] [--snat-mitigation]\n"
-    "                  [--cleanup-on-uninstall NAMESPACE/DAEMONSET] [--cni-bin-file /opt/cni/bin/weft]\n"
+constexpr char kSynopsis[] =
+    "weft-agent --node NAME --controller HOST:PORT (--join-token-file FILE | --token-file FILE)\n"
+    "                  --stun HOST:PORT,HOST:PORT,HOST:PORT (--ca-file FILE | --insecure) [flags]\n"
     "       weft-agent --cleanup [--wg-interface weft0] [--state-dir ...] [--cni-conf-dir ...]\n"
-    "                  [--cni-data-dir ...] [--cni-bin-file ...]   (uninstall: remove what the agent made)\n";
+    "                  [--cni-data-dir ...] [--cni-bin-file ...]   (uninstall: remove what the agent made)";
 
 // "192.0.2.1:3478" as is; "stun.example.org:3478" resolved (IPv4; the first address).
 absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
@@ -53,11 +49,6 @@ absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
   return weft::net::Endpoint::Parse(absl::StrCat(ip, ":", port));
 }
 
-int Usage(const std::string& why) {
-  std::fprintf(stderr, "weft-agent: %s\n%s", why.c_str(), kUsage);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,36 +58,71 @@ int main(int argc, char** argv) {
   std::string http_listen = "0.0.0.0:9476";
   bool cleanup_now = false;
   std::string uninstall_ds, cni_bin_file;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    int n = 0;
-    if (a == "--node") o.node = value();
-    else if (a == "--controller") o.controller = value();
-    else if (a == "--join-token-file") token_file = value();
-    else if (a == "--token-file") o.token_file = value();
-    else if (a == "--snat-mitigation") o.snat_mitigation = true;
-    else if (a == "--cleanup") cleanup_now = true;
-    else if (a == "--cleanup-on-uninstall") uninstall_ds = value();
-    else if (a == "--cni-bin-file") cni_bin_file = value();
-    else if (a == "--health-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.health_interval = std::chrono::milliseconds(n);
-    else if (a == "--insecure") o.insecure = true;
-    else if (a == "--ca-file") o.ca_file = value();
-    else if (a == "--wg-interface") o.wg_interface = value();
-    else if (a == "--state-dir") o.state_dir = value();
-    else if (a == "--cni-conf-dir") o.cni_conf_dir = value();
-    else if (a == "--cni-data-dir") o.cni_data_dir = value();
-    else if (a == "--http-listen") http_listen = value();
-    else if (a == "--wg-port" && absl::SimpleAtoi(value(), &n) && n > 0 && n < 65536) o.wg_port = static_cast<uint16_t>(n);
-    else if (a == "--pod-mtu" && absl::SimpleAtoi(value(), &n)) o.pod_mtu = n;
-    else if (a == "--nat-interval-ms" && absl::SimpleAtoi(value(), &n) && n >= 100) o.nat_interval = std::chrono::milliseconds(n);
-    else if (a == "--stun") {
-      for (absl::string_view s : absl::StrSplit(value(), ',', absl::SkipEmpty())) {
+  std::vector<std::string> stun;
+  int health_ms = 5000, nat_ms = 15000, wg_port = o.wg_port;
+  flags::FlagSet f("weft-agent", kSynopsis);
+  f.String("node", &o.node, "NAME", "this node's name (required)")
+      .String("controller", &o.controller, "HOST:PORT", "the controller (required)")
+      .String("join-token-file", &token_file, "FILE", "the join token (standalone)")
+      .String("token-file", &o.token_file, "FILE",
+              "the projected ServiceAccount token (Kubernetes; re-read on every connection)")
+      .List("stun", &stun, "HOST:PORT", "STUN servers for the WireGuard port's NAT verdict (3 or more)")
+      .String("ca-file", &o.ca_file, "FILE", "the controller's CA")
+      .Bool("insecure", &o.insecure, "no TLS to the controller (a lab)")
+      .String("wg-interface", &o.wg_interface, "NAME", "the WireGuard interface")
+      .Int("wg-port", &wg_port, 1, 65535, "the WireGuard port")
+      .String("state-dir", &o.state_dir, "DIR", "the WireGuard key and the node's pod CIDRs")
+      .String("cni-conf-dir", &o.cni_conf_dir, "DIR", "where the conflist is written")
+      .String("cni-data-dir", &o.cni_data_dir, "DIR", "weft-cni's IPAM store")
+      .String("cni-bin-file", &cni_bin_file, "FILE", "weft-cni as installed (removed by --cleanup)")
+      .Int("pod-mtu", &o.pod_mtu, 576, 65535, "pod MTU (uplink minus WireGuard overhead)")
+      .Int("nat-interval-ms", &nat_ms, 100, 86400000, "NAT re-probe interval")
+      .Int("health-interval-ms", &health_ms, 100, 86400000, "per-peer data-plane report interval")
+      .String("http-listen", &http_listen, "ADDR:PORT", "/healthz, /readyz, /metrics (\"\" disables)")
+      .Bool("snat-mitigation", &o.snat_mitigation,
+            "install a port-preserving SNAT rule for the WireGuard port where the node's rules randomize it")
+      .String("cleanup-on-uninstall", &uninstall_ds, "NAMESPACE/DAEMONSET",
+              "on SIGTERM, clean the node if that DaemonSet is gone (Weft uninstalled)")
+      .Bool("cleanup", &cleanup_now, "one-shot uninstall: remove what the agent made on this node");
+  if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
+  o.wg_port = static_cast<uint16_t>(wg_port);
+  o.health_interval = std::chrono::milliseconds(health_ms);
+  o.nat_interval = std::chrono::milliseconds(nat_ms);
+  auto Usage = [&f](const std::string& why) { return flags::UsageError(f, why); };
+  // Addresses are used as they are; names are resolved before every NAT round, since a
+  // fresh cluster's DNS runs in pods that wait for the network this agent sets up.
+  bool names = false;
+  for (const std::string& s : stun) {
+    if (auto e = net::Endpoint::Parse(s); e.ok()) {
+      o.stun.push_back(*e);
+      continue;
+    }
+    int port = 0;
+    const size_t colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(s.substr(colon + 1), &port) || port < 1 ||
+        port > 65535) {
+      return Usage("--stun: \"" + s + "\" is not HOST:PORT");
+    }
+    names = true;
+  }
+  if (names) {
+    o.stun.clear();
+    o.resolve_stun = [stun, logged = std::string()]() mutable -> absl::StatusOr<std::vector<net::Endpoint>> {
+      std::vector<net::Endpoint> out;
+      for (const std::string& s : stun) {
         auto e = ResolveStun(s);
-        if (!e.ok()) return Usage(std::string(e.status().message()));
-        o.stun.push_back(*e);
+        if (!e.ok()) {
+          if (logged != e.status().message()) {  // once per distinct failure, not every retry
+            logged = std::string(e.status().message());
+            std::fprintf(stderr, "weft-agent: %s (retrying)\n", logged.c_str());
+          }
+          return e.status();
+        }
+        out.push_back(*e);
       }
-    } else return Usage("bad or unknown flag " + a);
+      logged.clear();
+      return out;
+    };
   }
   const agent::CleanupOptions cleanup{.wg_interface = o.wg_interface, .cni_conf_dir = o.cni_conf_dir,
                                       .cni_data_dir = o.cni_data_dir, .state_dir = o.state_dir,
@@ -115,7 +141,7 @@ int main(int argc, char** argv) {
   if (o.node.empty() || o.controller.empty() || (token_file.empty() == o.token_file.empty())) {
     return Usage("--node, --controller and one of --join-token-file (standalone) or --token-file (kubernetes) are required");
   }
-  if (o.stun.size() < 3) return Usage("give three or more --stun servers");
+  if (stun.size() < 3) return Usage("give three or more --stun servers");
   if (!o.insecure && o.ca_file.empty()) return Usage("give --ca-file (or --insecure for a lab)");
   if (!token_file.empty()) {
     auto token = agent::ReadWholeFile(token_file);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/flags/flags.h"
 #include "lib/http/http_listen.h"
 #include "lib/k8s/kube_client.h"
 #include "lib/k8s/node_address.h"
@@ -22,16 +23,12 @@
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: weft-relay --secret-file FILE [--listen 0.0.0.0:3478] [--relay-ip IP]\n"
-    "                  [--relay-ports 49152-65535] [--realm weft] [--max-allocations 10000]\n"
-    "                  [--max-allocations-per-user 16] [--max-bytes-per-second 0 (unlimited)]\n"
-    "                  [--http-listen 0.0.0.0:9477 (\"\" to disable)]\n"
-    "                  [--relay-ip-from-node NODE [--kube-api URL --kube-token-file F --kube-ca-file F]]\n"
+constexpr char kSynopsis[] =
+    "weft-relay --secret-file FILE [--listen 0.0.0.0:3478] [--relay-ip IP | --relay-ip-from-node NODE] [flags]\n"
     "  --relay-ip-from-node (Kubernetes, hostNetwork): the relayed addresses are the Node's\n"
     "  ExternalIP (else its InternalIP), read from the API server at start.\n"
     "  The secret is the TURN REST shared secret (coturn's static-auth-secret): usernames\n"
-    "  are \"<expiry>:<name>\", passwords base64(HMAC-SHA1(secret, username)).\n";
+    "  are \"<expiry>:<name>\", passwords base64(HMAC-SHA1(secret, username)).";
 
 // The Node's reachable address (k8s::ReachableNodeAddress); retried for about a minute
 // while the API server is not there yet.
@@ -51,11 +48,6 @@ absl::StatusOr<std::string> NodeAddress(const weft::k8s::KubeConfig& kube, const
     return ip;
   }
   return last;
-}
-
-int Usage(const std::string& why) {
-  std::fprintf(stderr, "weft-relay: %s\n%s", why.c_str(), kUsage);
-  return 2;
 }
 
 std::string Metrics(const weft::turn::Counters& c, size_t allocations, uint64_t local) {
@@ -89,35 +81,44 @@ int main(int argc, char** argv) {
   o.listen = *net::Endpoint::Parse("0.0.0.0:3478");
   std::string secret_file, relay_ip, http_listen = "0.0.0.0:9477", relay_node;
   k8s::KubeConfig kube;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    int64_t n = 0;
-    if (a == "--listen") {
-      auto e = net::Endpoint::Parse(value());
-      if (!e.ok()) return Usage("--listen IP:PORT");
-      o.listen = *e;
-    } else if (a == "--relay-ip") relay_ip = value();
-    else if (a == "--relay-ip-from-node") relay_node = value();
-    else if (a == "--kube-api") kube.server = value();
-    else if (a == "--kube-token-file") kube.token_file = value();
-    else if (a == "--kube-ca-file") kube.ca_file = value();
-    else if (a == "--secret-file") secret_file = value();
-    else if (a == "--realm") o.turn.realm = value();
-    else if (a == "--http-listen") http_listen = value();
-    else if (a == "--relay-ports") {
-      std::vector<std::string> r = absl::StrSplit(value(), '-');
-      int lo = 0, hi = 0;
-      if (r.size() != 2 || !absl::SimpleAtoi(r[0], &lo) || !absl::SimpleAtoi(r[1], &hi) || lo < 1 || hi > 65535 || lo > hi) {
-        return Usage("--relay-ports LOW-HIGH");
-      }
-      o.port_min = static_cast<uint16_t>(lo);
-      o.port_max = static_cast<uint16_t>(hi);
-    } else if (a == "--max-allocations" && absl::SimpleAtoi(value(), &n) && n > 0) o.turn.max_allocations = n;
-    else if (a == "--max-allocations-per-user" && absl::SimpleAtoi(value(), &n) && n > 0) o.turn.max_allocations_per_user = n;
-    else if (a == "--max-bytes-per-second" && absl::SimpleAtoi(value(), &n) && n >= 0) o.turn.max_bytes_per_second = n;
-    else return Usage("bad or unknown flag " + a);
-  }
+  int64_t max_allocations = o.turn.max_allocations, per_user = o.turn.max_allocations_per_user,
+          bytes_per_second = o.turn.max_bytes_per_second;
+  flags::FlagSet f("weft-relay", kSynopsis);
+  f.String("secret-file", &secret_file, "FILE", "the TURN REST shared secret (required)")
+      .Custom("listen", "IP:PORT", "0.0.0.0:3478", "STUN/TURN, UDP and TCP",
+              [&o](absl::string_view v) -> absl::Status {
+                auto e = net::Endpoint::Parse(v);
+                if (!e.ok()) return absl::InvalidArgumentError("takes IP:PORT");
+                o.listen = *e;
+                return absl::OkStatus();
+              })
+      .String("relay-ip", &relay_ip, "IP", "the relayed addresses' IP (default: --listen's)")
+      .String("relay-ip-from-node", &relay_node, "NODE", "Kubernetes: the relayed IP is this Node's address")
+      .String("kube-api", &kube.server, "URL", "the API server (default: in-cluster)")
+      .String("kube-token-file", &kube.token_file, "FILE", "bearer token for --kube-api")
+      .String("kube-ca-file", &kube.ca_file, "FILE", "CA for --kube-api")
+      .String("realm", &o.turn.realm, "REALM", "the TURN realm")
+      .String("http-listen", &http_listen, "ADDR:PORT", "/healthz, /metrics (\"\" disables)")
+      .Custom("relay-ports", "LOW-HIGH", "49152-65535", "the relayed ports",
+              [&o](absl::string_view v) -> absl::Status {
+                std::vector<std::string> r = absl::StrSplit(v, '-');
+                int lo = 0, hi = 0;
+                if (r.size() != 2 || !absl::SimpleAtoi(r[0], &lo) || !absl::SimpleAtoi(r[1], &hi) || lo < 1 ||
+                    hi > 65535 || lo > hi) {
+                  return absl::InvalidArgumentError("takes LOW-HIGH within 1-65535");
+                }
+                o.port_min = static_cast<uint16_t>(lo);
+                o.port_max = static_cast<uint16_t>(hi);
+                return absl::OkStatus();
+              })
+      .Int("max-allocations", &max_allocations, 1, int64_t{1} << 40, "allocations in total")
+      .Int("max-allocations-per-user", &per_user, 1, int64_t{1} << 40, "allocations per TURN username")
+      .Int("max-bytes-per-second", &bytes_per_second, 0, int64_t{1} << 50, "per allocation; 0 is unlimited");
+  if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
+  auto Usage = [&f](const std::string& why) { return flags::UsageError(f, why); };
+  o.turn.max_allocations = max_allocations;
+  o.turn.max_allocations_per_user = per_user;
+  o.turn.max_bytes_per_second = bytes_per_second;
   if (secret_file.empty()) return Usage("--secret-file is required");
   std::ifstream in(secret_file);
   std::stringstream ss;

@@ -8,7 +8,7 @@ packages=(
   cmake ninja-build g++ pkg-config clang libclang-rt-14-dev
   # libraries
   libabsl-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libcpp-httplib-dev libmnl-dev libgtest-dev libgmock-dev nlohmann-json3-dev libssl-dev
+  libcpp-httplib-dev libmnl-dev libgtest-dev libgmock-dev nlohmann-json3-dev libssl-dev libyaml-cpp-dev
   # network tools used by tests and the demo
   iproute2 iputils-ping nftables iptables conntrack iperf3 procps util-linux python3 python3-yaml openssl
   # real peers: reference CNI plugins, a real CNI runtime, userspace WireGuard, STUN/TURN

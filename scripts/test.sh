@@ -2,7 +2,8 @@
 # The test command: installs what is missing, builds, and runs every tier.
 #   1. unit tests under ASan/UBSan (no root needed)
 #   2. libFuzzer targets, each for a bounded time (FUZZ_SECONDS, default 20)
-#   3. the full ctest suite (unit, netns, e2e; the root tiers need root)
+#   3. a Release build of the binaries (what users build: no -Werror)
+#   4. the full ctest suite (unit, netns, e2e; the root tiers need root)
 # Exits non-zero if any step fails; the last lines are ctest's summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ failed=()
 step() { echo; echo "==> $*"; }
 
 step "ASan/UBSan build of the unit tests"
-if cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON \
+if cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON -DWEFT_WERROR=ON \
      -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
    cmake --build build-asan -j "$JOBS"; then
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -26,7 +27,7 @@ else
 fi
 
 step "libFuzzer targets (${FUZZ_SECONDS}s each)"
-if CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+if CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON \
      -DWEFT_FUZZ=ON -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
    cmake --build build-fuzz -j "$JOBS" --target fuzzers; then
   for f in build-fuzz/fuzzers/*; do
@@ -46,8 +47,16 @@ else
   failed+=("fuzz build")
 fi
 
+step "Release build of the binaries, as users and packagers build (no -Werror)"
+if cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
+   cmake --build build-release -j "$JOBS" --target weft-cni weft-agent weft-controller weft-relay weftctl; then
+  build-release/node-agent/weft-agent --version || failed+=("Release binaries")
+else
+  failed+=("Release build")
+fi
+
 step "build and full test suite"
-if cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+if cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON >/dev/null &&
    cmake --build build -j "$JOBS"; then
   ctest --test-dir build -j "$JOBS" --output-on-failure || failed+=("ctest")
 else

@@ -57,8 +57,11 @@ std::map<std::string, Node> Normalize(const json& doc) {
       for (const auto& p : x.value("peers", json::array())) n.peers[Str(p, "peer")] = {Str(p, "path"), Str(p, "reason")};
       out[Str(x, "name")] = std::move(n);
     }
-  } else if (doc.is_object() && Str(doc, "kind") == "WeftNodeList") {
-    for (const auto& o : doc.value("items", json::array())) add_weftnode(o);
+  } else if (doc.is_object() && (Str(doc, "kind") == "WeftNodeList" || Str(doc, "kind") == "List")) {
+    // `kubectl get weftnodes -o json` prints a List (kind "List"), the API a WeftNodeList.
+    for (const auto& o : doc.value("items", json::array())) {
+      if (o.is_object() && Str(o, "kind") == "WeftNode") add_weftnode(o);
+    }
   } else if (doc.is_object() && Str(doc, "kind") == "WeftNode") {
     add_weftnode(doc);
   }

@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "lib/flags/flags.h"
+#include "weftctl/document.h"
 #include "weftctl/explain.h"
 #include "lib/nat/nat_monitor.h"
 #include "lib/net/nl_socket.h"
@@ -32,8 +34,9 @@ constexpr char kUsage[] =
     "  2 usage or system error.\n"
     "       weftctl explain [--status http://CONTROLLER:7080/status | --file FILE|-] NODE [PEER]\n"
     "  Why NODE's NAT is what it is (SNAT randomization: evidence and fix) and why NODE->PEER\n"
-    "  is direct or relayed, from the controller's /status or from WeftNode objects\n"
-    "  (kubectl get weftnodes -o json | weftctl explain --file - NODE PEER).\n";
+    "  is direct or relayed, from the controller's /status or from WeftNode objects, JSON or\n"
+    "  YAML (kubectl get weftnodes -o json | weftctl explain --file - NODE PEER).\n"
+    "       weftctl --version | COMMAND --help\n";
 
 int Usage(const char* why) {
   if (why) std::fprintf(stderr, "weftctl: %s\n", why);
@@ -45,15 +48,17 @@ int Usage(const char* why) {
 
 int ExplainMain(int argc, char** argv) {
   std::string url, file, node, peer;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--status" && i + 1 < argc) url = argv[++i];
-    else if (a == "--file" && i + 1 < argc) file = argv[++i];
-    else if (node.empty()) node = a;
-    else if (peer.empty()) peer = a;
-    else return Usage("explain takes NODE [PEER]");
+  weft::flags::FlagSet f("weftctl explain",
+                         "weftctl explain (--status http://CONTROLLER:7080/status | --file FILE|-) NODE [PEER]");
+  f.String("status", &url, "URL", "the controller's /status (standalone)")
+      .String("file", &file, "FILE", "WeftNode objects or /status as JSON or YAML; - for standard input");
+  std::vector<std::string> args;
+  if (auto exit_code = weft::flags::ParseForMain(f, argc, argv, &args, 2)) return *exit_code;
+  if (args.empty() || args.size() > 2 || url.empty() == file.empty()) {
+    return weft::flags::UsageError(f, "explain needs NODE [PEER] and one of --status, --file");
   }
-  if (node.empty() || url.empty() == file.empty()) return Usage("explain needs NODE and one of --status, --file");
+  node = args[0];
+  if (args.size() == 2) peer = args[1];
   std::string text;
   if (!url.empty()) {
     const size_t scheme = url.find("://");
@@ -77,8 +82,12 @@ int ExplainMain(int argc, char** argv) {
     }
     text = ss.str();
   }
-  auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  auto out = weft::weftctl::Explain(doc, node, peer);
+  auto doc = weft::weftctl::ParseDocument(text);
+  if (!doc.ok()) {
+    std::fprintf(stderr, "weftctl explain: %s\n", std::string(doc.status().message()).c_str());
+    return 2;
+  }
+  auto out = weft::weftctl::Explain(*doc, node, peer);
   if (!out.ok()) {
     std::fprintf(stderr, "weftctl explain: %s\n", std::string(out.status().message()).c_str());
     return 2;
@@ -90,35 +99,34 @@ int ExplainMain(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace weft;
   if (argc >= 2 && std::strcmp(argv[1], "explain") == 0) return ExplainMain(argc, argv);
+  if (argc >= 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
+    std::printf("weftctl %s\n", flags::VersionString().c_str());
+    return 0;
+  }
+  if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0)) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   if (argc < 2 || std::strcmp(argv[1], "netcheck") != 0) return Usage(argc < 2 ? nullptr : "unknown command");
-  uint16_t port = 51820;
-  std::vector<net::Endpoint> targets;
+  int port = 51820;
+  std::vector<std::string> stun;
   std::string netns;
   bool json = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--stun") {
-      const char* v = value();
-      auto e = v ? net::Endpoint::Parse(v) : absl::InvalidArgumentError("--stun needs HOST:PORT");
-      if (!e.ok()) return Usage(std::string(e.status().message()).c_str());
-      targets.push_back(*e);
-    } else if (a == "--port") {
-      const char* v = value();
-      uint32_t p = 0;
-      if (!v || !absl::SimpleAtoi(v, &p) || p == 0 || p > 65535) return Usage("--port needs 1..65535");
-      port = static_cast<uint16_t>(p);
-    } else if (a == "--netns") {
-      const char* v = value();
-      if (!v) return Usage("--netns needs a path");
-      netns = v;
-    } else {
-      return Usage(("unknown flag " + a).c_str());
-    }
+  flags::FlagSet f("weftctl netcheck", "weftctl netcheck --stun HOST:PORT --stun HOST:PORT --stun HOST:PORT [flags]");
+  f.List("stun", &stun, "HOST:PORT", "STUN servers (3 or more, distinct addresses)")
+      .Int("port", &port, 1, 65535, "the WireGuard port to probe")
+      .String("netns", &netns, "PATH", "probe from inside that network namespace")
+      .Bool("json", &json, "machine-readable report");
+  if (auto exit_code = flags::ParseForMain(f, argc, argv, nullptr, 2)) return *exit_code;
+  std::vector<net::Endpoint> targets;
+  for (const std::string& s : stun) {
+    auto e = net::Endpoint::Parse(s);
+    if (!e.ok()) return flags::UsageError(f, "--stun: " + std::string(e.status().message()));
+    targets.push_back(*e);
   }
-  if (targets.size() < 3) return Usage("give three or more --stun servers (with two, a hard NAT can pass as easy)");
+  if (targets.size() < 3) {
+    return flags::UsageError(f, "give three or more --stun servers (with two, a hard NAT can pass as easy)");
+  }
 
   absl::StatusOr<nat::PortProbeReport> report = absl::UnknownError("not run");
   auto probe = [&]() -> absl::Status {

@@ -10,11 +10,14 @@
 
 #include "absl/strings/numbers.h"
 #include "tests/lab/lab_cluster.h"
+#include "lib/flags/flags.h"
 
 int main(int argc, char** argv) {
   using namespace weft;
   int rounds = 5;
-  if (argc == 3 && std::string(argv[1]) == "--rounds") (void)absl::SimpleAtoi(argv[2], &rounds);
+  flags::FlagSet f("first_ping", "first_ping [--rounds N]   (root: builds a two-node lab cluster per round)");
+  f.Int("rounds", &rounds, 1, 1000, "lab clusters to build, one first ping each");
+  if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
   if (!testing::IsRoot()) {
     std::fprintf(stderr, "first_ping needs root\n");
     return 77;

@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "tests/netns/netns_harness.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -100,14 +101,12 @@ bool Measure(const TestNetns& node, const std::vector<std::unique_ptr<TestNetns>
 
 int main(int argc, char** argv) {
   int pods_n = 50, parallel = 20, rounds = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    int v = 0;
-    if (!absl::SimpleAtoi(argv[i + 1], &v) || v <= 0) return 2;
-    if (k == "--pods") pods_n = v;
-    else if (k == "--parallel") parallel = v;
-    else if (k == "--rounds") rounds = v;
-  }
+  weft::flags::FlagSet f("cni_bench",
+                         "cni_bench [flags]   (root: weft-cni vs Debian's ptp + host-local, ADD/DEL latency)");
+  f.Int("pods", &pods_n, 1, 10000, "pod network namespaces")
+      .Int("parallel", &parallel, 1, 10000, "ADDs and DELs in flight")
+      .Int("rounds", &rounds, 1, 1000, "rounds per plugin");
+  if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
   parallel = std::min(parallel, pods_n);
   if (!weft::testing::IsRoot()) {
     std::fprintf(stderr, "cni_bench needs root (network namespaces)\n");

@@ -27,6 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "weft/v1/weft.grpc.pb.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -139,15 +140,11 @@ double CpuSeconds(pid_t pid) {
 int main(int argc, char** argv) {
   std::string controller_bin;
   int n = 1000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--controller") controller_bin = argv[i + 1];
-    else if (k == "--agents") (void)absl::SimpleAtoi(argv[i + 1], &n);
-  }
-  if (controller_bin.empty() || n < 2 || n > 20000) {
-    std::fprintf(stderr, "usage: controller_bench --controller PATH [--agents N]\n");
-    return 2;
-  }
+  weft::flags::FlagSet f("controller_bench", "controller_bench --controller PATH [--agents N]");
+  f.String("controller", &controller_bin, "PATH", "the weft-controller binary (required)")
+      .Int("agents", &n, 2, 20000, "simulated agents");
+  if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
+  if (controller_bin.empty()) return weft::flags::UsageError(f, "--controller is required");
   char tmpl[] = "/tmp/weft-cbench-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   const std::string token = "bench-join-token-0123456789";

@@ -31,6 +31,7 @@
 #include "lib/stun/stun_message.h"
 #include "lib/testing/free_port.h"
 #include "lib/turn/turn_credentials.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -253,7 +254,9 @@ double BenchTurn(int port, int seconds) {
 
 int main(int argc, char** argv) {
   int seconds = 3;
-  if (argc == 3 && std::string(argv[1]) == "--seconds") (void)absl::SimpleAtoi(argv[2], &seconds);
+  weft::flags::FlagSet f("relay_bench", "relay_bench [--seconds N]   (weft-relay vs coturn on loopback)");
+  f.Int("seconds", &seconds, 1, 3600, "per test");
+  if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
   if (system("command -v turnserver >/dev/null") != 0) {
     std::fprintf(stderr, "relay_bench: coturn (turnserver) is not installed\n");
     return 1;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "tests/lab/lab_cluster.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -31,11 +32,10 @@ double Throughput(weft::lab::LabCluster& c, const std::string& from, int seconds
 
 int main(int argc, char** argv) {
   int seconds = 5, rounds = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--seconds") (void)absl::SimpleAtoi(argv[i + 1], &seconds);
-    if (std::string(argv[i]) == "--rounds") (void)absl::SimpleAtoi(argv[i + 1], &rounds);
-  }
-  rounds = std::clamp(rounds, 1, 20);
+  weft::flags::FlagSet f("relay_iperf",
+                         "relay_iperf [--seconds N] [--rounds N]   (root: iperf3 pod to pod, direct vs via weft-relay)");
+  f.Int("seconds", &seconds, 1, 600, "per iperf3 run").Int("rounds", &rounds, 1, 20, "direct/relayed rounds");
+  if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
   auto spec = weft::lab::ParseLabSpec(R"({"stun_servers": 3, "sites": [
       {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
       {"name": "home", "nat": "easy", "nodes": ["e1"]},

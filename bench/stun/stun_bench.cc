@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "lib/stun/stun_message.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -31,8 +32,10 @@ double Rate(double seconds, Fn fn) {
 
 int main(int argc, char** argv) {
   using namespace weft::stun;
-  double seconds = 2;
-  if (argc == 3 && std::string(argv[1]) == "--seconds") (void)absl::SimpleAtod(argv[2], &seconds);
+  int seconds = 2;
+  weft::flags::FlagSet f("stun_bench", "stun_bench [--seconds N]   (STUN Binding encode/decode rates)");
+  f.Int("seconds", &seconds, 1, 3600, "per measurement");
+  if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
   volatile size_t sink = 0;
   TxId tx{};
   const double encode = Rate(seconds, [&](uint64_t i) {
@@ -52,7 +55,7 @@ int main(int argc, char** argv) {
     auto m = Message::Parse(req);
     sink = sink + m->attributes().size();
   });
-  std::printf("bench/stun (1 core, %.0f s each):\n", seconds);
+  std::printf("bench/stun (1 core, %d s each):\n", seconds);
   std::printf("  encode Binding request (with FINGERPRINT):          %8.2f M/s\n", encode / 1e6);
   std::printf("  decode Binding request (FINGERPRINT checked):        %8.2f M/s\n", request_decode / 1e6);
   std::printf("  decode Binding success (XOR-MAPPED, SOFTWARE, FP):   %8.2f M/s\n", decode / 1e6);

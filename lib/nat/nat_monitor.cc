@@ -31,13 +31,24 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
                                                  RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE));
   std::optional<Verdict> last;
   bool first = true;
+  std::vector<net::Endpoint> targets = opts.targets;
   while (!stop.stop_requested()) {
+    if (opts.resolve_targets) {
+      auto resolved = opts.resolve_targets();
+      if (!resolved.ok()) {
+        for (auto until = Clock::now() + opts.retry; !stop.stop_requested() && Clock::now() < until;) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        continue;
+      }
+      targets = *std::move(resolved);
+    }
     ASSIGN_OR_RETURN(std::vector<net::IpAddress> ips, LocalIps());
     // The first round reports the mapping as soon as the targets answer (peers need the
     // endpoint to connect); the hairpin and filtering tests (up to 0.9 s more) follow in
     // the next round, right after.
     ASSIGN_OR_RETURN(PortProbeReport report,
-                     ProbePort(opts.port, opts.targets, ips, {}, first ? std::chrono::milliseconds(0) : opts.extras_wait));
+                     ProbePort(opts.port, targets, ips, {}, first ? std::chrono::milliseconds(0) : opts.extras_wait));
     const bool changed = !last || !SameVerdict(*last, report.verdict);
     on_round(report, last, changed);
     last = report.verdict;

@@ -27,6 +27,11 @@ struct MonitorOptions {
   // Polled between rounds (every 100 ms): true starts a round at once (for example
   // after the node's NAT rules changed, which netlink does not announce).
   std::function<bool()> probe_now;
+  // If set, asked for the targets before every round (names resolved again, so a node
+  // whose DNS is not up yet, as on a fresh cluster, starts probing once it is); an error
+  // skips the round and retries after `retry`.
+  std::function<absl::StatusOr<std::vector<net::Endpoint>>()> resolve_targets;
+  std::chrono::milliseconds retry{2000};
 };
 
 // Called after every round: the new report, and the previous verdict (unset on the

@@ -18,6 +18,7 @@
 #include "lib/wireguard/wireguard_go.h"
 #include "tests/lab/lab_cluster.h"
 #include "tests/lab/nat_lab.h"
+#include "lib/flags/flags.h"
 
 namespace {
 
@@ -85,19 +86,21 @@ int RunCluster(const weft::lab::LabSpec& spec) {
 
 int main(int argc, char** argv) {
   using namespace weft;
-  if (argc != 3 || (std::string(argv[1]) != "netcheck" && std::string(argv[1]) != "cluster")) {
-    std::fprintf(stderr, "usage: weft-lab netcheck|cluster TOPOLOGY.json   (root)\n");
-    return 2;
+  flags::FlagSet f("weft-lab", "weft-lab netcheck|cluster TOPOLOGY.json   (root: builds the NAT lab)");
+  std::vector<std::string> args;
+  if (auto exit_code = flags::ParseForMain(f, argc, argv, &args)) return *exit_code;
+  if (args.size() != 2 || (args[0] != "netcheck" && args[0] != "cluster")) {
+    return flags::UsageError(f, "give netcheck or cluster, and a topology file");
   }
-  std::ifstream in(argv[2]);
+  std::ifstream in(args[1]);
   std::stringstream ss;
   ss << in.rdbuf();
   auto spec = lab::ParseLabSpec(ss.str());
   if (!spec.ok()) {
-    std::fprintf(stderr, "weft-lab: %s: %s\n", argv[2], std::string(spec.status().message()).c_str());
+    std::fprintf(stderr, "weft-lab: %s: %s\n", args[1].c_str(), std::string(spec.status().message()).c_str());
     return 2;
   }
-  if (std::string(argv[1]) == "cluster") return RunCluster(*spec);
+  if (args[0] == "cluster") return RunCluster(*spec);
   auto lab = lab::NatLab::Create(*spec);
   if (!lab.ok()) {
     std::fprintf(stderr, "weft-lab: %s\n", std::string(lab.status().message()).c_str());

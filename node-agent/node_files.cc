@@ -63,7 +63,9 @@ std::string CniConflist(const std::vector<std::string>& pod_cidrs, int mtu, cons
   nlohmann::json weft = {{"type", "weft"}, {"podCIDRs", pod_cidrs}, {"dataDir", data_dir}};
   if (mtu > 0) weft["mtu"] = mtu;
   nlohmann::json list = {
-      {"cniVersion", "1.1.0"},
+      // 1.0.0, not 1.1.0: containerd 1.6/1.7 (libcni 1.1) refuse a 1.1.0 result and then
+      // cannot even DEL; runtimes that know 1.1 pick it from cniVersions.
+      {"cniVersion", "1.0.0"},
       {"cniVersions", {"1.0.0", "1.1.0"}},
       {"name", "weft"},
       {"plugins", {weft, {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};

@@ -42,6 +42,9 @@ TEST_F(NodeFilesTest, ConflistIsWhatWeftCniReads) {
   EXPECT_EQ(j["plugins"][0]["podCIDRs"][0], "10.244.1.0/24");
   EXPECT_EQ(j["plugins"][0]["mtu"], 1420);
   EXPECT_EQ(j["plugins"][1]["type"], "portmap");
+  // containerd 1.6/1.7 (libcni 1.1) refuse 1.1.0; tests/runtime/containerd_cni_test.sh.
+  EXPECT_EQ(j["cniVersion"], "1.0.0");
+  EXPECT_EQ(j["cniVersions"], nlohmann::json({"1.0.0", "1.1.0"}));
 }
 
 TEST(EgressTest, MasqueradesOnlyTrafficLeavingTheCluster) {

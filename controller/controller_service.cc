@@ -2,8 +2,11 @@
 
 #include <cstdio>
 #include <deque>
+#include <memory>
+#include <optional>
 #include <fstream>
 #include <random>
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -29,10 +32,25 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 }  // namespace
 
-// One agent's stream. Owned by gRPC; deletes itself in OnDone.
+// One agent's stream. It owns itself (self_) until gRPC's OnDone; an admission check in
+// flight holds it too, so it is destroyed only when both are done with it.
+//
+// Lifecycle rules (the reactor may be told to finish from several threads: its own
+// reactions, the service under mu_, an admission thread):
+//  - Finish is called once, under write_mu_; nothing is started after it.
+//  - While an admission check runs, a finish is deferred (pending_finish_) and carried out
+//    by the admission thread when it is done, so it never reads or starts a read on a
+//    stream that another thread finished.
+//  - node_ is set by the service under its lock, just before the stream is registered, so
+//    Leave always finds and removes what was registered.
 class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
-  AgentStream(ControllerService* service) : service_(service) { StartRead(&in_); }
+  static AgentStream* Start(ControllerService* service) {
+    std::shared_ptr<AgentStream> s(new AgentStream(service));
+    s->self_ = s;
+    s->StartRead(&s->in_);
+    return s.get();
+  }
 
   // Queues a message; starts writing if idle. Called with the service's lock held.
   void QueueLocked(v1::ControllerMessage m) {
@@ -44,38 +62,28 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   // Ends the stream with `status` (no more reads or writes).
   void FinishWith(const grpc::Status& status) {
     std::lock_guard<std::mutex> l(write_mu_);
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
+    FinishLocked(status);
   }
+  // The node this stream speaks for: set (service lock held) when it joins.
   const std::string& node() const { return node_; }
+  void SetNodeLocked(const std::string& node) { node_ = node; }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the agent closed its side
+    if (!ok) {  // the agent closed its side, or the call is going away
       FinishWith(grpc::Status::OK);
       return;
     }
-    if (node_.empty() && in_.msg_case() == v1::AgentMessage::kHello && service_->admit_) {
-      // Admission may block on the API server: not on gRPC's threads. No read is
-      // pending and Finish is not called until it is done, so the stream stays alive.
-      std::thread([this, hello = in_.hello()] {
-        auto cidrs = service_->admit_(hello);
-        grpc::Status s = cidrs.ok() ? service_->JoinAdmitted(this, hello, *cidrs) : ToGrpc(cidrs.status());
-        if (!s.ok()) {
-          FinishWith(s);
-          return;
-        }
-        node_ = hello.node();
-        StartRead(&in_);
-      }).detach();
+    if (!joined_ && in_.msg_case() == v1::AgentMessage::kHello && service_->admit_) {
+      Admit();
       return;
     }
     grpc::Status s = Handle(in_);
+    std::lock_guard<std::mutex> l(write_mu_);
     if (!s.ok()) {
-      FinishWith(s);
-      return;
+      FinishLocked(s);
+    } else if (!finished_) {
+      StartRead(&in_);
     }
-    StartRead(&in_);
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> l(write_mu_);
@@ -84,19 +92,72 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
     if (!out_.empty()) out_.pop_front();
     if (!out_.empty() && !finished_) WriteNext();
   }
+  void OnCancel() override { cancelled_ = true; }
   void OnDone() override {
     service_->Leave(this);
-    delete this;
+    std::shared_ptr<AgentStream> last;  // may be the last reference: released on return
+    {
+      std::lock_guard<std::mutex> l(write_mu_);  // whoever called Finish has let go
+      last = std::move(self_);
+    }
   }
 
  private:
+  explicit AgentStream(ControllerService* service) : service_(service) {}
+
+  // Kubernetes mode: the first Hello goes to the admission pool (TokenReview blocks).
+  void Admit() {
+    // A standby serves nobody: refused before any TokenReview, so the agent opens a new
+    // connection at once (a Service in front of the replicas picks one per connection).
+    if (!service_->leading()) {
+      FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is a standby; the leader serves agents"));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> l(write_mu_);
+      if (finished_) return;
+      admitting_ = true;
+    }
+    std::shared_ptr<AgentStream> self = self_;  // OnDone cannot run during this reaction
+    if (!service_->admission_->TrySubmit([self, hello = in_.hello()] { self->AdmitOnPool(hello); })) {
+      std::lock_guard<std::mutex> l(write_mu_);
+      admitting_ = false;
+      FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many agents joining at once; retry"));
+    }
+  }
+  void AdmitOnPool(const v1::Hello& hello) {
+    grpc::Status s(grpc::StatusCode::CANCELLED, "the agent went away");
+    if (!cancelled_) {
+      auto cidrs = service_->admit_(hello);
+      s = cidrs.ok() ? service_->JoinAdmitted(this, hello, *cidrs) : ToGrpc(cidrs.status());
+    }
+    std::lock_guard<std::mutex> l(write_mu_);
+    admitting_ = false;
+    if (pending_finish_) {
+      FinishLocked(*pending_finish_);
+    } else if (!s.ok()) {
+      FinishLocked(s);
+    } else if (!finished_) {
+      joined_ = true;
+      StartRead(&in_);
+    }
+  }
+  void FinishLocked(const grpc::Status& status) {  // write_mu_ held
+    if (finished_) return;
+    if (admitting_) {  // the admission thread finishes it when it is done
+      if (!pending_finish_) pending_finish_ = status;
+      return;
+    }
+    finished_ = true;
+    Finish(status);
+  }
   grpc::Status Handle(const v1::AgentMessage& m) {
-    if (node_.empty()) {
+    if (!joined_) {
       if (m.msg_case() != v1::AgentMessage::kHello) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be Hello");
       }
       grpc::Status s = service_->Join(this, m.hello());
-      if (s.ok()) node_ = m.hello().node();
+      joined_ = s.ok();
       return s;
     }
     switch (m.msg_case()) {
@@ -117,12 +178,17 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   }
 
   ControllerService* service_;
+  std::shared_ptr<AgentStream> self_;  // until OnDone
   v1::AgentMessage in_;
-  std::string node_;  // set once Hello is accepted
+  bool joined_ = false;                // reactions and the admission thread, never at once
+  std::string node_;                   // written under the service's lock before registration
+  std::atomic<bool> cancelled_{false};
   std::mutex write_mu_;
-  std::deque<v1::ControllerMessage> out_;  // front() is being written while writing_
-  bool writing_ = false;
-  bool finished_ = false;
+  std::deque<v1::ControllerMessage> out_;  // front() is being written while writing_; write_mu_
+  bool writing_ = false;                   // write_mu_
+  bool finished_ = false;                  // write_mu_
+  bool admitting_ = false;                 // write_mu_
+  std::optional<grpc::Status> pending_finish_;  // write_mu_
 };
 
 ControllerService::ControllerService(std::string join_token, PodCidrAllocator pods)
@@ -132,7 +198,10 @@ ControllerService::ControllerService(Admit admit, std::vector<std::string> clust
     : admit_(std::move(admit)),
       cluster_cidrs_(std::move(cluster_cidrs)),
       leading_(false),
-      epoch_(NewEpoch()) {}
+      epoch_(NewEpoch()),
+      admission_(std::make_unique<AdmissionPool>(kAdmissionThreads, kAdmissionQueue)) {}
+
+ControllerService::~ControllerService() = default;
 
 void ControllerService::SetRelays(std::vector<net::Endpoint> relays, std::string secret) {
   std::lock_guard<std::mutex> l(mu_);
@@ -342,7 +411,7 @@ void ControllerService::SaveLocked() {
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* ControllerService::Connect(grpc::CallbackServerContext*) {
-  return new AgentStream(this);
+  return AgentStream::Start(this);
 }
 
 grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello) {
@@ -385,6 +454,7 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     // A reconnect whose old stream has not noticed yet: the newest wins.
     old->second->FinishWith(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream for this node"));
   }
+  stream->SetNodeLocked(hello.node());
   streams_[hello.node()] = stream;
   stream->QueueLocked(std::move(welcome));
   // resume 0: a new agent (or a new epoch), which needs the whole state even when empty.

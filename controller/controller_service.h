@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "controller/admission_pool.h"
 #include "controller/endpoint_store.h"
 #include "controller/pod_cidr_allocator.h"
 #include "controller/weftnode.h"
@@ -39,6 +40,12 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   ControllerService(std::string join_token, PodCidrAllocator pods);
   // Kubernetes mode. Serves nothing until SetLeading(true).
   ControllerService(Admit admit, std::vector<std::string> cluster_cidrs);
+  ~ControllerService();
+
+  // Kubernetes mode: admission checks run on this many threads; Hellos beyond this many
+  // waiting for one are refused at once (RESOURCE_EXHAUSTED; agents retry).
+  static constexpr size_t kAdmissionThreads = 4;
+  static constexpr size_t kAdmissionQueue = 1024;
 
   // Kubernetes mode: only the Lease holder serves. Becoming leader starts a new epoch
   // from `nodes` (what the previous leader published), so agents get a snapshot with
@@ -112,6 +119,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::optional<PodCidrAllocator> pods_;              // standalone mode; guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
   std::string state_file_;
+  // Last: destroyed first, so no admission runs against a half-destroyed service.
+  std::unique_ptr<AdmissionPool> admission_;          // Kubernetes mode
 };
 
 }  // namespace weft::controller

@@ -3,7 +3,9 @@
 #include <linux/rtnetlink.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <random>
 #include <fstream>
 #include <sstream>
 
@@ -592,9 +594,22 @@ void Agent::Run(std::stop_token stop) {
   // ConfigMap that may appear (or change) after the agent starts.
   std::string ca_loaded;
   std::unique_ptr<v1::EndpointService::Stub> stub;
-  auto ensure_stub = [&]() -> bool {
+  // Every attempt after a failed session uses a new channel, and so a new TCP connection:
+  // behind a Service each connection may reach another replica, and one that reached a
+  // standby (or a leader that lost its Lease) must not be reused. A channel of its own
+  // subchannel pool really closes its connection when dropped; its own reconnect backoff
+  // is kept short so that a controller that comes back is found within a second.
+  auto new_channel = [this](const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    return v1::EndpointService::NewStub(grpc::CreateCustomChannel(opts_.controller, creds, args));
+  };
+  auto ensure_stub = [&](bool fresh) -> bool {
     if (opts_.insecure) {
-      if (!stub) stub = v1::EndpointService::NewStub(grpc::CreateChannel(opts_.controller, grpc::InsecureChannelCredentials()));
+      if (!stub || fresh) stub = new_channel(grpc::InsecureChannelCredentials());
       return true;
     }
     auto ca = ReadWholeFile(opts_.ca_file);
@@ -602,31 +617,34 @@ void Agent::Run(std::stop_token stop) {
       Log(absl::StrCat("waiting for the controller's CA in ", opts_.ca_file));
       return false;
     }
-    if (!stub || *ca != ca_loaded) {
+    if (!stub || fresh || *ca != ca_loaded) {
       grpc::SslCredentialsOptions o;
       o.pem_root_certs = *ca;
-      stub = v1::EndpointService::NewStub(grpc::CreateChannel(opts_.controller, grpc::SslCredentials(o)));
+      stub = new_channel(grpc::SslCredentials(o));
       ca_loaded = *ca;
     }
     return true;
   };
-  auto backoff = std::chrono::milliseconds(200);
+  std::mt19937 jitter(std::random_device{}());
+  auto backoff = std::chrono::milliseconds(0);
+  bool fresh = false;
   while (!stop.stop_requested()) {
     const auto started = std::chrono::steady_clock::now();
     grpc::Status s(grpc::StatusCode::UNAVAILABLE, "no CA yet");
-    if (ensure_stub()) s = Session(*stub, stop);
-    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(200);
-    // A standby answered (the Service picks a replica per connection): try again soon,
-    // the next connection likely reaches the leader.
-    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("standby") != std::string::npos) {
-      backoff = std::chrono::milliseconds(100);
-    }
+    if (ensure_stub(fresh)) s = Session(*stub, stop);
+    fresh = true;
+    // A session that lasted is a fresh start; a refusal (a standby, a controller still
+    // starting, a connection refused) retries soon: 100 ms doubling to 1 s, each wait
+    // jittered by half so that a cluster's agents do not come back in lockstep. A
+    // controller that becomes available is reached within ~1 s.
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(0);
+    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(1000));
+    const auto wait = backoff / 2 + std::chrono::milliseconds(jitter() % (backoff.count() / 2 + 1));
     // Bounded, interruptible wait before reconnecting; the data plane is untouched.
-    for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stop.stop_requested();
-         waited += std::chrono::milliseconds(50)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (auto waited = std::chrono::milliseconds(0); waited < wait && !stop.stop_requested();
+         waited += std::chrono::milliseconds(20)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }
 

@@ -47,6 +47,12 @@ absl::StatusOr<std::vector<std::string>> CleanupNode(const CleanupOptions& opts)
 absl::StatusOr<bool> DaemonSetGone(k8s::KubeClient& client, const std::string& ns, const std::string& name) {
   auto ds = client.Get(absl::StrCat("/apis/apps/v1/namespaces/", ns, "/daemonsets/", name));
   if (absl::IsNotFound(ds.status())) return true;
+  // The agent's own identity refused (401: its ServiceAccount is gone; 403: its Role or
+  // RoleBinding is): `kubectl delete -f` and `helm uninstall` remove those while (or
+  // before) the DaemonSet's pods are stopped, so by the time this agent asks, the answer
+  // is a refusal. Its token worked when it started: nothing but Weft's removal takes
+  // Weft's own ServiceAccount or RBAC away.
+  if (absl::IsUnauthenticated(ds.status()) || absl::IsPermissionDenied(ds.status())) return true;
   if (!ds.ok()) return ds.status();
   const nlohmann::json meta = ds->value("metadata", nlohmann::json::object());
   return meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();

@@ -27,8 +27,9 @@ struct CleanupOptions {
 // Returns what was removed, one line each, or the first error.
 absl::StatusOr<std::vector<std::string>> CleanupNode(const CleanupOptions& opts);
 
-// Whether the DaemonSet `name` in `ns` is gone or being deleted (the cluster is
-// uninstalling Weft). An unreachable API server is an error: then nothing is removed.
+// Whether the DaemonSet `name` in `ns` is gone or being deleted, or the agent's own
+// ServiceAccount or RBAC is (401, 403): the cluster is uninstalling Weft. An unreachable
+// API server is an error: then nothing is removed.
 absl::StatusOr<bool> DaemonSetGone(k8s::KubeClient& client, const std::string& ns, const std::string& name);
 
 }  // namespace weft::agent

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   bool cleanup_now = false;
   std::string uninstall_ds, cni_bin_file;
   std::vector<std::string> stun;
+  k8s::KubeConfig kube;
   int health_ms = 5000, nat_ms = 15000, wg_port = o.wg_port;
   flags::FlagSet f("weft-agent", kSynopsis);
   f.String("node", &o.node, "NAME", "this node's name (required)")
@@ -83,7 +84,10 @@ int main(int argc, char** argv) {
             "install a port-preserving SNAT rule for the WireGuard port where the node's rules randomize it")
       .String("cleanup-on-uninstall", &uninstall_ds, "NAMESPACE/DAEMONSET",
               "on SIGTERM, clean the node if that DaemonSet is gone (Weft uninstalled)")
-      .Bool("cleanup", &cleanup_now, "one-shot uninstall: remove what the agent made on this node");
+      .Bool("cleanup", &cleanup_now, "one-shot uninstall: remove what the agent made on this node")
+      .String("kube-api", &kube.server, "URL", "for --cleanup-on-uninstall: the API server (default: in-cluster)")
+      .String("kube-token-file", &kube.token_file, "FILE", "bearer token for --kube-api")
+      .String("kube-ca-file", &kube.ca_file, "FILE", "CA for --kube-api");
   if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
   o.wg_port = static_cast<uint16_t>(wg_port);
   o.health_interval = std::chrono::milliseconds(health_ms);
@@ -189,7 +193,7 @@ int main(int argc, char** argv) {
   if (!uninstall_ds.empty()) {
     // Kubernetes: a deleted DaemonSet means Weft is being uninstalled; anything else (a
     // rolling update, a drain, a node reboot) keeps the node's data plane as it is.
-    auto config = k8s::KubeConfig::InCluster();
+    auto config = kube.server.empty() ? k8s::KubeConfig::InCluster() : absl::StatusOr<k8s::KubeConfig>(kube);
     if (config.ok()) {
       k8s::KubeClient client(*config);
       const size_t slash = uninstall_ds.find('/');

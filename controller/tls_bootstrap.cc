@@ -1,5 +1,7 @@
 #include "controller/tls_bootstrap.h"
 
+#include <arpa/inet.h>
+
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -115,7 +117,13 @@ absl::StatusOr<TlsMaterial> GenerateTls(const std::vector<std::string>& dns_name
   auto key = NewKey();
   if (!key.ok()) return key.status();
   std::vector<std::string> san;
-  for (const auto& d : dns_names) san.push_back("DNS:" + d);
+  for (const auto& d : dns_names) {
+    // An address (a controller reached by IP, e.g. a node port) is an IP SAN.
+    in6_addr a6;
+    in_addr a4;
+    const bool ip = inet_pton(AF_INET, d.c_str(), &a4) == 1 || inet_pton(AF_INET6, d.c_str(), &a6) == 1;
+    san.push_back((ip ? "IP:" : "DNS:") + d);
+  }
   auto cert = NewCert(key->get(), dns_names[0], ca->get(), ca_key->get(), 1825,
                       {{NID_basic_constraints, "critical,CA:FALSE"},
                        {NID_key_usage, "critical,digitalSignature,keyEncipherment"},

@@ -21,7 +21,8 @@ struct TlsMaterial {
 };
 
 // A new CA (ECDSA P-256, 10 years) and a server certificate signed by it for
-// `dns_names` (5 years). Pure: OpenSSL, no I/O.
+// `dns_names` (5 years; a name that is an IPv4 or IPv6 address becomes an IP SAN).
+// Pure: OpenSSL, no I/O.
 absl::StatusOr<TlsMaterial> GenerateTls(const std::vector<std::string>& dns_names);
 
 struct TlsBootstrapOptions {

@@ -1,5 +1,8 @@
 #include "controller/tls_bootstrap.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -19,6 +22,20 @@ TEST(TlsBootstrap, GeneratesACaAndAServerCertificate) {
   EXPECT_NE(t->cert_pem.find("BEGIN CERTIFICATE"), std::string::npos);
   EXPECT_NE(t->key_pem.find("PRIVATE KEY"), std::string::npos);
   EXPECT_FALSE(GenerateTls({}).ok());
+}
+
+TEST(TlsBootstrap, AddressesBecomeIpSans) {
+  auto t = GenerateTls({"weft-controller.kube-system.svc", "198.51.100.200", "2001:db8::1"});
+  ASSERT_TRUE(t.ok()) << t.status();
+  BIO* bio = BIO_new_mem_buf(t->cert_pem.data(), static_cast<int>(t->cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(X509_check_host(cert, "weft-controller.kube-system.svc", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_ip_asc(cert, "198.51.100.200", 0), 1);
+  EXPECT_EQ(X509_check_ip_asc(cert, "2001:db8::1", 0), 1);
+  EXPECT_NE(X509_check_host(cert, "198.51.100.200", 0, 0, nullptr), 1) << "not as a DNS name";
+  X509_free(cert);
 }
 
 TEST(TlsBootstrap, OneSecretForAllReplicasAndTheCaPublished) {

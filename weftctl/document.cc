@@ -8,9 +8,10 @@
 #include "absl/strings/str_cat.h"
 
 namespace weft::weftctl {
-namespace {
 
 using nlohmann::json;
+
+namespace {
 
 constexpr int kMaxDepth = 64;
 
@@ -72,6 +73,24 @@ absl::StatusOr<json> ParseDocument(absl::string_view text) {
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("neither JSON nor YAML: ", e.what()));
   }
+}
+
+}  // namespace weft::weftctl
+
+namespace weft::weftctl {
+
+absl::StatusOr<std::vector<json>> ParseDocuments(absl::string_view text) {
+  std::vector<json> out;
+  try {
+    for (const YAML::Node& doc : YAML::LoadAll(std::string(text))) {
+      auto v = Convert(doc, 0);
+      if (!v.ok()) return v.status();
+      if (!v->is_null()) out.push_back(*std::move(v));
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("not YAML: ", e.what()));
+  }
+  return out;
 }
 
 }  // namespace weft::weftctl

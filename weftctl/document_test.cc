@@ -69,6 +69,14 @@ TEST(ParseDocument, ScalarsFollowYaml) {
   EXPECT_EQ((*doc)["g"], "7");
 }
 
+TEST(ParseDocuments, HelmTemplateStream) {
+  auto docs = ParseDocuments("---\n# Source: a\napiVersion: v1\nkind: ServiceAccount\n---\n---\nkind: List\nitems: []\n");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  ASSERT_EQ(docs->size(), 2u);
+  EXPECT_EQ((*docs)[0]["kind"], "ServiceAccount");
+  EXPECT_EQ((*docs)[1]["kind"], "List");
+}
+
 TEST(ParseDocument, NeitherIsAnError) {
   auto doc = ParseDocument("a: [1, 2\n");
   EXPECT_TRUE(absl::IsInvalidArgument(doc.status()));

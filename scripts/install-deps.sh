@@ -12,7 +12,7 @@ packages=(
   # network tools used by tests and the demo
   iproute2 iputils-ping nftables iptables conntrack iperf3 procps util-linux python3 python3-yaml openssl
   # real peers: reference CNI plugins, a real CNI runtime, userspace WireGuard, STUN/TURN
-  containernetworking-plugins podman runc containerd busybox-static wireguard-go coturn
+  containernetworking-plugins podman runc containerd busybox-static wireguard-go coturn mmdebstrap
 )
 
 missing=()

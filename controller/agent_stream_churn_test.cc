@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "controller/controller_service.h"
+#include "lib/api/trailers.h"
 #include "gtest/gtest.h"
 
 namespace weft::controller {
@@ -169,6 +170,10 @@ TEST(AgentStreamChurnTest, StandbyRefusesBeforeAdmission) {
   EXPECT_FALSE(stream->Read(&m));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(reviews.load(), 0);
+  // Typed, so the agent need not read the message: it retries on a new connection soon.
+  auto role = ctx.GetServerTrailingMetadata().find(api::kControllerRoleTrailer);
+  ASSERT_NE(role, ctx.GetServerTrailingMetadata().end());
+  EXPECT_EQ(role->second, api::kStandby);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <thread>
 
+#include "lib/api/trailers.h"
+
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
 #include "lib/nat/path_strategy.h"
@@ -45,8 +47,8 @@ grpc::Status ToGrpc(const absl::Status& s) {
 //    Leave always finds and removes what was registered.
 class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
-  static AgentStream* Start(ControllerService* service) {
-    std::shared_ptr<AgentStream> s(new AgentStream(service));
+  static AgentStream* Start(ControllerService* service, grpc::CallbackServerContext* ctx) {
+    std::shared_ptr<AgentStream> s(new AgentStream(service, ctx));
     s->self_ = s;
     s->StartRead(&s->in_);
     return s.get();
@@ -103,7 +105,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   }
 
  private:
-  explicit AgentStream(ControllerService* service) : service_(service) {}
+  AgentStream(ControllerService* service, grpc::CallbackServerContext* ctx) : service_(service), ctx_(ctx) {}
 
   // Kubernetes mode: the first Hello goes to the admission pool (TokenReview blocks).
   void Admit() {
@@ -149,6 +151,11 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
       return;
     }
     finished_ = true;
+    // A replica that does not lead says so in a typed trailer, so the agent retries at
+    // once on a new connection instead of backing off.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !service_->leading_now_.load()) {
+      ctx_->AddTrailingMetadata(api::kControllerRoleTrailer, api::kStandby);
+    }
     Finish(status);
   }
   grpc::Status Handle(const v1::AgentMessage& m) {
@@ -178,6 +185,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   }
 
   ControllerService* service_;
+  grpc::CallbackServerContext* ctx_;
   std::shared_ptr<AgentStream> self_;  // until OnDone
   v1::AgentMessage in_;
   bool joined_ = false;                // reactions and the admission thread, never at once
@@ -198,6 +206,7 @@ ControllerService::ControllerService(Admit admit, std::vector<std::string> clust
     : admit_(std::move(admit)),
       cluster_cidrs_(std::move(cluster_cidrs)),
       leading_(false),
+      leading_now_(false),
       epoch_(NewEpoch()),
       admission_(std::make_unique<AdmissionPool>(kAdmissionThreads, kAdmissionQueue)) {}
 
@@ -264,6 +273,7 @@ void ControllerService::SetLeading(bool leading, const std::vector<v1::NodeInfo>
   std::lock_guard<std::mutex> l(mu_);
   if (leading == leading_) return;
   leading_ = leading;
+  leading_now_ = leading;
   if (!leading) {
     for (auto& [name, stream] : streams_) {
       stream->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is no longer the leader"));
@@ -410,8 +420,8 @@ void ControllerService::SaveLocked() {
   std::rename(tmp.c_str(), state_file_.c_str());
 }
 
-grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* ControllerService::Connect(grpc::CallbackServerContext*) {
-  return AgentStream::Start(this);
+grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* ControllerService::Connect(grpc::CallbackServerContext* ctx) {
+  return AgentStream::Start(this, ctx);
 }
 
 grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello) {

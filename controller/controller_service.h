@@ -8,6 +8,7 @@
 #ifndef WEFT_CONTROLLER_CONTROLLER_SERVICE_H_
 #define WEFT_CONTROLLER_CONTROLLER_SERVICE_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -107,6 +108,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   const std::vector<std::string> cluster_cidrs_;      // Kubernetes mode (standalone: pods_)
   mutable std::mutex mu_;
   bool leading_ = true;                               // guarded by mu_
+  std::atomic<bool> leading_now_{true};               // leading_, readable without mu_
   std::string epoch_;                                 // guarded by mu_
   std::map<std::string, v1::HealthReport> health_;    // guarded by mu_
   std::map<std::string, std::string> provider_ids_;   // guarded by mu_

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "lib/api/node_nat.h"
+#include "lib/api/trailers.h"
 #include "lib/nat/nat_monitor.h"
 #include "lib/net/nl_socket.h"
 #include "lib/net/rtnl_addr.h"
@@ -27,6 +28,13 @@
 
 namespace weft::agent {
 namespace {
+
+// Whether the controller replica that ended the stream said it does not lead.
+bool IsStandby(const grpc::ClientContext& ctx) {
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto it = trailers.find(api::kControllerRoleTrailer);
+  return it != trailers.end() && it->second == api::kStandby;
+}
 
 void Log(const std::string& s) { std::fprintf(stderr, "weft-agent: %s\n", s.c_str()); }
 
@@ -431,7 +439,8 @@ Agent::Status Agent::GetStatus() {
   return st;
 }
 
-grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop) {
+grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token stop, bool* standby) {
+  *standby = false;
   grpc::ClientContext ctx;
   std::stop_callback cancel(stop, [&] { ctx.TryCancel(); });
   std::unique_ptr<Stream> stream = stub.Connect(&ctx);
@@ -456,7 +465,11 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
   }
   {
     std::lock_guard<std::mutex> l(write_mu_);
-    if (!stream->Write(hello)) return stream->Finish();
+    if (!stream->Write(hello)) {
+      grpc::Status s = stream->Finish();
+      *standby = IsStandby(ctx);
+      return s;
+    }
     stream_ = stream.get();
   }
   // Health reports go out on their own thread, at most one per interval, when changed.
@@ -483,6 +496,7 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
     stream_ = nullptr;
   }
   grpc::Status s = stream->Finish();
+  *standby = IsStandby(ctx);
   if (!stop.stop_requested()) Log(absl::StrCat("controller stream ended: ", s.error_message(), " (code ", s.error_code(), ")"));
   if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT && s.error_message().find("resume version") != std::string::npos) {
     // A controller that lost its history: start over with a snapshot.
@@ -628,18 +642,32 @@ void Agent::Run(std::stop_token stop) {
   std::mt19937 jitter(std::random_device{}());
   auto backoff = std::chrono::milliseconds(0);
   bool fresh = false;
+  int standby_refusals = 0;
+  // Behind a Service a failed connection is often one dead replica among live ones (a
+  // killed leader): retries stay within half a second. A whole cluster retrying costs
+  // connection attempts, which a Service without endpoints rejects at once.
+  constexpr auto kMaxBackoff = std::chrono::milliseconds(500);
+  constexpr int kQuickStandbyRetries = 40;
   while (!stop.stop_requested()) {
     const auto started = std::chrono::steady_clock::now();
     grpc::Status s(grpc::StatusCode::UNAVAILABLE, "no CA yet");
-    if (ensure_stub(fresh)) s = Session(*stub, stop);
+    bool standby = false;
+    if (ensure_stub(fresh)) s = Session(*stub, stop, &standby);
     fresh = true;
-    // A session that lasted is a fresh start; a refusal (a standby, a controller still
-    // starting, a connection refused) retries soon: 100 ms doubling to 1 s, each wait
+    // A session that lasted is a fresh start; a refusal (a controller still starting, a
+    // connection refused) retries soon: 100 ms doubling to kMaxBackoff, each wait
     // jittered by half so that a cluster's agents do not come back in lockstep. A
-    // controller that becomes available is reached within ~1 s.
+    // controller that becomes available is reached within ~0.5 s.
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(0);
-    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(1000));
-    const auto wait = backoff / 2 + std::chrono::milliseconds(jitter() % (backoff.count() / 2 + 1));
+    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(100), kMaxBackoff);
+    auto wait = backoff / 2 + std::chrono::milliseconds(jitter() % (backoff.count() / 2 + 1));
+    // Refused by a replica that does not lead: the next connection may reach the one
+    // that does, so try again soon (100-200 ms), for as long as a takeover may take
+    // (kQuickStandbyRetries); after that, as after a failure.
+    standby_refusals = standby ? standby_refusals + 1 : 0;
+    if (standby && standby_refusals <= kQuickStandbyRetries) {
+      wait = std::chrono::milliseconds(100 + jitter() % 101);
+    }
     // Bounded, interruptible wait before reconnecting; the data plane is untouched.
     for (auto waited = std::chrono::milliseconds(0); waited < wait && !stop.stop_requested();
          waited += std::chrono::milliseconds(20)) {

@@ -81,7 +81,9 @@ class Agent {
   explicit Agent(AgentOptions opts) : opts_(std::move(opts)) {}
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
 
-  grpc::Status Session(v1::EndpointService::Stub& stub, std::stop_token stop);
+  // One stream with the controller, until it ends. `standby` says whether it ended
+  // because the replica reached does not lead (its typed trailer).
+  grpc::Status Session(v1::EndpointService::Stub& stub, std::stop_token stop, bool* standby);
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
   void StartRelay();                               // mu_ held

@@ -93,7 +93,7 @@ absl::StatusOr<std::unique_ptr<RealApiServer>> RealApiServer::Start(const Binari
   for (const auto& ip : extra_ips) san += ",IP:" + ip;
   std::ofstream(d + "/san.ext") << san << "\n";
   std::string out;
-  if (Sh(absl::StrCat("cd ", d, " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 ",
+  if (Sh(absl::StrCat("cd ", d, " && exec 2>openssl.log && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 ",
                       "-subj /CN=weft-test-apiserver-ca && ",
                       "openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj /CN=kube-apiserver && ",
                       "openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt ",
@@ -122,7 +122,7 @@ absl::StatusOr<std::unique_ptr<RealApiServer>> RealApiServer::Start(const Binari
       "",
       std::vector<std::string>{
           bin.kube_apiserver, "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1", "--advertise-address",
-          "127.0.0.1", "--secure-port", std::to_string(s->port_), "--insecure-port", "0", "--tls-cert-file",
+          "127.0.0.1", "--secure-port", std::to_string(s->port_), "--tls-cert-file",
           d + "/apiserver.crt", "--tls-private-key-file", d + "/apiserver.key", "--token-auth-file",
           d + "/tokens.csv", "--authorization-mode", "RBAC", "--service-account-issuer", issuer,
           "--service-account-key-file", d + "/sa.pub", "--service-account-signing-key-file", d + "/sa.key",
@@ -130,7 +130,7 @@ absl::StatusOr<std::unique_ptr<RealApiServer>> RealApiServer::Start(const Binari
           // No controller-manager: nothing would create the Secret-based tokens that the
           // ServiceAccount admission plugin insists on for Pods (we make Pods only to bind
           // tokens to them).
-          "--disable-admission-plugins", "ServiceAccount", "--allow-privileged", "true", "--v", "1"},
+          "--disable-admission-plugins", "ServiceAccount", "--allow-privileged=true", "--v", "1"},
       d + "/apiserver.log");
   s->admin_ = std::make_unique<k8s::KubeClient>(
       k8s::KubeConfig{.server = s->url(), .token_file = s->admin_token_file_, .ca_file = s->ca_file_});
@@ -158,7 +158,7 @@ absl::Status RealApiServer::WaitReady() {
   // the kube-system namespace).
   absl::Status last = absl::UnavailableError("not asked yet");
   for (int i = 0; i < 900; ++i) {
-    if (!apiserver_->running() || !etcd_->running()) break;
+    if (apiserver_->Exited() || etcd_->Exited()) break;
     auto ns = admin_->Get("/api/v1/namespaces/kube-system");
     auto role = admin_->Get("/apis/rbac.authorization.k8s.io/v1/clusterroles/system:auth-delegator");
     if (ns.ok() && role.ok()) return absl::OkStatus();

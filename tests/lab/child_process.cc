@@ -62,4 +62,14 @@ void ChildProcess::Kill() {
   pid_ = -1;
 }
 
+bool ChildProcess::Exited() {
+  if (pid_ <= 0) return true;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace weft::lab

@@ -14,15 +14,19 @@ cd "$(dirname "$0")/../.."
 for t in podman mmdebstrap; do command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
 
 T=$(mktemp -d /tmp/weft-image.XXXXXX)
-pm() { podman --root "$T/storage" --runroot "$T/run" --storage-driver vfs "$@"; }
+# overlay, not vfs: vfs copies the whole filesystem at every build step (minutes each).
+pm() { podman --root "$T/storage" --runroot "$T/run" --storage-driver overlay "$@"; }
 cleanup() {
   pm rm -af -t 0 >/dev/null 2>&1 || true
   pm rmi -af >/dev/null 2>&1 || true
+  grep " $T/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   chmod -R u+w "$T" 2>/dev/null || true
   rm -rf "$T"
 }
 trap cleanup EXIT
 cat > "$T/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"

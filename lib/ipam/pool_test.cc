@@ -1,5 +1,6 @@
 #include "lib/ipam/pool.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "lib/testing/status_matchers.h"
 
@@ -14,7 +15,7 @@ TEST(PoolTest, SkipsNetworkNodeAndBroadcastAddresses) {
   Pool pool;
   std::vector<std::string> got;
   for (int i = 0; i < 5; ++i) {
-    auto a = pool.Allocate(Cidr("10.0.0.0/29"), {"c" + std::to_string(i), "eth0"}, "", "");
+    auto a = pool.Allocate(Cidr("10.0.0.0/29"), {absl::StrCat("c", i), "eth0"}, "", "");
     WEFT_ASSERT_OK(a);
     got.push_back(a->ip.ToString());
   }

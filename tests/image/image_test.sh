@@ -70,7 +70,7 @@ for t in wireguard-go nft iptables-save iptables-legacy-save conntrack; do
   run --entrypoint /bin/sh localhost/weft:test -c "command -v $t" >/dev/null || { echo "FAIL: $t missing in the image"; exit 1; }
 done
 # The chart's install-cni init container, its exact command, on a scratch "host" dir.
-install_cmd=$(.tools/helm template weft deploy/helm/weft --namespace kube-system 2>/dev/null |
+install_cmd=$(.tools/helm template weft deploy/helm/weft --namespace kube-system --kube-version 1.29.0 2>/dev/null |
   python3 -c '
 import sys, yaml, json
 for d in yaml.safe_load_all(sys.stdin):

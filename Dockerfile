@@ -1,9 +1,14 @@
-# Weft: one image with every binary. Built elsewhere (no Docker engine in CI here):
-#   docker build -t weft:dev .
+# Weft: one image with every binary.
+#   docker build -t weft:dev .        (or podman build)
+# BASE and RUNTIME_BASE choose the Debian 12 images to build on: the test suite builds this
+# file with podman on a base it makes from Debian's registry (tests/image/image_test.sh).
 # Stage 1 builds with Debian 12's toolchain and libraries; stage 2 carries only the
 # binaries and the runtime libraries they link, no build tools.
 
-FROM debian:bookworm AS build
+ARG BASE=debian:bookworm
+ARG RUNTIME_BASE=debian:bookworm-slim
+
+FROM ${BASE} AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
       libabsl-dev libmnl-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev \
@@ -22,11 +27,11 @@ COPY tests tests
 COPY bench bench
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_ROOT_TESTS=OFF \
       -DBUILD_TESTING=OFF \
-    && cmake --build /build --target weft-cni weft-agent weft-controller weftctl weft-relay \
+    && cmake --build /build -j "$(nproc)" --target weft-cni weft-agent weft-controller weftctl weft-relay \
     && strip /build/cni-plugin/weft-cni /build/node-agent/weft-agent /build/controller/weft-controller \
              /build/weftctl/weftctl /build/relay/weft-relay
 
-FROM debian:bookworm-slim
+FROM ${RUNTIME_BASE}
 # Runtime libraries only (weft-cni itself needs just libmnl: it links Abseil statically);
 # wireguard-go is the userspace WireGuard for kernels without the module, nft installs
 # the egress masquerade; iptables (its -save tools) and conntrack serve SNAT

@@ -64,30 +64,31 @@ FlagSet& FlagSet::Bool(absl::string_view name, bool* out, absl::string_view help
               }});
 }
 
+namespace {
+
+// Sets *out from the text when it is a whole number in [min, max].
+template <typename T>
+std::function<absl::Status(absl::string_view)> IntSetter(T* out, T min, T max) {
+  return [out, min, max](absl::string_view v) {
+    T n = 0;
+    if (!absl::SimpleAtoi(v, &n) || n < min || n > max) {
+      return absl::InvalidArgumentError(absl::StrCat("takes a whole number from ", min, " to ", max, ", not \"", v, "\""));
+    }
+    *out = n;
+    return absl::OkStatus();
+  };
+}
+
+}  // namespace
+
 FlagSet& FlagSet::Int(absl::string_view name, int64_t* out, int64_t min, int64_t max, absl::string_view help) {
   return Add({.name = std::string(name), .value_name = "N", .default_text = absl::StrCat(*out),
-              .help = std::string(help), .set = [out, min, max](absl::string_view v) {
-                int64_t n = 0;
-                if (!absl::SimpleAtoi(v, &n) || n < min || n > max) {
-                  return absl::InvalidArgumentError(
-                      absl::StrCat("takes a whole number from ", min, " to ", max, ", not \"", v, "\""));
-                }
-                *out = n;
-                return absl::OkStatus();
-              }});
+              .help = std::string(help), .set = IntSetter(out, min, max)});
 }
 
 FlagSet& FlagSet::Int(absl::string_view name, int* out, int min, int max, absl::string_view help) {
   return Add({.name = std::string(name), .value_name = "N", .default_text = absl::StrCat(*out),
-              .help = std::string(help), .set = [out, min, max](absl::string_view v) {
-                int n = 0;
-                if (!absl::SimpleAtoi(v, &n) || n < min || n > max) {
-                  return absl::InvalidArgumentError(
-                      absl::StrCat("takes a whole number from ", min, " to ", max, ", not \"", v, "\""));
-                }
-                *out = n;
-                return absl::OkStatus();
-              }});
+              .help = std::string(help), .set = IntSetter(out, min, max)});
 }
 
 FlagSet& FlagSet::List(absl::string_view name, std::vector<std::string>* out, absl::string_view value_name,

@@ -21,7 +21,8 @@ for p in golang-go dpkg-dev rsync etcd-server golang-github-modern-go-reflect2-d
 done
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
 fi
 
 mkdir -p "$cache"

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace weft::cni {
@@ -18,7 +19,7 @@ TEST(NamingTest, HostVethNamesAreStableValidAndDistinct) {
   EXPECT_FALSE(IsHostVethName("eth0"));
   EXPECT_NE(name, HostVethName({a.container_id, "net1"}));
   std::set<std::string> names;
-  for (int i = 0; i < 10000; ++i) names.insert(HostVethName({"c" + std::to_string(i), "eth0"}));
+  for (int i = 0; i < 10000; ++i) names.insert(HostVethName({absl::StrCat("c", i), "eth0"}));
   EXPECT_EQ(names.size(), 10000u);
 }
 

@@ -20,6 +20,7 @@
 #include "lib/net/rtnl_addr.h"
 #include "lib/net/rtnl_link.h"
 #include "lib/net/rtnl_route.h"
+#include "lib/net/uplink_mtu.h"
 #include "lib/status/status_macros.h"
 #include "lib/wireguard/uapi.h"
 #include "node-agent/egress.h"
@@ -300,12 +301,37 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
   if (absl::Status s = ApplyEgress(EgressRuleset(pod_cidrs_, cluster)); !s.ok()) {
     Log(absl::StrCat("egress masquerade not installed: ", s.message()));
   }
+  const int mtu = TunnelMtu(nl);
+  if (link.mtu != mtu) {
+    if (absl::Status s = net::SetLinkMtu(nl, link.index, mtu); !s.ok()) Log(absl::StrCat("WireGuard MTU: ", s.message()));
+  }
   mkdir(opts_.cni_conf_dir.c_str(), 0755);
   RETURN_IF_ERROR(WriteFileAtomically(opts_.cni_conf_dir + "/10-weft.conflist",
-                                      CniConflist(pod_cidrs_, opts_.pod_mtu, opts_.cni_data_dir), 0644));
+                                      CniConflist(pod_cidrs_, mtu, opts_.cni_data_dir), 0644));
   configured_ = true;
   Log(absl::StrCat("pod CIDRs ", absl::StrJoin(pod_cidrs_, ", "), "; CNI config written"));
   return absl::OkStatus();
+}
+
+int Agent::TunnelMtu(net::NlSocket& nl) {
+  if (opts_.pod_mtu > 0) return opts_.pod_mtu;
+  // Auto: the uplink towards where WireGuard's packets go (the STUN servers stand in for
+  // the peers; the controller too when given as an address), less WireGuard's overhead.
+  std::vector<net::IpAddress> to;
+  std::vector<net::Endpoint> stun = opts_.stun;
+  if (stun.empty() && opts_.resolve_stun) {
+    if (auto r = opts_.resolve_stun(); r.ok()) stun = *r;
+  }
+  for (const auto& e : stun) to.push_back(e.ip);
+  if (auto c = net::Endpoint::Parse(opts_.controller); c.ok()) to.push_back(c->ip);
+  auto uplink = net::UplinkMtu(nl, to);
+  if (!uplink.ok()) {
+    Log(absl::StrCat("uplink MTU unknown (", uplink.status().message(), "): assuming 1500"));
+    return net::TunnelMtu(1500);
+  }
+  const int mtu = net::TunnelMtu(*uplink);
+  Log(absl::StrCat("uplink MTU ", *uplink, ": WireGuard and pod MTU ", mtu));
+  return mtu;
 }
 
 absl::Status Agent::Reconcile() {

@@ -3,9 +3,9 @@
 #ifndef WEFT_NODE_AGENT_AGENT_H_
 #define WEFT_NODE_AGENT_AGENT_H_
 
-#include <functional>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/nat/nat_classifier.h"
+#include "lib/net/nl_socket.h"
 #include "lib/stun/shared_port.h"
 #include "lib/wireguard/device.h"
 #include "lib/wireguard/wireguard_go.h"
@@ -51,7 +52,9 @@ struct AgentOptions {
   std::string state_dir = "/var/lib/weft";
   std::string cni_conf_dir = "/etc/cni/net.d";
   std::string cni_data_dir = "/run/weft/cni";
-  int pod_mtu = 1420;  // uplink 1500 minus WireGuard's 80 bytes of overhead
+  // The WireGuard device's and the pods' MTU; 0: the uplink's MTU less WireGuard's
+  // overhead (net::TunnelMtu), found when the node is configured.
+  int pod_mtu = 0;
   std::chrono::milliseconds nat_interval{15000};
 };
 
@@ -84,6 +87,8 @@ class Agent {
   // One stream with the controller, until it ends. `standby` says whether it ended
   // because the replica reached does not lead (its typed trailer).
   grpc::Status Session(v1::EndpointService::Stub& stub, std::stop_token stop, bool* standby);
+  // opts_.pod_mtu, or the uplink's less WireGuard's overhead.
+  int TunnelMtu(net::NlSocket& nl);
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
   void StartRelay();                               // mu_ held

@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
       .String("cni-conf-dir", &o.cni_conf_dir, "DIR", "where the conflist is written")
       .String("cni-data-dir", &o.cni_data_dir, "DIR", "weft-cni's IPAM store")
       .String("cni-bin-file", &cni_bin_file, "FILE", "weft-cni as installed (removed by --cleanup)")
-      .Int("pod-mtu", &o.pod_mtu, 576, 65535, "pod MTU (uplink minus WireGuard overhead)")
+      .Int("pod-mtu", &o.pod_mtu, 0, 65535,
+           "WireGuard and pod MTU; 0: the uplink's MTU (route to the STUN servers) minus WireGuard's 80 bytes")
       .Int("nat-interval-ms", &nat_ms, 100, 86400000, "NAT re-probe interval")
       .Int("health-interval-ms", &health_ms, 100, 86400000, "per-peer data-plane report interval")
       .String("http-listen", &http_listen, "ADDR:PORT", "/healthz, /readyz, /metrics (\"\" disables)")

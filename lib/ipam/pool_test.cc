@@ -46,7 +46,7 @@ TEST(PoolTest, RoundRobinDoesNotReuseAReleasedAddressAtOnce) {
 
 TEST(PoolTest, WrapsAroundToFreedAddresses) {
   Pool pool;
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(pool.Allocate(Cidr("10.0.0.0/29"), {"c" + std::to_string(i), "e"}, "", "").ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(pool.Allocate(Cidr("10.0.0.0/29"), {absl::StrCat("c", i), "e"}, "", "").ok());
   pool.Release({"c1", "e"});
   auto a = pool.Allocate(Cidr("10.0.0.0/29"), {"new", "e"}, "", "");
   WEFT_ASSERT_OK(a);

@@ -182,4 +182,21 @@ absl::Status MoveLinkToNetns(NlSocket& nl, int index, int netns_fd, absl::string
   return Annotate(nl.Transact(req), absl::StrCat("move link ", index, " to netns"));
 }
 
+absl::Status SetLinkMtu(NlSocket& nl, int index, int mtu) {
+  NlRequest req(RTM_NEWLINK, 0);
+  auto* ifi = req.PutExtraHeader<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = index;
+  mnl_attr_put_u32(req.header(), IFLA_MTU, static_cast<uint32_t>(mtu));
+  return Annotate(nl.Transact(req), absl::StrCat("set link ", index, " mtu ", mtu));
+}
+
+absl::StatusOr<LinkInfo> GetLinkByIndex(NlSocket& nl, int index) {
+  ASSIGN_OR_RETURN(std::vector<LinkInfo> links, ListLinks(nl));
+  for (auto& l : links) {
+    if (l.index == index) return l;
+  }
+  return absl::NotFoundError(absl::StrCat("no link with index ", index));
+}
+
 }  // namespace weft::net

@@ -57,6 +57,8 @@ absl::Status DeleteLink(NlSocket& nl, absl::string_view name);
 // ignores IFLA_IFALIAS when a link is created, so it is set here).
 absl::Status SetLinkUp(NlSocket& nl, int index, absl::string_view alias = "");
 absl::Status SetLinkDown(NlSocket& nl, int index);
+absl::Status SetLinkMtu(NlSocket& nl, int index, int mtu);
+absl::StatusOr<LinkInfo> GetLinkByIndex(NlSocket& nl, int index);
 // Moves link `index` into the netns of `netns_fd`, renaming it when `new_name` is set.
 absl::Status MoveLinkToNetns(NlSocket& nl, int index, int netns_fd, absl::string_view new_name);
 

@@ -14,6 +14,7 @@
 #include "lib/net/rtnl_link.h"
 #include "lib/net/rtnl_neigh.h"
 #include "lib/net/rtnl_route.h"
+#include "lib/net/uplink_mtu.h"
 #include "lib/testing/status_matchers.h"
 
 namespace weft::net {
@@ -129,6 +130,40 @@ TEST(RtnlRouteTest, DefaultRouteViaOnlinkGateway) {
   EXPECT_EQ(back->ifindex, 2);
   EXPECT_TRUE(back->onlink);
   EXPECT_EQ(back->dst, IpPrefix::Default(Family::kV4));
+}
+
+TEST(RtnlRouteTest, GetRouteAsksForOneHostAndReadsTheMtuMetric) {
+  NlRequest req(RTM_GETROUTE, 0);
+  BuildGetRoute(req, *IpAddress::Parse("198.51.100.11"));
+  auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(req.header()));
+  EXPECT_EQ(rtm->rtm_family, AF_INET);
+  EXPECT_EQ(rtm->rtm_dst_len, 32);
+  auto attrs = Attrs(req.header(), sizeof(rtmsg));
+  ASSERT_EQ(attrs.count(RTA_DST), 1u);
+  EXPECT_EQ(mnl_attr_get_payload_len(attrs[RTA_DST]), 4u);
+  // What the kernel answers for "ip route add default via 10.1.0.1 dev eth0 mtu 1400".
+  NlRequest answer(RTM_NEWROUTE, 0);
+  BuildNewRoute(answer, {.dst = IpPrefix::Default(Family::kV4), .gateway = *IpAddress::Parse("10.1.0.1"), .ifindex = 3},
+                false);
+  nlattr* metrics = mnl_attr_nest_start(answer.header(), RTA_METRICS);
+  mnl_attr_put_u32(answer.header(), RTAX_MTU, 1400);
+  mnl_attr_nest_end(answer.header(), metrics);
+  auto r = ParseRoute(answer.header());
+  WEFT_ASSERT_OK(r);
+  EXPECT_EQ(r->mtu, 1400);
+  EXPECT_EQ(r->ifindex, 3);
+  auto plain = ParseRoute(req.header());  // no metrics: the link's MTU applies
+  WEFT_ASSERT_OK(plain);
+  EXPECT_EQ(plain->mtu, 0);
+}
+
+TEST(UplinkMtuTest, TunnelMtuLeavesRoomForWireGuardOverIpv6) {
+  EXPECT_EQ(TunnelMtu(1500), 1420);  // wg-quick's default, and the lab's
+  EXPECT_EQ(TunnelMtu(1460), 1380);  // GCP
+  EXPECT_EQ(TunnelMtu(1492), 1412);  // PPPoE
+  EXPECT_EQ(TunnelMtu(1280), 1200);
+  EXPECT_EQ(TunnelMtu(9001), 8921);  // AWS jumbo frames
+  EXPECT_EQ(TunnelMtu(600), kMinTunnelMtu);
 }
 
 TEST(RtnlNeighTest, PermanentEntry) {

@@ -16,6 +16,16 @@ int RouteAttrCb(const nlattr* attr, void* data) {
   if ((type == RTA_OIF || type == RTA_TABLE) && mnl_attr_validate(attr, MNL_TYPE_U32) < 0) {
     return MNL_CB_ERROR;
   }
+  if (type == RTA_METRICS && mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0) return MNL_CB_ERROR;
+  tb[type] = attr;
+  return MNL_CB_OK;
+}
+
+int MetricsAttrCb(const nlattr* attr, void* data) {
+  auto** tb = static_cast<const nlattr**>(data);
+  if (mnl_attr_type_valid(attr, RTAX_MAX) < 0) return MNL_CB_OK;
+  int type = mnl_attr_get_type(attr);
+  if (type == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) < 0) return MNL_CB_ERROR;
   tb[type] = attr;
   return MNL_CB_OK;
 }
@@ -72,7 +82,36 @@ absl::StatusOr<Route> ParseRoute(const nlmsghdr* nlh) {
   r.scope = rtm->rtm_scope;
   r.protocol = rtm->rtm_protocol;
   r.onlink = (rtm->rtm_flags & RTNH_F_ONLINK) != 0;
+  if (tb[RTA_METRICS]) {
+    const nlattr* mx[RTAX_MAX + 1] = {};
+    if (mnl_attr_parse_nested(tb[RTA_METRICS], MetricsAttrCb, mx) != MNL_CB_OK) {
+      return absl::InvalidArgumentError("RTM_NEWROUTE: malformed RTA_METRICS");
+    }
+    if (mx[RTAX_MTU]) r.mtu = static_cast<int>(mnl_attr_get_u32(mx[RTAX_MTU]));
+  }
   return r;
+}
+
+void BuildGetRoute(NlRequest& req, const IpAddress& dst) {
+  auto* rtm = req.PutExtraHeader<rtmsg>();
+  rtm->rtm_family = static_cast<uint8_t>(dst.af());
+  rtm->rtm_dst_len = static_cast<uint8_t>(dst.bit_length());
+  mnl_attr_put(req.header(), RTA_DST, static_cast<uint16_t>(dst.byte_length()), dst.bytes());
+}
+
+absl::StatusOr<Route> GetRoute(NlSocket& nl, const IpAddress& dst) {
+  NlRequest req(RTM_GETROUTE, 0);
+  BuildGetRoute(req, dst);
+  std::optional<Route> found;
+  RETURN_IF_ERROR(Annotate(nl.Transact(req, [&](const nlmsghdr* nlh) -> absl::Status {
+                             if (nlh->nlmsg_type != RTM_NEWROUTE) return absl::OkStatus();
+                             ASSIGN_OR_RETURN(Route r, ParseRoute(nlh));
+                             found = r;
+                             return absl::OkStatus();
+                           }),
+                           absl::StrCat("route to ", dst.ToString())));
+  if (!found) return absl::NotFoundError(absl::StrCat("no route to ", dst.ToString()));
+  return *found;
 }
 
 absl::Status AddRoute(NlSocket& nl, const Route& route, bool replace) {

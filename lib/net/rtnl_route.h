@@ -24,6 +24,7 @@ struct Route {
   uint8_t protocol = RTPROT_BOOT;
   uint32_t table = RT_TABLE_MAIN;
   bool onlink = false;  // RTNH_F_ONLINK: gateway reachable on the link without a subnet route
+  int mtu = 0;          // RTAX_MTU metric ("ip route ... mtu N"); 0: none, the link's applies
 };
 
 void BuildNewRoute(NlRequest& req, const Route& route, bool replace);
@@ -35,6 +36,11 @@ absl::StatusOr<Route> ParseRoute(const nlmsghdr* nlh);
 // AlreadyExists.
 absl::Status AddRoute(NlSocket& nl, const Route& route, bool replace = false);
 absl::Status DeleteRoute(NlSocket& nl, const Route& route);
+// RTM_GETROUTE for one destination: what the kernel would use to send to `dst` (nothing
+// is sent).
+void BuildGetRoute(NlRequest& req, const IpAddress& dst);
+absl::StatusOr<Route> GetRoute(NlSocket& nl, const IpAddress& dst);
+
 // Unicast routes of `family` in the main table.
 absl::StatusOr<std::vector<Route>> ListRoutes(NlSocket& nl, Family family);
 

@@ -205,6 +205,10 @@ void LabCluster::KillAgent(const std::string& node) {
   if (auto it = agents_.find(node); it != agents_.end()) it->second->Kill();
 }
 
+std::string LabCluster::Conflist(const std::string& node) const {
+  return Slurp(absl::StrCat(dir_, "/", node, "/net.d/10-weft.conflist"));
+}
+
 std::string LabCluster::AgentLog(const std::string& node) const { return Slurp(absl::StrCat(dir_, "/", node, "/agent.log")); }
 
 absl::Status LabCluster::AddPod(const std::string& node) {

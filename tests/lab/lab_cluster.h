@@ -41,6 +41,8 @@ class LabCluster {
   // Pings `ip` from `node`'s pod until one answer or `seconds` pass (bounded).
   bool PodPing(const std::string& node, const std::string& ip, int seconds) const;
   std::string AgentLog(const std::string& node) const;
+  // The conflist `node`'s agent wrote ("" before it wrote one).
+  std::string Conflist(const std::string& node) const;
   const std::string& WireGuardName(const std::string& node) const { return wg_name_.at(node); }
 
   // Control-plane faults.

@@ -401,6 +401,22 @@ TEST_F(RealClusterTest, ChartOnARealApiServerThroughAServiceWithLeaderFailuresAn
   std::printf("leader kill -9 + restart: %s serving %.1f s after the kill, every agent on it %.1f s later; "
               "longest WeftNode unready %.1f s\n", LeaseHolder().c_str(), restart, restart_follow, max_unready_);
 
+  // A rolling update stops an agent (SIGTERM) while Weft stays installed: its check of the
+  // DaemonSet, with the chart's RBAC, must say "installed" (a 403 would now read as an
+  // uninstall and clean the node), so the node keeps its data plane.
+  {
+    const std::string n = kNodes[0], d = absl::StrCat(dir_, "/", n);
+    agents_[n]->Stop();
+    std::string links;
+    lab_->ns("n-" + n).Exec("ip -o link show", &links);
+    EXPECT_NE(links.find(absl::StrCat("rk", getpid() % 10000, n)), std::string::npos)
+        << "a restart must not clean the node\n" << Slurp(d + "/agent.log");
+    EXPECT_TRUE(std::filesystem::exists(d + "/net.d/10-weft.conflist"));
+    EXPECT_NE(Slurp(d + "/agent.log").find("the WireGuard device stays up"), std::string::npos);
+    StartAgent(n);
+    EXPECT_GE(WaitAllOnLeader(10), 0) << Logs();
+  }
+
   // Uninstall as `kubectl delete -f` does it (file order: ServiceAccounts and RBAC go
   // before the DaemonSet), then the kubelet stops the agents (SIGTERM).
   ASSERT_EQ(api_->Kubectl({"delete", "-f", manifests_, "--wait=false"}, &out), 0) << out;

@@ -1,18 +1,17 @@
 #include "controller/controller_service.h"
 
+#include <atomic>
 #include <cstdio>
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <optional>
-#include <fstream>
 #include <random>
-#include <atomic>
 #include <thread>
-
-#include "lib/api/trailers.h"
 
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
+#include "lib/api/trailers.h"
 #include "lib/nat/path_strategy.h"
 #include "lib/turn/turn_credentials.h"
 #include "nlohmann/json.hpp"

@@ -32,14 +32,6 @@ namespace {
 constexpr int kMaxConnections = 512;
 std::atomic<int> g_live{0};
 
-sockaddr_in ToSockaddr(const weft::net::Endpoint& e) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(e.port);
-  inet_pton(AF_INET, e.ip.ToString().c_str(), &a.sin_addr);
-  return a;
-}
-
 // Copies both ways until either side closes; then closes both.
 void Pipe(int a, int b) {
   char buf[65536];
@@ -87,7 +79,7 @@ int main(int argc, char** argv) {
   for (const auto& b : backends) {
     auto e = weft::net::Endpoint::Parse(b);
     if (!e.ok()) return weft::flags::UsageError(f, "bad --backend " + b);
-    to.push_back(ToSockaddr(*e));
+    to.push_back(weft::net::ToSockaddrV4(*e));
   }
   int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (!listen_netns.empty()) {
@@ -101,7 +93,7 @@ int main(int argc, char** argv) {
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in la = ToSockaddr(*l);
+  sockaddr_in la = weft::net::ToSockaddrV4(*l);
   if (bind(ls, reinterpret_cast<sockaddr*>(&la), sizeof(la)) != 0 || ::listen(ls, 128) != 0) {
     std::perror("tcp_balancer: listen");
     return 1;

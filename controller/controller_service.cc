@@ -152,7 +152,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
     finished_ = true;
     // A replica that does not lead says so in a typed trailer, so the agent retries at
     // once on a new connection instead of backing off.
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !service_->leading_now_.load()) {
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !service_->leading_.load()) {
       ctx_->AddTrailingMetadata(api::kControllerRoleTrailer, api::kStandby);
     }
     Finish(status);
@@ -205,7 +205,6 @@ ControllerService::ControllerService(Admit admit, std::vector<std::string> clust
     : admit_(std::move(admit)),
       cluster_cidrs_(std::move(cluster_cidrs)),
       leading_(false),
-      leading_now_(false),
       epoch_(NewEpoch()),
       admission_(std::make_unique<AdmissionPool>(kAdmissionThreads, kAdmissionQueue)) {}
 
@@ -263,16 +262,12 @@ void ControllerService::NotifyLocked(const std::string& node) {
   if (on_change_) on_change_(node);
 }
 
-bool ControllerService::leading() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return leading_;
-}
+bool ControllerService::leading() const { return leading_.load(); }
 
 void ControllerService::SetLeading(bool leading, const std::vector<v1::NodeInfo>& nodes) {
   std::lock_guard<std::mutex> l(mu_);
   if (leading == leading_) return;
   leading_ = leading;
-  leading_now_ = leading;
   if (!leading) {
     for (auto& [name, stream] : streams_) {
       stream->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is no longer the leader"));

@@ -107,8 +107,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   const Admit admit_;                                 // set in Kubernetes mode
   const std::vector<std::string> cluster_cidrs_;      // Kubernetes mode (standalone: pods_)
   mutable std::mutex mu_;
-  bool leading_ = true;                               // guarded by mu_
-  std::atomic<bool> leading_now_{true};               // leading_, readable without mu_
+  // Written under mu_; atomic so that a stream finishing with mu_ held (or not) can read it.
+  std::atomic<bool> leading_{true};
   std::string epoch_;                                 // guarded by mu_
   std::map<std::string, v1::HealthReport> health_;    // guarded by mu_
   std::map<std::string, std::string> provider_ids_;   // guarded by mu_

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <random>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -316,13 +316,11 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
 int Agent::TunnelMtu(net::NlSocket& nl) {
   if (opts_.pod_mtu > 0) return opts_.pod_mtu;
   // Auto: the uplink towards where WireGuard's packets go (the STUN servers stand in for
-  // the peers; the controller too when given as an address), less WireGuard's overhead.
+  // the peers; the controller too), less WireGuard's overhead. Only what is given as an
+  // address: resolving names here would hold mu_ across DNS, which on a fresh cluster is
+  // not up yet; without an address the default route's device stands in.
   std::vector<net::IpAddress> to;
-  std::vector<net::Endpoint> stun = opts_.stun;
-  if (stun.empty() && opts_.resolve_stun) {
-    if (auto r = opts_.resolve_stun(); r.ok()) stun = *r;
-  }
-  for (const auto& e : stun) to.push_back(e.ip);
+  for (const auto& e : opts_.stun) to.push_back(e.ip);
   if (auto c = net::Endpoint::Parse(opts_.controller); c.ok()) to.push_back(c->ip);
   auto uplink = net::UplinkMtu(nl, to);
   if (!uplink.ok()) {

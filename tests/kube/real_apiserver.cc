@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "lib/status/status_macros.h"
 #include "lib/testing/free_port.h"
+#include "lib/testing/slurp.h"
 
 #ifndef WEFT_SOURCE_DIR
 #define WEFT_SOURCE_DIR "."
@@ -23,13 +24,6 @@
 
 namespace weft::testing {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Runs a shell command; its output (both streams) in `out`.
 int Sh(const std::string& cmd, std::string* out) {

@@ -36,6 +36,7 @@
 #include "tests/lab/nat_lab.h"
 #include "tests/netns/netns_harness.h"
 #include "weftctl/document.h"
+#include "lib/testing/slurp.h"
 
 namespace weft::testing {
 namespace {
@@ -45,13 +46,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kLeaseMs = 5000;  // the chart's is 15000; shorter keeps the test short
 const std::vector<std::string> kNodes = {"k1", "k2", "k3"};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string Tail(const std::string& text, size_t n) { return text.size() > n ? text.substr(text.size() - n) : text; }
 

@@ -14,18 +14,14 @@
 #include "absl/strings/str_join.h"
 #include "lib/status/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "lib/testing/slurp.h"
 
 namespace weft::lab {
 namespace {
 
 constexpr char kController[] = "198.51.100.200:7443";
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::Slurp;
 
 // A CA and the controller's certificate (for its lab address): the lab speaks gRPC over
 // TLS, as a cluster does.

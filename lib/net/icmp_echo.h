@@ -1,0 +1,34 @@
+// ICMP echo (RFC 792), IPv4: requests built and replies parsed as bytes (pure). The
+// agent's tunnel probe pings a peer node's tunnel address through WireGuard: an answer
+// is authenticated evidence that the path works both ways (WireGuard accepted the
+// request at the peer and the reply here), which one-way keepalives can never give.
+#ifndef WEFT_LIB_NET_ICMP_ECHO_H_
+#define WEFT_LIB_NET_ICMP_ECHO_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "lib/net/ip_address.h"
+
+namespace weft::net {
+
+// Type 8 code 0, `id` and `seq`, `payload_size` bytes of a fixed pattern, checksummed.
+std::vector<uint8_t> BuildEchoRequest(uint16_t id, uint16_t seq, size_t payload_size);
+
+struct EchoReply {
+  IpAddress from;
+  uint16_t id = 0, seq = 0;
+  size_t payload_size = 0;
+};
+// An IPv4 packet as a raw ICMP socket returns it (header included): an echo reply with a
+// valid checksum, or nullopt for anything else (other types, truncation, bad lengths).
+std::optional<EchoReply> ParseEchoReply(absl::Span<const uint8_t> ip_packet);
+
+// The Internet checksum (RFC 1071) of `data`.
+uint16_t InternetChecksum(absl::Span<const uint8_t> data);
+
+}  // namespace weft::net
+
+#endif  // WEFT_LIB_NET_ICMP_ECHO_H_

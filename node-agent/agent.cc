@@ -1,6 +1,7 @@
 #include "node-agent/agent.h"
 
 #include <linux/rtnetlink.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -38,6 +39,28 @@ bool IsStandby(const grpc::ClientContext& ctx) {
 }
 
 void Log(const std::string& s) { std::fprintf(stderr, "weft-agent: %s\n", s.c_str()); }
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The class of WireGuard's endpoint for a peer: our relay proxies listen on loopback;
+// nothing else a peer could be reached on is.
+nat::Path EndpointPath(const std::optional<net::Endpoint>& e) {
+  if (!e) return nat::Path::kNone;
+  if (e->ip.is_v4() && e->ip.bytes()[0] == 127) return nat::Path::kRelay;
+  return nat::Path::kDirect;
+}
+
+// A peer node's tunnel address: the first address of its first IPv4 pod CIDR.
+std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {
+  for (const auto& c : n.pod_cidrs()) {
+    auto p = net::IpPrefix::ParseNetwork(c);
+    if (p.ok() && p->address.is_v4()) return p->First().Plus(1);
+  }
+  return std::nullopt;
+}
 
 std::vector<PlannedPeer> FromDevice(const wireguard::DeviceStatus& st) {
   std::vector<PlannedPeer> out;
@@ -360,11 +383,23 @@ absl::Status Agent::Reconcile() {
       if (name != opts_.node) (void)via_relay(n);
     }
   }
-  std::map<std::string, std::string> keep_relayed;
-  for (const auto& n : direct_failed_) keep_relayed[n] = "the direct path stopped answering: relayed";
-  for (const auto& [n, when] : upgrading_) keep_relayed[n] = "probing the direct path before moving";
-  std::vector<PlannedPeer> desired =
-      PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay, keep_relayed);
+  std::vector<PlannedPeer> desired = PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay);
+  // Each decided pair's path state machine has the last word: it may keep a pair on the
+  // relay (the direct path stopped answering; punching before a move) or follow the peer.
+  const int64_t now = SteadyMs();
+  std::set<std::string> seen;
+  for (auto& p : desired) {
+    if (!p.decision) continue;
+    seen.insert(p.node);
+    nat::PeerPath& pp = paths_[p.node];
+    auto n = nodes_.find(p.node);
+    pp.SetRelay(n != nodes_.end() ? via_relay(n->second) : std::nullopt, now);
+    pp.Decide(*p.decision, now);
+    p.path = std::string(nat::PathName(pp.path()));
+    p.config.endpoint = pp.endpoint();
+    p.reason = pp.reason();
+  }
+  std::erase_if(paths_, [&](const auto& kv) { return !seen.contains(kv.first); });
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {
@@ -423,26 +458,12 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       version_ = m.delta().version();
       s = Reconcile();
       break;
-    case v1::ControllerMessage::kDirective: {
-      // A new decision for the pair ends a fallback: the direct path is tried again.
-      auto old = directives_.find(m.directive().peer());
-      if (old == directives_.end() || old->second.SerializeAsString() != m.directive().SerializeAsString()) {
-        direct_failed_.erase(m.directive().peer());
-        watch_.Forget(m.directive().peer());
-        // Relayed now, direct from here on: probe (punch) first, move in a second.
-        for (const auto& p : applied_) {
-          if (p.node == m.directive().peer() && p.path == "relay" && m.directive().path() == v1::PATH_KIND_DIRECT &&
-              !m.directive().local()) {
-            upgrading_[p.node] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch()).count() + 1000;
-            Log(absl::StrCat("peer ", p.node, ": decided direct; probing the direct path before moving"));
-          }
-        }
-      }
+    case v1::ControllerMessage::kDirective:
+      // The pair's path state machine sees the new decision in Reconcile: a changed one
+      // ends a fall-back, and a relayed pair decided direct punches before it moves.
       directives_[m.directive().peer()] = m.directive();
       s = Reconcile();
       break;
-    }
     default:
       break;
   }
@@ -530,65 +551,98 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
   return s;
 }
 
+void Agent::TakeProbeAnswers(int64_t now) {
+  if (!probe_) return;
+  for (const net::EchoReply& r : probe_->Drain()) {
+    auto it = probing_.find(r.seq);
+    if (it == probing_.end()) continue;
+    auto n = nodes_.find(it->second);
+    // Only the peer's own tunnel address answers for the peer.
+    if (n != nodes_.end() && TunnelAddress(n->second) == r.from) {
+      if (auto pp = paths_.find(it->second); pp != paths_.end()) pp->second.ProbeAnswered(now);
+    }
+    probing_.erase(it);
+  }
+}
+
 void Agent::WatchPaths(std::stop_token stop) {
   while (!stop.stop_requested()) {
-    for (int i = 0; i < 5 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    {
-      // Nothing to watch without a relay to fall back to or an upgrade under way: spare
-      // the device a status query every 250 ms.
-      std::lock_guard<std::mutex> l(mu_);
-      if (!relay_ && upgrading_.empty()) {
-        watch_.ForgetAll();  // what the per-peer loop below would do without a relay
+    // A tick every 250 ms; probe answers are taken as they arrive.
+    const int64_t tick_end = SteadyMs() + 250;
+    for (int64_t left = 250; left > 0 && !stop.stop_requested(); left = tick_end - SteadyMs()) {
+      int fd = -1;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (probe_) fd = probe_->fd();
+      }
+      if (fd < 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 50)));
         continue;
       }
+      pollfd pfd{fd, POLLIN, 0};
+      if (poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 50))) > 0) {
+        std::lock_guard<std::mutex> l(mu_);
+        TakeProbeAnswers(SteadyMs());
+      }
+    }
+    {
+      // Without a relay there is nothing to fall back to or move from: spare the device a
+      // status query every 250 ms.
+      std::lock_guard<std::mutex> l(mu_);
+      if (!relay_) continue;
     }
     auto dev = device_->Get();
     if (!dev.ok()) continue;
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    const int64_t now = SteadyMs();
+    const auto wall_now = std::chrono::system_clock::now();
     std::lock_guard<std::mutex> l(mu_);
-    bool fell_back = false;
-    // Upgrades: punch towards each peer's public endpoint from the WireGuard port (a STUN
-    // Binding request its WireGuard drops), which opens our NAT for it; move when due.
-    for (auto it = upgrading_.begin(); it != upgrading_.end();) {
-      if (now >= it->second) {
-        Log(absl::StrCat("peer ", it->first, ": moving to the direct path"));
-        it = upgrading_.erase(it);
-        fell_back = true;  // reconcile below
-        continue;
-      }
-      auto n = nodes_.find(it->first);
-      if (n != nodes_.end()) {
-        if (!punch_) {
-          if (auto s = stun::SharedPortStun::Open(opts_.wg_port); s.ok()) punch_.emplace(*std::move(s));
-        }
-        for (const auto& c : n->second.candidates()) {
-          if (c.type() != v1::CANDIDATE_TYPE_SERVER_REFLEXIVE || !punch_) continue;
-          auto ip = net::IpAddress::Parse(c.endpoint().ip());
-          if (ip.ok()) {
-            (void)punch_->Send(stun::BuildBindingRequest(stun::TxId{}),
-                               {*ip, static_cast<uint16_t>(c.endpoint().port())});
-          }
-        }
-      }
-      ++it;
-    }
+    bool reconcile = false;
+    wireguard::DeviceConfig reassert;
     for (const auto& p : applied_) {
-      if (p.path != "direct" || !relay_) {
-        watch_.Forget(p.node);
-        continue;
-      }
+      auto pp = paths_.find(p.node);
+      if (pp == paths_.end()) continue;
       for (const auto& d : dev->peers) {
         if (d.public_key != p.config.public_key) continue;
-        if (watch_.Sample(p.node, d.rx_bytes, d.tx_bytes, now) && !direct_failed_.contains(p.node)) {
-          direct_failed_.insert(p.node);
-          Log(absl::StrCat("peer ", p.node, ": the direct path stopped answering: falling back to the relay"));
-          fell_back = true;
+        nat::PeerSample sample{.rx_bytes = d.rx_bytes, .tx_bytes = d.tx_bytes, .endpoint_path = EndpointPath(d.endpoint)};
+        if (d.last_handshake.time_since_epoch().count() != 0) {
+          sample.last_handshake_ms =
+              now - std::chrono::duration_cast<std::chrono::milliseconds>(wall_now - d.last_handshake).count();
+        }
+        pp->second.Observe(sample, now);
+      }
+      const nat::PeerPath::Actions a = pp->second.Tick(now);
+      reconcile |= a.reconfigure;
+      if (a.set_endpoint && p.config.endpoint) reassert.peers.push_back(p.config);
+      if (a.probe) {
+        auto n = nodes_.find(p.node);
+        auto to = n != nodes_.end() ? TunnelAddress(n->second) : std::nullopt;
+        if (!probe_) {
+          if (auto t = TunnelProbe::Open(opts_.wg_interface); t.ok()) {
+            probe_.emplace(*std::move(t));
+          } else {
+            Log(absl::StrCat("path probes: ", t.status().ToString()));
+          }
+        }
+        if (probe_ && to) {
+          probing_.erase(static_cast<uint16_t>(probe_seq_ - 1024));  // answers that never came
+          probing_[probe_seq_] = p.node;
+          (void)probe_->Send(*to, probe_seq_++);
         }
       }
+      if (!a.punch.empty() && !punch_) {
+        if (auto s = stun::SharedPortStun::Open(opts_.wg_port); s.ok()) punch_.emplace(*std::move(s));
+      }
+      // A punch is a STUN Binding request from the WireGuard port: it opens our NAT towards
+      // the peer, and the peer's WireGuard drops it.
+      for (const auto& to : a.punch) {
+        if (punch_) (void)punch_->Send(stun::BuildBindingRequest(stun::TxId{}), to);
+      }
     }
-    if (fell_back) {
-      if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("falling back: ", s.ToString()));
+    if (!reassert.peers.empty()) {
+      if (absl::Status s = device_->Set(reassert); !s.ok()) Log(absl::StrCat("endpoint: ", s.ToString()));
+    }
+    if (reconcile) {
+      if (absl::Status s = Reconcile(); !s.ok()) Log(absl::StrCat("applying a path change: ", s.ToString()));
     }
   }
 }

@@ -26,6 +26,7 @@
 #include "lib/wireguard/wireguard_go.h"
 #include "node-agent/peer_plan.h"
 #include "node-agent/relay_client.h"
+#include "node-agent/tunnel_probe.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::agent {
@@ -94,8 +95,11 @@ class Agent {
   void StartRelay();                               // mu_ held
   void SetRelays(const google::protobuf::RepeatedPtrField<v1::RelayServer>& relays);  // mu_ held
   bool RelayListed(const net::Endpoint& server) const;                                 // mu_ held
-  // Every 250 ms: direct peers we send to that answer nothing fall back to the relay.
+  // Every 250 ms: WireGuard's view of each peer and probe answers into its path state
+  // machine; its actions (probe, punch, move) carried out.
   void WatchPaths(std::stop_token stop);
+  // The probe answers that arrived; mu_ held.
+  void TakeProbeAnswers(int64_t now);
   absl::Status Reconcile();                        // mu_ held
   std::optional<v1::NodeInfo> SelfInfo();         // mu_ held
   void SendSelf();                                 // mu_ held
@@ -122,12 +126,13 @@ class Agent {
   v1::SnatReport snat_;
   std::vector<v1::RelayServer> relays_;     // from Welcome or RelayList; guarded by mu_
   std::unique_ptr<RelayClient> relay_;      // our allocation, once one relay answered
-  DirectPathWatch watch_;                   // guarded by mu_
-  std::set<std::string> direct_failed_;     // pairs relayed because direct stopped; guarded by mu_
-  // Relayed pairs now decided direct: punched towards the peer (from the WireGuard port)
-  // until the deadline, then moved, so that the first direct packet finds both NATs open.
-  std::map<std::string, int64_t> upgrading_;  // peer → when to move (steady ms); guarded by mu_
+  // Each peer's path: the decision, what WireGuard does, probes, fall-backs and retries
+  // (nat::PeerPath). Reconcile gives them decisions; WatchPaths, samples and time.
+  std::map<std::string, nat::PeerPath> paths_;  // guarded by mu_
   std::optional<stun::SharedPortStun> punch_;  // raw sender from the WireGuard port
+  std::optional<TunnelProbe> probe_;           // pings through the tunnel; guarded by mu_
+  uint16_t probe_seq_ = 0;                     // guarded by mu_
+  std::map<uint16_t, std::string> probing_;    // probe seq → peer; guarded by mu_
   std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
   bool configured_ = false;

@@ -25,8 +25,7 @@ std::optional<net::Endpoint> CandidateOf(const v1::NodeInfo& n, v1::CandidateTyp
 std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::string, v1::NodeInfo>& nodes,
                                    const std::map<std::string, v1::PairDirective>& directives,
                                    const v1::NodeInfo* self_info, const std::vector<PlannedPeer>& current,
-                                   const RelayEndpointFn& relay_endpoint,
-                                   const std::map<std::string, std::string>& keep_relayed) {
+                                   const RelayEndpointFn& relay_endpoint) {
   std::vector<PlannedPeer> out;
   for (const auto& [name, n] : nodes) {
     if (name == self || n.wireguard_public_key().size() != 32 || n.pod_cidrs().empty()) continue;
@@ -58,13 +57,6 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
         if (c.config.public_key == p.config.public_key) out.push_back(c);
       }
       continue;
-    } else if (auto via = keep_relayed.contains(name) && relay_endpoint ? relay_endpoint(n) : std::nullopt;
-               dir->path() == v1::PATH_KIND_DIRECT && via.has_value()) {
-      // Decided direct, but kept on the relay: the direct path stopped answering, or it
-      // is being probed before the move.
-      p.path = "relay";
-      p.reason = keep_relayed.at(name) + " (" + dir->reason() + ")";
-      p.config.endpoint = via;
     } else if (dir->path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";
       p.reason = dir->reason();
@@ -73,6 +65,11 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
       } else if (dir->initiate()) {
         p.config.endpoint = reflexive ? reflexive : host;
       }
+      // Where to punch before a relayed pair moves here: the address the peer's packets
+      // will come from (its LAN address behind our own NAT, else its public one).
+      const auto punch = dir->local() ? host : (reflexive ? reflexive : host);
+      p.decision = nat::PairDecision{.direct = true, .send_to = p.config.endpoint, .reason = dir->reason()};
+      if (punch) p.decision->punch.push_back(*punch);
     } else if (auto via = relay_endpoint ? relay_endpoint(n) : std::nullopt; via.has_value()) {
       p.path = "relay";
       p.reason = dir->reason();
@@ -81,38 +78,10 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
       p.path = "none";
       p.reason = dir->reason() + " (no relay available: no path)";
     }
+    if (!p.decision) p.decision = nat::PairDecision{.direct = false, .reason = dir->reason()};
     out.push_back(std::move(p));
   }
   return out;
-}
-
-bool DirectPathWatch::Sample(const std::string& peer, uint64_t rx, uint64_t tx, int64_t now_ms) {
-  auto [it, fresh] = state_.try_emplace(peer);
-  State& s = it->second;
-  if (fresh) {
-    s = {rx, tx, now_ms, now_ms, false};
-    return false;
-  }
-  if (rx != s.rx) {
-    s.rx = rx;
-    s.rx_changed_ms = now_ms;
-    s.failed = false;  // answers again
-  }
-  if (tx != s.tx) {
-    s.tx = tx;
-    s.tx_changed_ms = now_ms;
-  }
-  const bool dead = now_ms - s.tx_changed_ms < quiet_ms_ && now_ms - s.rx_changed_ms >= quiet_ms_;
-  if (dead && !s.failed) {
-    s.failed = true;
-    return true;
-  }
-  return false;
-}
-
-bool DirectPathWatch::failed(const std::string& peer) const {
-  auto it = state_.find(peer);
-  return it != state_.end() && it->second.failed;
 }
 
 wireguard::DeviceConfig DiffPeers(const std::vector<PlannedPeer>& current, const std::vector<PlannedPeer>& desired) {

@@ -8,10 +8,10 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "lib/nat/peer_path.h"
 #include "lib/wireguard/device.h"
 #include "weft/v1/weft.pb.h"
 
@@ -23,6 +23,9 @@ struct PlannedPeer {
   std::vector<net::IpPrefix> routes;  // the peer's pod CIDRs, routed into the WireGuard device
   std::string path;                   // "direct", "relay", "none"
   std::string reason;
+  // The pair's decision (nullopt: none yet), for the peer's path state machine, which
+  // has the last word on path, endpoint and reason (nat::PeerPath).
+  std::optional<nat::PairDecision> decision;
   friend bool operator==(const PlannedPeer&, const PlannedPeer&) = default;
 };
 
@@ -42,30 +45,7 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
                                    const std::map<std::string, v1::PairDirective>& directives,
                                    const v1::NodeInfo* self_info = nullptr,
                                    const std::vector<PlannedPeer>& current = {},
-                                   const RelayEndpointFn& relay_endpoint = nullptr,
-                                   const std::map<std::string, std::string>& keep_relayed = {});
-
-// The data plane's verdict on direct paths, from WireGuard's byte counters: a peer we
-// keep sending to (tx grows) that has sent nothing back for `quiet_ms` has a dead direct
-// path. Pure: fed the counters every tick.
-class DirectPathWatch {
- public:
-  explicit DirectPathWatch(int64_t quiet_ms = 1500) : quiet_ms_(quiet_ms) {}
-  // Returns true when `peer`'s state changed to failed by this sample.
-  bool Sample(const std::string& peer, uint64_t rx_bytes, uint64_t tx_bytes, int64_t now_ms);
-  void Forget(const std::string& peer) { state_.erase(peer); }
-  void ForgetAll() { state_.clear(); }
-  bool failed(const std::string& peer) const;
-
- private:
-  struct State {
-    uint64_t rx = 0, tx = 0;
-    int64_t rx_changed_ms = 0, tx_changed_ms = 0;
-    bool failed = false;
-  };
-  int64_t quiet_ms_;
-  std::map<std::string, State> state_;
-};
+                                   const RelayEndpointFn& relay_endpoint = nullptr);
 
 // The changes that turn `current` into `desired`: changed or new peers in full, vanished
 // ones removed; an unchanged peer does not appear.

@@ -76,33 +76,19 @@ TEST(PeerPlanTest, RelayedPairsGoThroughTheLocalRelayEndpoint) {
   EXPECT_EQ(plan[0].config.endpoint, proxy);
 }
 
-TEST(PeerPlanTest, AFailedDirectPathFallsBackToTheRelay) {
-  const net::Endpoint proxy = *net::Endpoint::Parse("127.0.0.1:40002");
-  auto relay = [&](const v1::NodeInfo&) -> std::optional<net::Endpoint> { return proxy; };
-  const std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)}};
-  auto ok = PlanPeers("me", Cluster(), d, nullptr, {}, relay);
-  EXPECT_EQ(ok[0].path, "direct");
-  auto failed = PlanPeers("me", Cluster(), d, nullptr, {}, relay,
-                          {{"pub", "the direct path stopped answering: relayed"}});
-  EXPECT_EQ(failed[0].path, "relay");
-  EXPECT_EQ(failed[0].config.endpoint, proxy);
-  EXPECT_NE(failed[0].reason.find("stopped answering"), std::string::npos);
-}
-
-TEST(DirectPathWatchTest, SendingWithoutAnswersMeansDead) {
-  DirectPathWatch w(1500);
-  EXPECT_FALSE(w.Sample("b", 100, 100, 0));
-  EXPECT_FALSE(w.Sample("b", 200, 200, 500));   // both ways: alive
-  EXPECT_FALSE(w.Sample("b", 200, 300, 1000));  // sending, no answer yet
-  EXPECT_FALSE(w.Sample("b", 200, 400, 1900));
-  EXPECT_TRUE(w.Sample("b", 200, 500, 2100));   // 1.6 s sending into silence
-  EXPECT_TRUE(w.failed("b"));
-  EXPECT_FALSE(w.Sample("b", 200, 600, 2500)) << "reported once";
-  EXPECT_FALSE(w.Sample("b", 300, 700, 3000));  // answers again (through the relay)
-  EXPECT_FALSE(w.failed("b"));
-  DirectPathWatch idle(1500);
-  idle.Sample("c", 10, 10, 0);
-  EXPECT_FALSE(idle.Sample("c", 10, 10, 5000)) << "no traffic, no verdict";
+TEST(PeerPlanTest, EachPairCarriesItsDecisionForThePathStateMachine) {
+  std::map<std::string, v1::PairDirective> d = {{"pub", Directive(v1::PATH_KIND_DIRECT, true)},
+                                                {"hard", Directive(v1::PATH_KIND_RELAY, false)},
+                                                {"lan", Directive(v1::PATH_KIND_DIRECT, false, /*local=*/true)}};
+  std::map<std::string, PlannedPeer> by;
+  for (auto& p : PlanPeers("me", Cluster(), d)) by[p.node] = p;
+  ASSERT_TRUE(by["pub"].decision.has_value());
+  EXPECT_TRUE(by["pub"].decision->direct);
+  EXPECT_EQ(by["pub"].decision->send_to->ToString(), "198.51.100.100:51820");
+  ASSERT_EQ(by["pub"].decision->punch.size(), 1u);
+  EXPECT_EQ(by["pub"].decision->reason, "because");
+  EXPECT_FALSE(by["hard"].decision->direct);
+  EXPECT_EQ(by["lan"].decision->punch[0].ToString(), "10.1.0.3:51820") << "same NAT: punch the LAN address";
 }
 
 TEST(PeerPlanTest, NoDecisionYetMeansNothingNewIsSent) {

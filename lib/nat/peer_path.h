@@ -58,7 +58,7 @@ struct PeerSample {
 struct PeerPathOptions {
   int64_t suspect_ms = 1000;        // sent, and nothing came back for this long: probe
   int64_t probe_every_ms = 250;     // while in doubt
-  int64_t probe_timeout_ms = 1500;  // in doubt this long without an answer: dead
+  int64_t probe_timeout_ms = 1000;  // in doubt this long without an answer: dead
   int64_t punch_ms = 1000;          // punching before a relayed pair moves onto the direct path
   int64_t retry_first_ms = 10000;   // after a fall-back, direct is tried again; doubling...
   int64_t retry_max_ms = 300000;    // ...up to this

@@ -368,19 +368,25 @@ std::optional<NodeView> ControllerService::View(const std::string& node) const {
   v.connected = streams_.contains(node);
   if (auto it = provider_ids_.find(node); it != provider_ids_.end()) v.provider_id = it->second;
   v.snat = DiagnoseLocked(*self);
-  const auto health = health_.find(node);
-  const nat::NodeNat a = api::NodeNatOf(*self);
+  v.peers = PeerViewsLocked(*self);
+  return v;
+}
+
+std::vector<PeerView> ControllerService::PeerViewsLocked(const v1::NodeInfo& self) const {
+  std::vector<PeerView> out;
+  const auto health = health_.find(self.name());
+  const nat::NodeNat a = api::NodeNatOf(self);
   for (const auto& [name, peer] : store_.nodes()) {
-    if (name == node) continue;
+    if (name == self.name()) continue;
     PeerView p{name, nat::DecidePath(a, api::NodeNatOf(peer)), std::nullopt};
     if (health != health_.end()) {
       for (const auto& h : health->second.peers()) {
         if (h.peer() == name) p.health = h;
       }
     }
-    v.peers.push_back(std::move(p));
+    out.push_back(std::move(p));
   }
-  return v;
+  return out;
 }
 
 absl::Status ControllerService::UseStateFile(const std::string& path) {
@@ -564,11 +570,7 @@ std::string ControllerService::StatusJson() const {
                         {"peers", nlohmann::json::array()}};
     if (a.nat.reflexive) n["nat"]["reflexive"] = a.nat.reflexive->ToString();
     n["snat"] = SnatJson(DiagnoseLocked(node), node);
-    for (const auto& [peer_name, peer] : store_.nodes()) {
-      if (peer_name == name) continue;
-      const nat::PathDecision d = nat::DecidePath(a, api::NodeNatOf(peer));
-      n["peers"].push_back({{"peer", peer_name}, {"path", std::string(nat::PathKindName(d.path))}, {"reason", d.reason}});
-    }
+    for (const PeerView& p : PeerViewsLocked(node)) n["peers"].push_back(PeerJson(p, "peer"));
     out["nodes"].push_back(std::move(n));
   }
   return out.dump(2) + "\n";

@@ -96,6 +96,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // The relays with `node`'s credentials (TURN REST scheme, valid 24 h).
   google::protobuf::RepeatedPtrField<v1::RelayServer> RelayServersLocked(const std::string& node) const;
   nat::SnatDiagnosis DiagnoseLocked(const v1::NodeInfo& node) const;
+  // The node's peers: the decision for each pair and what the node reported of it.
+  std::vector<PeerView> PeerViewsLocked(const v1::NodeInfo& self) const;  // mu_ held
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);
   void Leave(AgentStream* stream);

@@ -15,16 +15,39 @@ std::string EndpointText(const v1::Endpoint& e) {
                                                 : absl::StrCat(e.ip(), ":", e.port());
 }
 
-std::string PathName(nat::PathKind k) {
+std::string TruePath(v1::PathKind k) {
   switch (k) {
-    case nat::PathKind::kDirect: return "direct";
-    case nat::PathKind::kRelayUdp: return "relay";
-    case nat::PathKind::kRelayTcp: return "relay-tcp";
+    case v1::PATH_KIND_DIRECT: return "direct";
+    case v1::PATH_KIND_RELAY: return "relay";
+    case v1::PATH_KIND_RELAY_TCP: return "relay-tcp";
+    default: return "none";
   }
-  return "unknown";
 }
 
 }  // namespace
+
+nlohmann::json PeerJson(const PeerView& p, const char* name_key) {
+  const std::string decision(nat::PathKindName(p.decision.path));
+  nlohmann::json pj = {{name_key, p.name}, {"decision", decision}, {"reason", p.decision.reason}};
+  if (p.decision.use_host_candidates) pj["local"] = true;
+  if (!p.health) {
+    pj["path"] = "unknown";  // the agent has not reported the pair yet
+    return pj;
+  }
+  // The truth: where WireGuard sends now. Beside the decision, and why they differ.
+  const std::string path = TruePath(p.health->path());
+  pj["path"] = path;
+  const bool same = path == decision || (path == "relay-tcp" && decision == "relay") ||
+                    (path == "relay" && decision == "relay-tcp");
+  if (!same && !p.health->reason().empty()) pj["why"] = p.health->reason();
+  if (!EndpointText(p.health->endpoint()).empty()) pj["endpoint"] = EndpointText(p.health->endpoint());
+  if (p.health->last_handshake_unix_ms() > 0) {
+    pj["lastHandshake"] = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(p.health->last_handshake_unix_ms()),
+                                           absl::UTCTimeZone());
+  }
+  if (p.health->rtt_us() > 0) pj["rttMicros"] = p.health->rtt_us();
+  return pj;
+}
 
 nlohmann::json SnatJson(const nat::SnatDiagnosis& d, const v1::NodeInfo& info) {
   nlohmann::json j = {{"randomized", d.randomized}, {"reason", d.reason}, {"message", d.message},
@@ -65,22 +88,11 @@ nlohmann::json WeftNodeStatus(const NodeView& view) {
   int direct = 0, relayed = 0, down = 0;
   nlohmann::json peers = nlohmann::json::array();
   for (const PeerView& p : view.peers) {
-    nlohmann::json pj = {{"name", p.name}, {"path", PathName(p.decision.path)}, {"reason", p.decision.reason}};
-    if (p.decision.use_host_candidates) pj["local"] = true;
-    bool up = false;
-    if (p.health) {
-      if (!EndpointText(p.health->endpoint()).empty()) pj["endpoint"] = EndpointText(p.health->endpoint());
-      if (p.health->last_handshake_unix_ms() > 0) {
-        pj["lastHandshake"] = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(p.health->last_handshake_unix_ms()),
-                                               absl::UTCTimeZone());
-        up = true;
-      }
-      if (p.health->rtt_us() > 0) pj["rttMicros"] = p.health->rtt_us();
-      if (!p.health->reason().empty()) pj["state"] = p.health->reason();
-    }
-    // The path counts once WireGuard completed a handshake over it.
-    if (!up) ++down;
-    else if (p.decision.path == nat::PathKind::kDirect) ++direct;
+    nlohmann::json pj = PeerJson(p, "name");
+    // Counted by the path WireGuard uses, once a handshake completed over it.
+    const std::string path = pj["path"];
+    if (!p.health || p.health->last_handshake_unix_ms() <= 0 || path == "none" || path == "unknown") ++down;
+    else if (path == "direct") ++direct;
     else ++relayed;
     peers.push_back(std::move(pj));
   }

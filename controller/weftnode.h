@@ -45,6 +45,11 @@ std::string NatTypeOf(const v1::NatReport& nat);
 // The WeftNode's status. Deterministic (same view → same JSON) so an unchanged node is
 // not written again. `report` carries the agent's report as protobuf JSON: lossless.
 nlohmann::json WeftNodeStatus(const NodeView& view);
+// One peer as the status lists it, named under `name_key` ("name" in WeftNode, "peer" in
+// /status): "path" is what WireGuard uses now ("direct", "relay", "relay-tcp", "none";
+// "unknown" before the agent reported), "decision" and "reason" the controller's, and
+// "why" the agent's reason when the two differ.
+nlohmann::json PeerJson(const PeerView& p, const char* name_key);
 
 // The agent's report kept in a status (status.report), for a new leader.
 absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status);

@@ -31,12 +31,25 @@ int main() {
   h.mutable_endpoint()->set_port(51820);
   h.set_last_handshake_unix_ms(1800000000000);
   h.set_rtt_us(900);
-  h.set_reason("handshake completed");
+  h.set_path(v1::PATH_KIND_DIRECT);
+  h.set_reason("direct over the local network");
   nat::PathDecision d;
   d.path = nat::PathKind::kDirect;
   d.use_host_candidates = true;
   d.reason = "direct over the local network";
   v.peers.push_back({"node-b", d, h});
+  // Decided direct, on the relay for now: the truth beside the decision, and why.
+  v1::PeerHealth fell;
+  fell.set_peer("node-d");
+  fell.set_path(v1::PATH_KIND_RELAY);
+  fell.mutable_endpoint()->set_ip("127.0.0.1");
+  fell.mutable_endpoint()->set_port(40001);
+  fell.set_last_handshake_unix_ms(1800000000000);
+  fell.set_reason("the direct path stopped answering: relayed, direct retried with backoff (direct: both easy)");
+  nat::PathDecision dd;
+  dd.path = nat::PathKind::kDirect;
+  dd.reason = "direct: both easy";
+  v.peers.push_back({"node-d", dd, fell});
   v.peers.push_back({"node-c", nat::PathDecision{}, std::nullopt});
   v.info.mutable_snat()->add_randomizing_rules("iptables-nft ip nat KUBE-POSTROUTING: -A KUBE-POSTROUTING -j MASQUERADE --random-fully");
   v.info.mutable_snat()->set_mitigation_installed(true);

@@ -45,14 +45,6 @@ int64_t SteadyMs() {
       .count();
 }
 
-// The class of WireGuard's endpoint for a peer: our relay proxies listen on loopback;
-// nothing else a peer could be reached on is.
-nat::Path EndpointPath(const std::optional<net::Endpoint>& e) {
-  if (!e) return nat::Path::kNone;
-  if (e->ip.is_v4() && e->ip.bytes()[0] == 127) return nat::Path::kRelay;
-  return nat::Path::kDirect;
-}
-
 // A peer node's tunnel address: the first address of its first IPv4 pod CIDR.
 std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {
   for (const auto& c : n.pod_cidrs()) {
@@ -200,9 +192,15 @@ std::optional<v1::HealthReport> Agent::HealthIfChanged() {
   for (const auto& p : applied_) {
     auto* h = r.add_peers();
     h->set_peer(p.node);
-    h->set_path(p.path == "direct" ? v1::PATH_KIND_DIRECT : p.path == "relay" ? v1::PATH_KIND_RELAY : v1::PATH_KIND_UNSPECIFIED);
+    h->set_reason(p.reason);
     for (const auto& d : dev->peers) {
       if (d.public_key != p.config.public_key) continue;
+      // The truth: where WireGuard sends now (it roams), not where we asked it to.
+      switch (EndpointPath(d.endpoint)) {
+        case nat::Path::kDirect: h->set_path(v1::PATH_KIND_DIRECT); break;
+        case nat::Path::kRelay: h->set_path(relay_ && relay_->tcp() ? v1::PATH_KIND_RELAY_TCP : v1::PATH_KIND_RELAY); break;
+        case nat::Path::kNone: break;
+      }
       if (d.endpoint) {
         h->mutable_endpoint()->set_ip(d.endpoint->ip.ToString());
         h->mutable_endpoint()->set_port(d.endpoint->port);
@@ -212,7 +210,6 @@ std::optional<v1::HealthReport> Agent::HealthIfChanged() {
             std::chrono::duration_cast<std::chrono::milliseconds>(d.last_handshake.time_since_epoch()).count());
       }
     }
-    h->set_reason(h->last_handshake_unix_ms() > 0 ? "handshake completed" : "no handshake yet");
   }
   if (r.SerializeAsString() == last_health_.SerializeAsString()) return std::nullopt;
   last_health_ = r;
@@ -478,6 +475,7 @@ Agent::Status Agent::GetStatus() {
     st.nat = verdict_;
     st.peers = applied_;
     st.version = version_;
+    st.relay_tcp = relay_ && relay_->tcp();
   }
   std::lock_guard<std::mutex> l(write_mu_);
   st.connected = stream_ != nullptr;

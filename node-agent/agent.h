@@ -77,6 +77,7 @@ class Agent {
     std::optional<nat::Verdict> nat;
     std::vector<PlannedPeer> peers;
     uint64_t version = 0;
+    bool relay_tcp = false;  // our relay allocation is over TCP
   };
   Status GetStatus();
   wireguard::Device& device() { return *device_; }

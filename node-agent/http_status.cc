@@ -1,5 +1,6 @@
 #include "node-agent/http_status.h"
 
+#include <chrono>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,24 @@ std::string RenderMetrics(const Agent::Status& st, const wireguard::DeviceStatus
   if (device != nullptr) {
     std::map<std::string, std::string> names;  // key → node
     for (const auto& p : st.peers) names[p.config.public_key.ToBase64()] = p.node;
+    absl::StrAppend(&out, "# HELP weft_agent_peer_path The path WireGuard uses for a peer now (its endpoint's class), ",
+                    "with where the agent sends (wanted) and the pair's decision.\n",
+                    "# TYPE weft_agent_peer_path gauge\n");
+    for (const auto& p : st.peers) {
+      for (const auto& d : device->peers) {
+        if (d.public_key != p.config.public_key) continue;
+        absl::StrAppend(&out, "weft_agent_peer_path{peer=\"", p.node, "\",path=\"",
+                        TruePathName(EndpointPath(d.endpoint), st.relay_tcp), "\",wanted=\"", p.path,
+                        "\",decision=\"", p.decision ? (p.decision->direct ? "direct" : "relay") : "none", "\"} 1\n");
+      }
+    }
+    absl::StrAppend(&out, "# HELP weft_wireguard_peer_last_handshake_seconds When the last handshake with a peer ",
+                    "completed (Unix time; 0: never).\n# TYPE weft_wireguard_peer_last_handshake_seconds gauge\n");
+    for (const auto& p : device->peers) {
+      absl::StrAppend(&out, "weft_wireguard_peer_last_handshake_seconds{peer=\"", names[p.public_key.ToBase64()], "\"} ",
+                      std::chrono::duration_cast<std::chrono::seconds>(p.last_handshake.time_since_epoch()).count(),
+                      "\n");
+    }
     absl::StrAppend(&out, "# HELP weft_wireguard_peer_rx_bytes Bytes received from a peer.\n",
                     "# TYPE weft_wireguard_peer_rx_bytes counter\n");
     for (const auto& p : device->peers) {

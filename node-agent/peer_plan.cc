@@ -84,6 +84,17 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
   return out;
 }
 
+nat::Path EndpointPath(const std::optional<net::Endpoint>& e) {
+  if (!e) return nat::Path::kNone;
+  if (e->ip.is_v4() && e->ip.bytes()[0] == 127) return nat::Path::kRelay;
+  return nat::Path::kDirect;
+}
+
+std::string TruePathName(nat::Path p, bool relay_tcp) {
+  if (p == nat::Path::kRelay && relay_tcp) return "relay-tcp";
+  return std::string(nat::PathName(p));
+}
+
 wireguard::DeviceConfig DiffPeers(const std::vector<PlannedPeer>& current, const std::vector<PlannedPeer>& desired) {
   wireguard::DeviceConfig c;
   std::map<wireguard::Key, const PlannedPeer*> cur;

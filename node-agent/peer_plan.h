@@ -47,6 +47,12 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
                                    const std::vector<PlannedPeer>& current = {},
                                    const RelayEndpointFn& relay_endpoint = nullptr);
 
+// The class of WireGuard's endpoint for a peer: our relay proxies listen on loopback, and
+// nothing else a peer could be reached on is.
+nat::Path EndpointPath(const std::optional<net::Endpoint>& e);
+// "direct", "relay", "relay-tcp" (our allocation is over TCP) or "none".
+std::string TruePathName(nat::Path p, bool relay_tcp);
+
 // The changes that turn `current` into `desired`: changed or new peers in full, vanished
 // ones removed; an unchanged peer does not appear.
 wireguard::DeviceConfig DiffPeers(const std::vector<PlannedPeer>& current, const std::vector<PlannedPeer>& desired);

@@ -38,6 +38,7 @@ class RelayClient {
 
   const net::Endpoint& relayed() const { return relayed_; }
   const net::Endpoint& server() const { return opts_.server; }
+  bool tcp() const { return opts_.tcp; }
   // The local endpoint WireGuard should send to for the peer whose relayed address is
   // `peer_relayed`; the channel to it is bound in the background (and kept bound).
   absl::StatusOr<net::Endpoint> ProxyFor(const net::Endpoint& peer_relayed);

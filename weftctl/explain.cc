@@ -10,19 +10,34 @@ namespace {
 
 using nlohmann::json;
 
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 struct Peer {
-  std::string path, reason;
+  std::string path, decision, reason, why, endpoint, last_handshake;
 };
+
+// A peer of either shape. Older controllers gave only the decision, as "path".
+Peer PeerOf(const nlohmann::json& p) {
+  Peer out{Str(p, "path"), Str(p, "decision"), Str(p, "reason"), Str(p, "why"), Str(p, "endpoint"),
+           Str(p, "lastHandshake")};
+  if (out.decision.empty()) out.decision = out.path;
+  return out;
+}
+
+// "relay" or "none, decided relay": the path WireGuard uses, and the decision if it differs.
+std::string PathText(const Peer& p) {
+  const bool same = p.path == p.decision || (p.path.starts_with("relay") && p.decision.starts_with("relay"));
+  return same ? p.path : absl::StrCat(p.path, ", decided ", p.decision);
+}
+
 struct Node {
   std::string nat_type, mapping, filtering, nat_reason, endpoint;
   json snat = json::object();
   std::map<std::string, Peer> peers;
 };
-
-std::string Str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 // Both shapes into one: the controller's /status, or WeftNode objects.
 std::map<std::string, Node> Normalize(const json& doc) {
@@ -37,7 +52,7 @@ std::map<std::string, Node> Normalize(const json& doc) {
     n.nat_reason = Str(nat, "reason");
     n.endpoint = Str(st, "endpoint");
     n.snat = st.value("snat", json::object());
-    for (const auto& p : st.value("peers", json::array())) n.peers[Str(p, "name")] = {Str(p, "path"), Str(p, "reason")};
+    for (const auto& p : st.value("peers", json::array())) n.peers[Str(p, "name")] = PeerOf(p);
     out[Str(o.value("metadata", json::object()), "name")] = std::move(n);
   };
   if (doc.is_object() && doc.contains("nodes") && doc["nodes"].is_array()) {  // /status
@@ -54,7 +69,7 @@ std::map<std::string, Node> Normalize(const json& doc) {
                    : n.mapping == "endpoint-dependent"         ? "hard"
                                                                : "unknown";
       n.snat = x.value("snat", json::object());
-      for (const auto& p : x.value("peers", json::array())) n.peers[Str(p, "peer")] = {Str(p, "path"), Str(p, "reason")};
+      for (const auto& p : x.value("peers", json::array())) n.peers[Str(p, "peer")] = PeerOf(p);
       out[Str(x, "name")] = std::move(n);
     }
   } else if (doc.is_object() && (Str(doc, "kind") == "WeftNodeList" || Str(doc, "kind") == "List")) {
@@ -98,7 +113,7 @@ absl::StatusOr<std::string> Explain(const json& status, const std::string& node,
   DescribeNode(node, self->second, out);
   if (peer.empty()) {
     for (const auto& [name, p] : self->second.peers) {
-      absl::StrAppend(&out, "  ", node, " -> ", name, ": ", p.path, " (", p.reason, ")\n");
+      absl::StrAppend(&out, "  ", node, " -> ", name, ": ", PathText(p), " (", p.why.empty() ? p.reason : p.why, ")\n");
     }
     return out;
   }
@@ -106,7 +121,12 @@ absl::StatusOr<std::string> Explain(const json& status, const std::string& node,
   if (p == self->second.peers.end()) {
     return absl::NotFoundError(absl::StrCat("node \"", node, "\" has no peer \"", peer, "\""));
   }
-  absl::StrAppend(&out, "\n", node, " -> ", peer, ": ", p->second.path, "\n  why: ", p->second.reason, "\n\n");
+  const Peer& pp = p->second;
+  absl::StrAppend(&out, "\n", node, " -> ", peer, ": ", PathText(pp), "\n  why: ", pp.reason, "\n");
+  if (!pp.why.empty()) absl::StrAppend(&out, "  now: ", pp.why, "\n");
+  if (!pp.endpoint.empty()) absl::StrAppend(&out, "  WireGuard endpoint: ", pp.endpoint, "\n");
+  if (!pp.last_handshake.empty()) absl::StrAppend(&out, "  last handshake: ", pp.last_handshake, "\n");
+  absl::StrAppend(&out, "\n");
   if (auto other = nodes.find(peer); other != nodes.end()) DescribeNode(peer, other->second, out);
   return out;
 }

@@ -39,6 +39,24 @@ TEST(Explain, ReadsWeftNodesToo) {
   EXPECT_NE(text->find("k1 -> home1: direct (both easy)"), std::string::npos);
 }
 
+// Decided direct, relayed now: the truth first, the decision beside it, and why.
+TEST(Explain, TheTruthBesideTheDecision) {
+  const nlohmann::json wn = nlohmann::json::parse(R"j({"kind": "WeftNode", "metadata": {"name": "e1"},
+    "status": {"nat": {"type": "easy"}, "peers": [{"name": "e2", "path": "relay", "decision": "direct",
+      "reason": "direct: both easy",
+      "why": "the direct path stopped answering: relayed, direct retried with backoff (direct: both easy)",
+      "endpoint": "127.0.0.1:40001", "lastHandshake": "2026-12-02T06:00:00Z"}]}})j");
+  auto all = Explain(wn, "e1", "");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_NE(all->find("e1 -> e2: relay, decided direct (the direct path stopped answering"), std::string::npos) << *all;
+  auto one = Explain(wn, "e1", "e2");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_NE(one->find("e1 -> e2: relay, decided direct\n  why: direct: both easy\n  now: the direct path stopped"),
+            std::string::npos)
+      << *one;
+  EXPECT_NE(one->find("WireGuard endpoint: 127.0.0.1:40001"), std::string::npos) << *one;
+}
+
 TEST(Explain, SaysWhatIsMissing) {
   EXPECT_TRUE(absl::IsNotFound(Explain(kStatus, "nope", "").status()));
   EXPECT_TRUE(absl::IsNotFound(Explain(kStatus, "aws1", "nope").status()));

@@ -62,7 +62,7 @@ class SnatLabTest : public ::testing::Test {
   }
   static std::string PathTo(const json& n, const std::string& peer) {
     for (const auto& p : n["peers"]) {
-      if (p["peer"] == peer) return p["path"].get<std::string>() + ": " + p["reason"].get<std::string>();
+      if (p["peer"] == peer) return p["decision"].get<std::string>() + ": " + p["reason"].get<std::string>();
     }
     return "";
   }
@@ -115,7 +115,7 @@ TEST_F(SnatLabTest, RowA_NatGatewayIsHardAndPlannedAroundWithinFiveSeconds) {
                 absl::StrCat(WEFTCTL_BINARY, " explain --status http://127.0.0.1:7080/status gw1 home1"), &why),
             0)
       << why;
-  EXPECT_NE(why.find("gw1 -> home1: relay"), std::string::npos) << why;
+  EXPECT_NE(why.find("decided relay\n"), std::string::npos) << why;  // no relay in this lab: no path
   EXPECT_NE(why.find("why: relayed: gw1 is behind endpoint-dependent NAT"), std::string::npos) << why;
   EXPECT_NE(why.find("SNAT randomization: yes (EndpointDependentNat)"), std::string::npos) << why;
   // No direct attempt for the pair the table relays: neither side was given an endpoint.

@@ -223,7 +223,8 @@ TEST_F(ControllerKubeTest, WeftNodesAppearAndFollowTheirNodes) {
   EXPECT_EQ(s1["providerID"], "aws:///us-east-1a/i-0000000000000001");
   EXPECT_EQ(s1["agentConnected"], true);
   EXPECT_EQ(s1["peers"][0]["name"], "n2");
-  EXPECT_EQ(s1["peers"][0]["path"], "direct");
+  EXPECT_EQ(s1["peers"][0]["decision"], "direct");
+  EXPECT_EQ(s1["peers"][0]["path"], "unknown") << "no health report from the agent yet";
   EXPECT_FALSE(s1["peers"][0]["reason"].get<std::string>().empty());
   EXPECT_EQ((*WeftNodeStatus("n2"))["nat"]["type"], "public");
   // Owned by its Node, so it goes when the Node goes.

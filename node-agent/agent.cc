@@ -40,6 +40,8 @@ bool IsStandby(const grpc::ClientContext& ctx) {
 
 void Log(const std::string& s) { std::fprintf(stderr, "weft-agent: %s\n", s.c_str()); }
 
+constexpr int kPunchTtl = 2;
+
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -395,7 +397,15 @@ absl::Status Agent::Reconcile() {
     p.path = std::string(nat::PathName(pp.path()));
     p.config.endpoint = pp.endpoint();
     p.reason = pp.reason();
+    // Opening (nothing sent yet): no keepalive yet. WireGuard sends one at once when the
+    // interval is set (0 → 25 s), and one sent without an endpoint would fail and hold
+    // back the next handshake for 5 s (REKEY_TIMEOUT); set with the endpoint, it is the
+    // pair's first packet.
+    if (pp.state() == nat::PeerPath::State::kOpening) p.config.persistent_keepalive = 0;
   }
+  // While a pair's NATs are being opened, the peer is in the device without an endpoint:
+  // nothing goes out to it, but the peer's first handshake (it may finish opening first)
+  // is answered rather than dropped, which would cost 5 s (REKEY_TIMEOUT).
   std::erase_if(paths_, [&](const auto& kv) { return !seen.contains(kv.first); });
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
@@ -630,10 +640,11 @@ void Agent::WatchPaths(std::stop_token stop) {
       if (!a.punch.empty() && !punch_) {
         if (auto s = stun::SharedPortStun::Open(opts_.wg_port); s.ok()) punch_.emplace(*std::move(s));
       }
-      // A punch is a STUN Binding request from the WireGuard port: it opens our NAT towards
-      // the peer, and the peer's WireGuard drops it.
+      // A punch is a STUN Binding request from the WireGuard port with a TTL of 2: it
+      // opens our NAT (the first hop) towards the peer and dies at the next router, before
+      // it can reach the peer's NAT and make it bind its public port to us (seeds/004).
       for (const auto& to : a.punch) {
-        if (punch_) (void)punch_->Send(stun::BuildBindingRequest(stun::TxId{}), to);
+        if (punch_) (void)punch_->Send(stun::BuildBindingRequest(stun::TxId{}), to, kPunchTtl);
       }
     }
     if (!reassert.peers.empty()) {

@@ -69,6 +69,8 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
       // will come from (its LAN address behind our own NAT, else its public one).
       const auto punch = dir->local() ? host : (reflexive ? reflexive : host);
       p.decision = nat::PairDecision{.direct = true, .send_to = p.config.endpoint, .reason = dir->reason()};
+      // Both send first: the side named later lets the other's first handshake through.
+      p.decision->yield = p.config.endpoint.has_value() && dir->both_initiate() && self > name;
       if (punch) p.decision->punch.push_back(*punch);
     } else if (auto via = relay_endpoint ? relay_endpoint(n) : std::nullopt; via.has_value()) {
       p.path = "relay";

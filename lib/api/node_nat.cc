@@ -47,6 +47,8 @@ v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& pee
              : d.path == nat::PathKind::kRelayTcp ? v1::PATH_KIND_RELAY_TCP
                                                   : v1::PATH_KIND_RELAY);
   p.set_initiate(d.path == nat::PathKind::kDirect && initiate);
+  p.set_both_initiate(d.path == nat::PathKind::kDirect &&
+                      (d.initiator == nat::Initiator::kBoth || d.initiator == nat::Initiator::kEither));
   p.set_reason(d.reason);
   p.set_local(d.use_host_candidates);
   return p;

@@ -16,6 +16,7 @@ std::string_view PathName(Path p) {
 std::string_view PeerPath::StateName(State s) {
   switch (s) {
     case State::kPending: return "pending";
+    case State::kOpening: return "opening";
     case State::kDirect: return "direct";
     case State::kRelayed: return "relayed";
     case State::kFallback: return "fallback";
@@ -53,7 +54,11 @@ void PeerPath::Decide(const PairDecision& d, int64_t now) {
   }
   switch (state_) {
     case State::kPending:
-      Enter(State::kDirect, now, "");
+      if (d.punch.empty()) {
+        Enter(State::kDirect, now, "");  // nothing between us (same LAN, public peer with no punch)
+      } else {
+        Enter(State::kOpening, now, "opening the NATs before the first packet");
+      }
       break;
     case State::kRelayed:
     case State::kFallback:
@@ -61,12 +66,9 @@ void PeerPath::Decide(const PairDecision& d, int64_t now) {
       // first direct packets find both NATs open (the peer punches too: it got the same
       // decision).
       backoff_ms_ = was_direct ? backoff_ms_ : 0;
-      if (relay_) {
-        Enter(State::kUpgrading, now, "probing the direct path before moving");
-      } else {
-        Enter(State::kDirect, now, "");
-      }
+      Enter(State::kUpgrading, now, "probing the direct path before moving");
       break;
+    case State::kOpening:
     case State::kDirect:
     case State::kUpgrading:
       break;  // the endpoint may have changed: reconfigure (above)
@@ -77,7 +79,7 @@ void PeerPath::SetRelay(std::optional<net::Endpoint> proxy, int64_t now) {
   if (relay_ == proxy) return;
   relay_ = proxy;
   if (state_ == State::kRelayed) pending_change_ = true;
-  if (!relay_ && (state_ == State::kFallback || state_ == State::kUpgrading)) {
+  if (!relay_ && state_ == State::kFallback) {
     Enter(State::kDirect, now, "");  // nothing else to use
   } else if (state_ == State::kFallback || state_ == State::kUpgrading) {
     pending_change_ = true;
@@ -166,13 +168,20 @@ PeerPath::Actions PeerPath::Tick(int64_t now) {
         Enter(State::kDirect, now, "");
       } else if (now >= retry_at_ms_) {
         Enter(State::kUpgrading, now, "probing the direct path before moving");
+        a.punch = decision_->punch;
+        last_punch_ms_ = now;
+      } else if (last_punch_ms_ < 0 || now - last_punch_ms_ >= o_.keep_open_ms) {
+        a.punch = decision_->punch;  // keep our NAT open for the peer's retry
+        last_punch_ms_ = now;
       }
       break;
+    case State::kOpening:
     case State::kUpgrading:
-      if (now - entered_ms_ >= o_.punch_ms) {
+      if (now - entered_ms_ >= o_.punch_ms + (state_ == State::kOpening && decision_->yield ? o_.yield_ms : 0)) {
         Enter(State::kDirect, now, "");
       } else if (decision_) {
         a.punch = decision_->punch;
+        last_punch_ms_ = now;
       }
       break;
     case State::kPending:
@@ -189,8 +198,9 @@ Path PeerPath::path() const {
     case State::kPending: return Path::kNone;
     case State::kDirect: return Path::kDirect;
     case State::kRelayed: return relay_ ? Path::kRelay : Path::kNone;
-    case State::kFallback:
-    case State::kUpgrading: return relay_ ? Path::kRelay : Path::kDirect;
+    case State::kFallback: return relay_ ? Path::kRelay : Path::kDirect;
+    case State::kOpening: return Path::kNone;  // nothing sent yet (a new pair's relay channel is not bound)
+    case State::kUpgrading: return relay_ ? Path::kRelay : Path::kNone;  // nothing sent direct yet
   }
   return Path::kNone;
 }
@@ -211,6 +221,7 @@ std::string PeerPath::reason() const {
     case State::kDirect: return why_.empty() ? decided : why_ + " (" + decided + ")";
     case State::kRelayed: return relay_ ? decided : decided + " (no relay available: no path)";
     case State::kFallback: return why_ + ": relayed, direct retried with backoff (" + decided + ")";
+    case State::kOpening:
     case State::kUpgrading: return why_ + " (" + decided + ")";
   }
   return decided;

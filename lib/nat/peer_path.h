@@ -2,12 +2,23 @@
 // the pair's decision, WireGuard's view of the peer, probe answers and the time, and
 // carries out the actions it returns).
 //
-//   pending ──decided relay──▶ relayed ◀───────────────┐
-//      │                          │ decided direct       │ decided relay
-//      │ decided direct           ▼                      │
-//      └──────────────────────▶ direct ◀── upgrading ◀── fallback
-//                                 │  (punch, then move)     ▲  (retry with backoff)
-//                                 └── dead: probes unanswered┘
+//   pending ──decided relay──▶ relayed ◀─────────────────────┐
+//      │                          │ decided direct             │ decided relay
+//      │ decided direct           ▼                            │
+//      └──▶ opening ──(punched)─▶ upgrading ──(punched)──▶ direct
+//           (nothing sent yet)       (still on the relay)   ▲
+//                                 ▲                            │ dead: probes unanswered
+//                                 └── fallback ◀───────────────┘
+//                                    (retry with backoff)
+//
+// Collision-free punching: before this side's WireGuard sends its first packet towards
+// the peer (a new pair, or a move off the relay), it punches for `punch_ms`: packets from
+// the WireGuard port that open our NAT for the peer but (sent with a small TTL by the
+// agent) die before they reach the peer's NAT. The peer does the same. So each side's
+// mapping exists before the other's first real packet arrives, and a NAT that does not
+// drop unsolicited inbound UDP never binds its public port to the peer's packet (the
+// conntrack collision of seeds/004). While relayed after a fall-back, the punch is kept
+// up (every `keep_open_ms`), so a retry finds both NATs open.
 //
 // Liveness comes from evidence a one-way WireGuard keepalive cannot fake: an
 // authenticated probe through the tunnel answered by the peer (the agent pings the peer
@@ -44,6 +55,10 @@ struct PairDecision {
   // Direct: where to punch (from the WireGuard port) before moving a relayed pair onto the
   // direct path, so that the first direct packets find both NATs open.
   std::vector<net::Endpoint> punch;
+  // Both sides send first, and this one lets the other's handshake come first: a new
+  // pair's WireGuard handshakes crossing on the wire cancel each other out (each side
+  // answers the other's and drops the answer to its own), costing 5 s (REKEY_TIMEOUT).
+  bool yield = false;
   std::string reason;
   friend bool operator==(const PairDecision&, const PairDecision&) = default;
 };
@@ -59,7 +74,9 @@ struct PeerPathOptions {
   int64_t suspect_ms = 1000;        // sent, and nothing came back for this long: probe
   int64_t probe_every_ms = 250;     // while in doubt
   int64_t probe_timeout_ms = 1000;  // in doubt this long without an answer: dead
-  int64_t punch_ms = 1000;          // punching before a relayed pair moves onto the direct path
+  int64_t punch_ms = 500;           // punching before the first direct packet
+  int64_t yield_ms = 1000;          // a new pair's side that yields opens this much longer
+  int64_t keep_open_ms = 10000;     // punching while relayed after a fall-back
   int64_t retry_first_ms = 10000;   // after a fall-back, direct is tried again; doubling...
   int64_t retry_max_ms = 300000;    // ...up to this
   int64_t stable_ms = 60000;        // direct and answering this long: the backoff starts over
@@ -68,7 +85,7 @@ struct PeerPathOptions {
 
 class PeerPath {
  public:
-  enum class State { kPending, kDirect, kRelayed, kFallback, kUpgrading };
+  enum class State { kPending, kOpening, kDirect, kRelayed, kFallback, kUpgrading };
   static std::string_view StateName(State s);
 
   explicit PeerPath(PeerPathOptions o = {}) : o_(o) {}
@@ -118,6 +135,7 @@ class PeerPath {
   bool sampled_ = false;
   uint64_t rx_ = 0, tx_ = 0;
   int64_t handshake_ms_ = 0;
+  int64_t last_punch_ms_ = -1;
   int64_t rx_moved_ms_ = 0;
   int64_t unanswered_tx_ms_ = -1;  // first tx since rx last moved (-1: none)
   int64_t doubt_since_ = -1;

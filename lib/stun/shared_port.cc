@@ -129,7 +129,7 @@ SharedPortStun::~SharedPortStun() {
   if (rx_fd_ >= 0) close(rx_fd_);
 }
 
-absl::Status SharedPortStun::Send(absl::Span<const uint8_t> payload, const net::Endpoint& to) {
+absl::Status SharedPortStun::Send(absl::Span<const uint8_t> payload, const net::Endpoint& to, int ttl) {
   if (!to.ip.is_v4()) return absl::UnimplementedError("shared-port STUN is IPv4 only");
   auto src = SourceFor(to.ip);
   if (!src.ok()) return src.status();
@@ -137,9 +137,24 @@ absl::Status SharedPortStun::Send(absl::Span<const uint8_t> payload, const net::
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   std::memcpy(&sa.sin_addr, to.ip.bytes(), 4);
-  if (sendto(tx_fd_, dgram.data(), dgram.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
-    return ErrnoStatus(errno, absl::StrCat("send STUN to ", to.ToString()));
+  // The TTL rides on the datagram (a control message), not on the socket.
+  iovec iov{dgram.data(), dgram.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_name = &sa;
+  msg.msg_namelen = sizeof(sa);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (ttl > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_TTL;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &ttl, sizeof(int));
   }
+  if (sendmsg(tx_fd_, &msg, 0) < 0) return ErrnoStatus(errno, absl::StrCat("send STUN to ", to.ToString()));
   return absl::OkStatus();
 }
 

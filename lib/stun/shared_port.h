@@ -40,8 +40,10 @@ class SharedPortStun {
   SharedPortStun& operator=(SharedPortStun&&) = delete;
   ~SharedPortStun();
 
-  // Sends `payload` from the shared port to `to` (source address: the route's).
-  absl::Status Send(absl::Span<const uint8_t> payload, const net::Endpoint& to);
+  // Sends `payload` from the shared port to `to` (source address: the route's). With
+  // `ttl` > 0 the datagram carries that TTL: a punch that opens our NAT but dies before
+  // it reaches the peer's.
+  absl::Status Send(absl::Span<const uint8_t> payload, const net::Endpoint& to, int ttl = 0);
 
   struct Datagram {
     std::vector<uint8_t> payload;

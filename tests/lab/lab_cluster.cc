@@ -118,6 +118,19 @@ std::vector<std::string> LabCluster::nodes() const {
   return out;
 }
 
+absl::Status LabCluster::RestartControllerFresh() {
+  StopController();
+  std::filesystem::remove(dir_ + "/controller.state");
+  return StartController();
+}
+
+void LabCluster::DeleteDevice(const std::string& node) {
+  std::string out;
+  lab_->ns("n-" + node).Exec(absl::StrCat("ip link del ", wg_name_.at(node), " 2>&1"), &out);
+  const std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", wg_name_.at(node), "$' 2>/dev/null");
+  (void)!system(cmd.c_str());
+}
+
 absl::Status LabCluster::StartController() {
   std::vector<std::string> relay_args;
   if (!bin_.relay_kind.empty()) {

@@ -48,6 +48,10 @@ class LabCluster {
   // Control-plane faults.
   void StopController();
   absl::Status StartController();
+  // The controller restarted without its state file: a cluster that forgot every node.
+  absl::Status RestartControllerFresh();
+  // The node's WireGuard device deleted (its wireguard-go exits): the next agent starts anew.
+  void DeleteDevice(const std::string& node);
   void KillAgent(const std::string& node);
   // `extra` flags are added to the agent's command line (e.g. --snat-mitigation).
   absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});

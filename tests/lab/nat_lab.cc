@@ -154,12 +154,16 @@ absl::Status NatLab::Build(const LabSpec& spec) {
   tmp_dir_ = tmpl;
   auto add_ns = [&](const std::string& role) { ns_[role] = std::make_unique<testing::TestNetns>(role); };
   add_ns("inet");
-  RETURN_IF_ERROR(Run("inet", "ip link add br0 type bridge && ip link set br0 up"));
+  // The internet is a bridge (198.51.100.0/24) and, for routers behind a carrier hop, a
+  // router: inet forwards between the bridge and their links (203.0.113.0/24).
+  RETURN_IF_ERROR(Run("inet", "ip link add br0 type bridge && ip link set br0 up && "
+                              "ip addr add 198.51.100.1/24 dev br0 && sysctl -qw net.ipv4.ip_forward=1"));
   int port_no = 0;
   auto attach = [&](const std::string& role, const std::string& ifname) -> absl::Status {
     const std::string port = absl::StrCat("p", port_no++);
     RETURN_IF_ERROR(Veth(role, ifname, "inet", port));
-    return Run("inet", absl::StrCat("ip link set ", port, " master br0"));
+    RETURN_IF_ERROR(Run("inet", absl::StrCat("ip link set ", port, " master br0")));
+    return Run(role, absl::StrCat("ip route add 203.0.113.0/24 via 198.51.100.1 dev ", ifname, " onlink"));
   };
 
   // STUN servers: real coturn, distinct addresses and ports.
@@ -220,11 +224,24 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     }
     const std::string router = "r-" + site.name;
     add_ns(router);
-    RETURN_IF_ERROR(attach(router, "wan0"));
-    const std::string wan = absl::StrCat("198.51.100.", 20 + i);
+    std::string wan = absl::StrCat("198.51.100.", 20 + i), wan_len = "/24";
+    if (site.nat == NatKind::kEasyOpen) {
+      // Behind a carrier hop (a link of its own to inet), as real routers are: there is a
+      // router between two NATs, so a punch with a TTL of 2 opens this NAT and dies there.
+      RETURN_IF_ERROR(Veth(router, "wan0", "inet", absl::StrCat("c", i)));
+      const std::string hop = absl::StrCat("203.0.113.", 4 * i + 1);
+      wan = absl::StrCat("203.0.113.", 4 * i + 2);
+      wan_len = "/30";
+      RETURN_IF_ERROR(Run("inet", absl::StrCat("ip addr add ", hop, "/30 dev c", i)));
+      RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", wan, "/30 dev wan0 && ip route add default via ", hop)));
+    } else {
+      RETURN_IF_ERROR(attach(router, "wan0"));
+      RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", wan, "/24 dev wan0")));
+    }
     wan_ip_[site.name] = V4(wan);
+    wan_len_[site.name] = wan_len;
     const std::string lan_net = absl::StrCat("10.", i + 1, ".0.");
-    RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", wan, "/24 dev wan0 && ip link add lan type bridge && ",
+    RETURN_IF_ERROR(Run(router, absl::StrCat("ip link add lan type bridge && ",
                                              "ip addr add ", lan_net, "1/24 dev lan && ip link set lan up && ",
                                              "sysctl -qw net.ipv4.ip_forward=1")));
     cone_node_[site.name] = V4(absl::StrCat(lan_net, 2));
@@ -267,8 +284,8 @@ absl::Status NatLab::SetNat(const std::string& site, NatKind kind, std::optional
     // A new uplink: taking wan0 down makes conntrack forget every mapping masqueraded
     // through it (as when a router reconnects), so the new rules apply to all flows.
     RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set wan0 down && ip addr del ", wan_ip_[site].ToString(),
-                                             "/24 dev wan0 && ip addr add ", new_wan->ToString(),
-                                             "/24 dev wan0 && ip link set wan0 up")));
+                                             wan_len_[site], " dev wan0 && ip addr add ", new_wan->ToString(),
+                                             wan_len_[site], " dev wan0 && ip link set wan0 up")));
     wan_ip_[site] = *new_wan;
   }
   return absl::OkStatus();

@@ -7,13 +7,15 @@
 //     ├── host:  198.51.100.200 (a peer on the internet side)
 //     ├── site "none": nodes directly on the internet, 198.51.100.1xx
 //     └── router r-<site> (WAN 198.51.100.2x) ── LAN 10.<i>.0.0/24 ── nodes 10.<i>.0.2, .3, ...
+//   inet also routes (198.51.100.1) to routers behind a carrier hop (WAN 203.0.113.4i+2/30)
 //
 // NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
 // cone = easy plus a static 1:1 mapping of UDP 51820 to the site's first node
 // (endpoint-independent filtering for the WireGuard port); hard = masquerade
 // random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP;
-// easy-open = easy without the input firewall below (seeds/004's conntrack collision). Every
-// router drops unsolicited packets from its WAN addressed to itself, as real ones do. Only lab addresses are used,
+// easy-open = easy without the input firewall below (seeds/004's conntrack collision), its
+// WAN behind a carrier hop (203.0.113.4i+2/30, inet routing). Every other router drops
+// unsolicited packets from its WAN addressed to itself, as most real ones do. Only lab addresses are used,
 // all inside namespaces the lab made; everything is removed by the destructor.
 #ifndef WEFT_TESTS_LAB_NAT_LAB_H_
 #define WEFT_TESTS_LAB_NAT_LAB_H_
@@ -61,6 +63,7 @@ class NatLab {
 
   // Namespaces by role: "inet", "stun", "host", "r-<site>", "n-<node>".
   const testing::TestNetns& ns(const std::string& role) const;
+  bool HasNs(const std::string& role) const { return ns_.contains(role); }
   net::IpAddress NodeIp(const std::string& node) const;
   net::IpAddress WanIp(const std::string& site) const;
   net::IpAddress HostIp() const;
@@ -81,6 +84,7 @@ class NatLab {
   std::map<std::string, std::unique_ptr<testing::TestNetns>> ns_;
   std::map<std::string, net::IpAddress> node_ip_;
   std::map<std::string, net::IpAddress> wan_ip_;
+  std::map<std::string, std::string> wan_len_;  // "/24" on the bridge, "/30" behind a carrier hop
   std::map<std::string, net::IpAddress> cone_node_;  // site → node its static mapping serves
   std::vector<net::Endpoint> stun_;
   std::vector<pid_t> coturn_;

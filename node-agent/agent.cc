@@ -393,7 +393,7 @@ absl::Status Agent::Reconcile() {
     nat::PeerPath& pp = paths_[p.node];
     auto n = nodes_.find(p.node);
     pp.SetRelay(n != nodes_.end() ? via_relay(n->second) : std::nullopt, now);
-    pp.Decide(*p.decision, now);
+    Punch(pp.Decide(*p.decision, now));
     p.path = std::string(nat::PathName(pp.path()));
     p.config.endpoint = pp.endpoint();
     p.reason = pp.reason();
@@ -573,6 +573,26 @@ void Agent::TakeProbeAnswers(int64_t now) {
   }
 }
 
+void Agent::Punch(const std::vector<net::Endpoint>& to) {
+  if (to.empty()) return;
+  absl::Status s = absl::OkStatus();
+  if (!punch_) {
+    if (auto p = stun::SharedPortStun::Open(opts_.wg_port); p.ok()) {
+      punch_.emplace(*std::move(p));
+    } else {
+      s = p.status();
+    }
+  }
+  // A punch is a STUN Binding request from the WireGuard port with a TTL of 2: it opens our
+  // NAT (the first hop) towards the peer and dies at the next router, before it can reach
+  // the peer's NAT and make it bind its public port to us (seeds/004).
+  for (const auto& e : to) {
+    if (s.ok()) s = punch_->Send(stun::BuildBindingRequest(stun::TxId{}), e, kPunchTtl);
+  }
+  if (!s.ok() && s.ToString() != punch_error_) Log(absl::StrCat("punching: ", s.ToString()));
+  punch_error_ = s.ok() ? "" : s.ToString();
+}
+
 void Agent::WatchPaths(std::stop_token stop) {
   while (!stop.stop_requested()) {
     // A tick every 250 ms; probe answers are taken as they arrive.
@@ -593,13 +613,15 @@ void Agent::WatchPaths(std::stop_token stop) {
         TakeProbeAnswers(SteadyMs());
       }
     }
+    // Without a relay there is nothing to fall back to or move from: the machines only
+    // need the time (opening), so the device is spared a status query every 250 ms.
+    bool sample = false;
     {
-      // Without a relay there is nothing to fall back to or move from: spare the device a
-      // status query every 250 ms.
       std::lock_guard<std::mutex> l(mu_);
-      if (!relay_) continue;
+      sample = relay_ != nullptr;
     }
-    auto dev = device_->Get();
+    absl::StatusOr<wireguard::DeviceStatus> dev = wireguard::DeviceStatus{};
+    if (sample) dev = device_->Get();
     if (!dev.ok()) continue;
     const int64_t now = SteadyMs();
     const auto wall_now = std::chrono::system_clock::now();
@@ -637,15 +659,7 @@ void Agent::WatchPaths(std::stop_token stop) {
           (void)probe_->Send(*to, probe_seq_++);
         }
       }
-      if (!a.punch.empty() && !punch_) {
-        if (auto s = stun::SharedPortStun::Open(opts_.wg_port); s.ok()) punch_.emplace(*std::move(s));
-      }
-      // A punch is a STUN Binding request from the WireGuard port with a TTL of 2: it
-      // opens our NAT (the first hop) towards the peer and dies at the next router, before
-      // it can reach the peer's NAT and make it bind its public port to us (seeds/004).
-      for (const auto& to : a.punch) {
-        if (punch_) (void)punch_->Send(stun::BuildBindingRequest(stun::TxId{}), to, kPunchTtl);
-      }
+      Punch(a.punch);
     }
     if (!reassert.peers.empty()) {
       if (absl::Status s = device_->Set(reassert); !s.ok()) Log(absl::StrCat("endpoint: ", s.ToString()));

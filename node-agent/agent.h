@@ -101,6 +101,8 @@ class Agent {
   void WatchPaths(std::stop_token stop);
   // The probe answers that arrived; mu_ held.
   void TakeProbeAnswers(int64_t now);
+  // Punches towards `to` from the WireGuard port (mu_ held).
+  void Punch(const std::vector<net::Endpoint>& to);
   absl::Status Reconcile();                        // mu_ held
   std::optional<v1::NodeInfo> SelfInfo();         // mu_ held
   void SendSelf();                                 // mu_ held
@@ -130,7 +132,8 @@ class Agent {
   // Each peer's path: the decision, what WireGuard does, probes, fall-backs and retries
   // (nat::PeerPath). Reconcile gives them decisions; WatchPaths, samples and time.
   std::map<std::string, nat::PeerPath> paths_;  // guarded by mu_
-  std::optional<stun::SharedPortStun> punch_;  // raw sender from the WireGuard port
+  std::optional<stun::SharedPortStun> punch_;  // raw sender from the WireGuard port; guarded by mu_
+  std::string punch_error_;                    // the last punch failure logged; guarded by mu_
   std::optional<TunnelProbe> probe_;           // pings through the tunnel; guarded by mu_
   uint16_t probe_seq_ = 0;                     // guarded by mu_
   std::map<uint16_t, std::string> probing_;    // probe seq → peer; guarded by mu_

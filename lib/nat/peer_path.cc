@@ -42,15 +42,15 @@ void PeerPath::FallBack(int64_t now, std::string why) {
   Enter(State::kFallback, now, std::move(why));
 }
 
-void PeerPath::Decide(const PairDecision& d, int64_t now) {
-  if (decision_ == d) return;
+std::vector<net::Endpoint> PeerPath::Decide(const PairDecision& d, int64_t now) {
+  if (decision_ == d) return {};
   const bool was_direct = decision_ && decision_->direct;
   decision_ = d;
   pending_change_ = true;
   if (!d.direct) {
     backoff_ms_ = 0;
     Enter(State::kRelayed, now, "");
-    return;
+    return {};
   }
   switch (state_) {
     case State::kPending:
@@ -73,6 +73,9 @@ void PeerPath::Decide(const PairDecision& d, int64_t now) {
     case State::kUpgrading:
       break;  // the endpoint may have changed: reconfigure (above)
   }
+  if (state_ != State::kOpening && state_ != State::kUpgrading) return {};
+  last_punch_ms_ = now;
+  return d.punch;
 }
 
 void PeerPath::SetRelay(std::optional<net::Endpoint> proxy, int64_t now) {

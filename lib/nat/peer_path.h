@@ -90,8 +90,9 @@ class PeerPath {
 
   explicit PeerPath(PeerPathOptions o = {}) : o_(o) {}
 
-  // The pair's decision, given again on every reconcile; only a change counts.
-  void Decide(const PairDecision& d, int64_t now);
+  // The pair's decision, given again on every reconcile; only a change counts. Returns
+  // where to punch at once (a new opening or move starts with a punch, not a tick later).
+  std::vector<net::Endpoint> Decide(const PairDecision& d, int64_t now);
   // The local endpoint that carries the peer's packets through our relay (nullopt: none).
   void SetRelay(std::optional<net::Endpoint> proxy, int64_t now);
   void Observe(const PeerSample& s, int64_t now);

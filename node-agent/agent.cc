@@ -355,6 +355,9 @@ int Agent::TunnelMtu(net::NlSocket& nl) {
 }
 
 absl::Status Agent::Reconcile() {
+  // Before the first snapshot this agent knows no node: planning now would empty the
+  // device it adopted (the NAT verdict can come before the controller answers).
+  if (!synced_) return absl::OkStatus();
   // What deciding a pair locally needs of this node: its name and NAT verdict (not the
   // full report, whose host candidates cost a netlink dump per message).
   std::optional<v1::NodeInfo> self;
@@ -390,10 +393,22 @@ absl::Status Agent::Reconcile() {
   for (auto& p : desired) {
     if (!p.decision) continue;
     seen.insert(p.node);
-    nat::PeerPath& pp = paths_[p.node];
+    auto [it, fresh] = paths_.try_emplace(p.node);
+    nat::PeerPath& pp = it->second;
     auto n = nodes_.find(p.node);
     pp.SetRelay(n != nodes_.end() ? via_relay(n->second) : std::nullopt, now);
-    Punch(pp.Decide(*p.decision, now));
+    nat::PairDecision decision = *p.decision;
+    if (fresh) {
+      // A peer this agent adopted with the device, already sending direct: its NATs are
+      // open and WireGuard has a session, so there is nothing to open (a restarted agent
+      // must not pause a working pair).
+      for (const auto& cur : applied_) {
+        if (cur.config.public_key == p.config.public_key && EndpointPath(cur.config.endpoint) == nat::Path::kDirect) {
+          decision.punch.clear();
+        }
+      }
+    }
+    Punch(pp.Decide(decision, now));
     p.path = std::string(nat::PathName(pp.path()));
     p.config.endpoint = pp.endpoint();
     p.reason = pp.reason();
@@ -451,6 +466,7 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       SetRelays(m.relays().relays());
       break;
     case v1::ControllerMessage::kSnapshot:
+      synced_ = true;
       nodes_.clear();
       for (const auto& n : m.snapshot().nodes()) nodes_[n.name()] = n;
       version_ = m.snapshot().version();

@@ -140,6 +140,7 @@ class Agent {
   std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
   bool configured_ = false;
+  bool synced_ = false;  // a snapshot arrived: nodes_ is the cluster; guarded by mu_
   std::optional<nat::Verdict> verdict_;
   std::mutex write_mu_;          // one writer at a time on the stream
   Stream* stream_ = nullptr;     // guarded by write_mu_

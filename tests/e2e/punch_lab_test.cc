@@ -32,6 +32,8 @@ struct Row {
   const char* sites;  // two nodes, a and b
 };
 
+void PrintTo(const Row& r, std::ostream* os) { *os << r.name; }
+
 class PunchLabTest : public ::testing::TestWithParam<Row> {};
 
 TEST_P(PunchLabTest, DirectWithinFiveSecondsEveryRun) {

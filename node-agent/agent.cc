@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "lib/api/node_nat.h"
+#include "lib/api/reconnect_backoff.h"
 #include "lib/api/trailers.h"
 #include "lib/nat/nat_monitor.h"
 #include "lib/net/nl_socket.h"
@@ -757,34 +758,17 @@ void Agent::Run(std::stop_token stop) {
     return true;
   };
   std::mt19937 jitter(std::random_device{}());
-  auto backoff = std::chrono::milliseconds(0);
+  api::ReconnectBackoff backoff;
   bool fresh = false;
-  int standby_refusals = 0;
-  // Behind a Service a failed connection is often one dead replica among live ones (a
-  // killed leader): retries stay within half a second. A whole cluster retrying costs
-  // connection attempts, which a Service without endpoints rejects at once.
-  constexpr auto kMaxBackoff = std::chrono::milliseconds(500);
-  constexpr int kQuickStandbyRetries = 40;
   while (!stop.stop_requested()) {
     const auto started = std::chrono::steady_clock::now();
     grpc::Status s(grpc::StatusCode::UNAVAILABLE, "no CA yet");
     bool standby = false;
     if (ensure_stub(fresh)) s = Session(*stub, stop, &standby);
     fresh = true;
-    // A session that lasted is a fresh start; a refusal (a controller still starting, a
-    // connection refused) retries soon: 100 ms doubling to kMaxBackoff, each wait
-    // jittered by half so that a cluster's agents do not come back in lockstep. A
-    // controller that becomes available is reached within ~0.5 s.
-    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = std::chrono::milliseconds(0);
-    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(100), kMaxBackoff);
-    auto wait = backoff / 2 + std::chrono::milliseconds(jitter() % (backoff.count() / 2 + 1));
-    // Refused by a replica that does not lead: the next connection may reach the one
-    // that does, so try again soon (100-200 ms), for as long as a takeover may take
-    // (kQuickStandbyRetries); after that, as after a failure.
-    standby_refusals = standby ? standby_refusals + 1 : 0;
-    if (standby && standby_refusals <= kQuickStandbyRetries) {
-      wait = std::chrono::milliseconds(100 + jitter() % 101);
-    }
+    const auto wait = backoff.Next(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started), standby,
+        static_cast<uint32_t>(jitter()));
     // Bounded, interruptible wait before reconnecting; the data plane is untouched.
     for (auto waited = std::chrono::milliseconds(0); waited < wait && !stop.stop_requested();
          waited += std::chrono::milliseconds(20)) {

@@ -7,8 +7,15 @@
 // The controller starts from a state file holding the N nodes (as after a restart), and
 // the agents resume at its version, so the bench measures the fan-out of one change, not
 // the O(N^2) bootstrap of a whole cluster.
+//
+// --storm: a reconnect storm instead. The controller serves TLS, every agent has its own
+// connection (as nodes do), and once all are in, the controller is killed (SIGKILL) and
+// started again: every agent comes back the way weft-agent does (a new connection per
+// attempt, api::ReconnectBackoff's jittered waits, TLS handshake, admission, resume).
+// Reports how long until all are back, and the controller's CPU and RSS meanwhile.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,7 +26,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +36,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "weft/v1/weft.grpc.pb.h"
+#include "lib/api/reconnect_backoff.h"
 #include "lib/flags/flags.h"
 
 namespace {
@@ -41,17 +51,20 @@ struct Shared {
   uint64_t target_version = 0;
   std::vector<double> latency_ms;
   Clock::time_point changed_at;
+  std::string epoch;                       // from the first Welcome: agents resume in it
+  std::vector<int> failed;                 // agents whose stream ended with an error, to reconnect
 };
 
 class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::v1::ControllerMessage> {
  public:
   BenchAgent(weft::v1::EndpointService::Stub* stub, const std::string& node, uint64_t resume, const std::string& token,
-             Shared* shared)
-      : shared_(shared) {
+             Shared* shared, int id = -1, const std::string& epoch = "", bool wait_for_ready = true)
+      : shared_(shared), id_(id) {
     hello_.mutable_hello()->set_node(node);
     hello_.mutable_hello()->set_token(token);
     hello_.mutable_hello()->set_resume_version(resume);
-    ctx_.set_wait_for_ready(true);  // the controller may still be starting
+    hello_.mutable_hello()->set_resume_epoch(epoch);
+    ctx_.set_wait_for_ready(wait_for_ready);  // the controller may still be starting
     stub->async()->Connect(&ctx_, this);
     StartWrite(&hello_);
     StartRead(&in_);
@@ -67,6 +80,7 @@ class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::
     if (in_.has_welcome()) {
       std::lock_guard<std::mutex> l(shared_->mu);
       ++shared_->welcomed;
+      if (shared_->epoch.empty()) shared_->epoch = in_.welcome().epoch();
       shared_->cv.notify_all();
     } else if (in_.has_delta() && !got_) {
       std::lock_guard<std::mutex> l(shared_->mu);
@@ -83,6 +97,7 @@ class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::
     if (!s.ok() && getenv("WEFT_BENCH_DEBUG")) std::fprintf(stderr, "stream ended: %s\n", s.error_message().c_str());
     std::lock_guard<std::mutex> l(shared_->mu);
     ++shared_->done;
+    if (!s.ok() && id_ >= 0) shared_->failed.push_back(id_);
     shared_->cv.notify_all();
   }
 
@@ -91,6 +106,7 @@ class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::
   weft::v1::AgentMessage hello_, out_;
   weft::v1::ControllerMessage in_;
   Shared* shared_;
+  int id_;
   bool got_ = false;
 };
 
@@ -135,14 +151,139 @@ double CpuSeconds(pid_t pid) {
   return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / sysconf(_SC_CLK_TCK);
 }
 
+// A CA and a certificate for 127.0.0.1 in `dir` (ca.crt, c.crt, c.key); the CA's PEM.
+std::string MakeTls(const std::string& dir) {
+  const std::string cmd = absl::StrCat(
+      "(cd ", dir, " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt ",
+      "-days 1 -subj /CN=bench-ca && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key ",
+      "-out c.csr -subj /CN=weft-controller && printf 'subjectAltName=IP:127.0.0.1\\n' > ext && openssl x509 -req ",
+      "-in c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out c.crt -days 1 -extfile ext) >/dev/null 2>&1");
+  if (system(cmd.c_str()) != 0) return "";
+  std::ifstream in(dir + "/ca.crt");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The storm: N agents on their own TLS connections; the controller killed and restarted;
+// every agent back as weft-agent comes back. Returns the exit status.
+int Storm(const std::string& controller_bin, int n, const std::string& dir, const std::string& token, uint64_t version) {
+  const std::string ca = MakeTls(dir);
+  if (ca.empty()) {
+    std::fprintf(stderr, "openssl failed\n");
+    return 1;
+  }
+  const std::string addr = absl::StrCat("127.0.0.1:", 17443 + getpid() % 1000);
+  auto start = [&]() {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(controller_bin.c_str(), controller_bin.c_str(), "--listen", addr.c_str(), "--tls-cert",
+            (dir + "/c.crt").c_str(), "--tls-key", (dir + "/c.key").c_str(), "--join-token-file",
+            (dir + "/token").c_str(), "--cluster-cidr", "10.0.0.0/8", "--node-prefix", "24", "--state-file",
+            (dir + "/state").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  };
+  grpc::SslCredentialsOptions so;
+  so.pem_root_certs = ca;
+  const auto creds = grpc::SslCredentials(so);
+  // One connection per agent and per attempt, as weft-agent (its own subchannel pool).
+  auto new_stub = [&]() {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return weft::v1::EndpointService::NewStub(grpc::CreateCustomChannel(addr, creds, args));
+  };
+  pid_t ctl = start();
+  Shared shared;
+  std::vector<std::unique_ptr<weft::v1::EndpointService::Stub>> stubs;
+  std::vector<std::unique_ptr<BenchAgent>> agents, graveyard;
+  const auto t_connect = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    stubs.push_back(new_stub());
+    agents.push_back(std::make_unique<BenchAgent>(stubs.back().get(), absl::StrCat("node-", i), version, token, &shared, i));
+  }
+  {
+    std::unique_lock<std::mutex> l(shared.mu);
+    if (!shared.cv.wait_for(l, std::chrono::seconds(300), [&] { return shared.welcomed == n; })) {
+      std::fprintf(stderr, "only %d of %d agents welcomed\n", shared.welcomed, n);
+      kill(ctl, SIGKILL);
+      return 1;
+    }
+  }
+  const double connect_s = std::chrono::duration<double>(Clock::now() - t_connect).count();
+  const long rss_first = RssKb(ctl);
+  // The storm.
+  {
+    std::lock_guard<std::mutex> l(shared.mu);
+    shared.welcomed = 0;
+  }
+  kill(ctl, SIGKILL);
+  waitpid(ctl, nullptr, 0);
+  const auto t0 = Clock::now();
+  ctl = start();
+  std::vector<weft::api::ReconnectBackoff> backoff(n);
+  std::multimap<Clock::time_point, int> due;
+  std::mt19937 rng(42);
+  long attempts = 0;
+  std::vector<double> back_ms;
+  int welcomed_before = 0;
+  bool all = false;
+  while (Clock::now() - t0 < std::chrono::seconds(300)) {
+    std::vector<int> failed;
+    {
+      std::lock_guard<std::mutex> l(shared.mu);
+      failed.swap(shared.failed);
+      for (; welcomed_before < shared.welcomed; ++welcomed_before) {
+        back_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      all = shared.welcomed == n;
+    }
+    if (all) break;
+    for (int i : failed) due.emplace(Clock::now() + backoff[i].Next(std::chrono::milliseconds(0), false, rng()), i);
+    while (!due.empty() && due.begin()->first <= Clock::now()) {
+      const int i = due.begin()->second;
+      due.erase(due.begin());
+      graveyard.push_back(std::move(agents[i]));  // its stream is over; the object outlives its callbacks
+      stubs[i] = new_stub();
+      agents[i] = std::make_unique<BenchAgent>(stubs[i].get(), absl::StrCat("node-", i), version, token, &shared, i,
+                                               shared.epoch, /*wait_for_ready=*/false);
+      ++attempts;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const double cpu = CpuSeconds(ctl);
+  const long rss = RssKb(ctl);
+  std::sort(back_ms.begin(), back_ms.end());
+  auto pct = [&](double p) {
+    return back_ms.empty() ? 0.0 : back_ms[std::min(back_ms.size() - 1, static_cast<size_t>(p * back_ms.size()))];
+  };
+  std::printf("bench/controller --storm: %d agents, each on its own TLS connection\n", n);
+  std::printf("  first connect+welcome all: %.2f s; controller RSS %.1f MB\n", connect_s, rss_first / 1024.0);
+  std::printf("  controller SIGKILLed and restarted: %s; back p50 %.0f ms, p99 %.0f ms, all %.0f ms; %ld attempts "
+              "(%.2f per agent)\n",
+              all ? "all agents back" : "NOT ALL BACK", pct(0.5), pct(0.99), back_ms.empty() ? 0.0 : back_ms.back(),
+              attempts, static_cast<double>(attempts) / n);
+  std::printf("  new controller until all back: CPU %.2f s (start, state file, TLS, admission, resume), RSS %.1f MB\n",
+              cpu, rss / 1024.0);
+  for (auto& a : agents) a->Cancel();
+  {
+    std::unique_lock<std::mutex> l(shared.mu);
+    shared.cv.wait_for(l, std::chrono::seconds(30), [&] { return shared.done >= n + static_cast<int>(graveyard.size()); });
+  }
+  kill(ctl, SIGTERM);
+  waitpid(ctl, nullptr, 0);
+  return all ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string controller_bin;
   int n = 1000;
   weft::flags::FlagSet f("controller_bench", "controller_bench --controller PATH [--agents N]");
+  bool storm = false;
   f.String("controller", &controller_bin, "PATH", "the weft-controller binary (required)")
-      .Int("agents", &n, 2, 20000, "simulated agents");
+      .Int("agents", &n, 2, 20000, "simulated agents")
+      .Bool("storm", &storm, "a reconnect storm: the controller killed and restarted under N TLS agents");
   if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
   if (controller_bin.empty()) return weft::flags::UsageError(f, "--controller is required");
   char tmpl[] = "/tmp/weft-cbench-XXXXXX";
@@ -159,6 +300,16 @@ int main(int argc, char** argv) {
   {
     std::ofstream out(dir + "/state", std::ios::binary);
     st.SerializeToOstream(&out);
+  }
+  // Every agent's connection is a descriptor here and one in the controller (inherited).
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  nofile.rlim_cur = nofile.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &nofile);
+  if (storm) {
+    const int rc = Storm(controller_bin, n, dir, token, version);
+    std::filesystem::remove_all(dir);
+    return rc;
   }
   const int port = 17443 + getpid() % 1000;
   const std::string addr = absl::StrCat("127.0.0.1:", port);

@@ -14,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "lib/api/node_nat.h"
 #include "lib/api/reconnect_backoff.h"
 #include "lib/api/trailers.h"
@@ -39,7 +41,12 @@ bool IsStandby(const grpc::ClientContext& ctx) {
   return it != trailers.end() && it->second == api::kStandby;
 }
 
-void Log(const std::string& s) { std::fprintf(stderr, "weft-agent: %s\n", s.c_str()); }
+// Each line with the wall-clock time (UTC, ms): path events on two nodes line up.
+void Log(const std::string& s) {
+  const absl::Time now = absl::Now();
+  std::fprintf(stderr, "weft-agent: %s %s\n", absl::FormatTime("%H:%M:%E3S", now, absl::UTCTimeZone()).c_str(),
+               s.c_str());
+}
 
 constexpr int kPunchTtl = 2;
 
@@ -133,7 +140,11 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
     c->mutable_endpoint()->set_ip(relay_->relayed().ip.ToString());
     c->mutable_endpoint()->set_port(relay_->relayed().port);
   }
-  if (verdict_) {
+  // The verdict and the reflexive endpoint go out only once this agent has planned from a
+  // snapshot: peers that learn them send to us half a second later, and by then our NAT
+  // must be open towards them (Reconcile punched), or a NAT that does not drop unsolicited
+  // inbound UDP binds its public port to their first packet (seeds/004).
+  if (verdict_ && synced_) {
     *n.mutable_nat() = api::NatReportOf(*verdict_);
     if (verdict_->reflexive) {
       auto* c = n.add_candidates();
@@ -472,6 +483,7 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       for (const auto& n : m.snapshot().nodes()) nodes_[n.name()] = n;
       version_ = m.snapshot().version();
       s = Reconcile();
+      SendSelf();  // the verdict, now that our NAT is open towards every peer we know
       break;
     case v1::ControllerMessage::kDelta:
       for (const auto& n : m.delta().upserted()) nodes_[n.name()] = n;

@@ -203,9 +203,22 @@ TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {
   EXPECT_GE(lost, 0) << ping_out;
   EXPECT_LE(lost, 30) << ping_out << cluster.AgentLog("e1") << cluster.AgentLog("e2");
   EXPECT_TRUE(cluster.PodPing("e1", cluster.PodIp("e2"), 3));
-  EXPECT_NE(cluster.AgentLog("e1").find("peer e2: relay (the direct path stopped answering: relayed"),
-            std::string::npos)
-      << cluster.AgentLog("e1");
+  // The status tells it: relayed now, decided direct, and why.
+  json peer;
+  for (int i = 0; i < 30; ++i) {
+    json s = json::parse(cluster.ControllerStatus(), nullptr, false);
+    for (const auto& n : s.is_object() ? s["nodes"] : json::array()) {
+      if (n["name"] != "e1") continue;
+      for (const auto& p : n["peers"]) {
+        if (p["peer"] == "e2") peer = p;
+      }
+    }
+    if (peer.value("path", "") == "relay") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(peer.value("path", ""), "relay") << peer.dump();
+  EXPECT_EQ(peer.value("decision", ""), "direct") << peer.dump();
+  EXPECT_EQ(peer.value("why", "").rfind("the direct path stopped answering", 0), 0u) << peer.dump();
 }
 
 // A relayed pair whose hard NAT becomes easy goes direct within 30 s, and pings every

@@ -52,6 +52,8 @@ struct Shared {
   std::vector<double> latency_ms;
   Clock::time_point changed_at;
   std::string epoch;                       // from the first Welcome: agents resume in it
+  Clock::time_point t0;                    // the storm's start
+  std::vector<double> welcome_ms;          // when each Welcome arrived, after t0
   std::vector<int> failed;                 // agents whose stream ended with an error, to reconnect
 };
 
@@ -80,6 +82,7 @@ class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::
     if (in_.has_welcome()) {
       std::lock_guard<std::mutex> l(shared_->mu);
       ++shared_->welcomed;
+      shared_->welcome_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - shared_->t0).count());
       if (shared_->epoch.empty()) shared_->epoch = in_.welcome().epoch();
       shared_->cv.notify_all();
     } else if (in_.has_delta() && !got_) {
@@ -194,61 +197,81 @@ int Storm(const std::string& controller_bin, int n, const std::string& dir, cons
   };
   pid_t ctl = start();
   Shared shared;
-  std::vector<std::unique_ptr<weft::v1::EndpointService::Stub>> stubs;
-  std::vector<std::unique_ptr<BenchAgent>> agents, graveyard;
-  const auto t_connect = Clock::now();
-  for (int i = 0; i < n; ++i) {
-    stubs.push_back(new_stub());
-    agents.push_back(std::make_unique<BenchAgent>(stubs.back().get(), absl::StrCat("node-", i), version, token, &shared, i));
-  }
-  {
-    std::unique_lock<std::mutex> l(shared.mu);
-    if (!shared.cv.wait_for(l, std::chrono::seconds(300), [&] { return shared.welcomed == n; })) {
-      std::fprintf(stderr, "only %d of %d agents welcomed\n", shared.welcomed, n);
-      kill(ctl, SIGKILL);
-      return 1;
+  std::vector<std::unique_ptr<weft::v1::EndpointService::Stub>> stubs(n);
+  std::vector<std::unique_ptr<BenchAgent>> agents(n), graveyard;
+  std::vector<weft::api::ReconnectBackoff> backoff(n);
+  std::mt19937 rng(42);
+  long attempts = 0;
+  // Until every agent is welcomed (or 300 s): agents whose stream failed (connection
+  // refused, admission full, controller gone) come back as weft-agent does. Returns the
+  // times (ms after `t0`) at which agents were welcomed.
+  auto bring_back = [&](Clock::time_point t0, std::vector<int> now_due, bool* all) {
+    std::vector<double> back;
+    std::multimap<Clock::time_point, int> due;
+    for (int i : now_due) due.emplace(t0, i);
+    int seen = 0;
+    *all = false;
+    while (Clock::now() - t0 < std::chrono::seconds(300)) {
+      std::vector<int> failed;
+      {
+        std::lock_guard<std::mutex> l(shared.mu);
+        failed.swap(shared.failed);
+        for (; seen < shared.welcomed; ++seen) {
+          back.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        }
+        *all = shared.welcomed == n;
+      }
+      if (*all) break;
+      for (int i : failed) due.emplace(Clock::now() + backoff[i].Next(std::chrono::milliseconds(0), false, rng()), i);
+      while (!due.empty() && due.begin()->first <= Clock::now()) {
+        const int i = due.begin()->second;
+        due.erase(due.begin());
+        if (agents[i]) graveyard.push_back(std::move(agents[i]));  // over; outlives its callbacks
+        stubs[i] = new_stub();
+        std::string epoch;
+        {
+          std::lock_guard<std::mutex> l(shared.mu);
+          epoch = shared.epoch;
+        }
+        agents[i] = std::make_unique<BenchAgent>(stubs[i].get(), absl::StrCat("node-", i), version, token, &shared, i,
+                                                 epoch, /*wait_for_ready=*/false);
+        ++attempts;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
+    return back;
+  };
+  std::vector<int> everyone(n);
+  for (int i = 0; i < n; ++i) everyone[i] = i;
+  bool all = false;
+  // The controller needs a moment to listen: the first attempts may be refused too.
+  const auto t_connect = Clock::now();
+  bring_back(t_connect, everyone, &all);
+  if (!all) {
+    std::fprintf(stderr, "only %d of %d agents welcomed\n", shared.welcomed, n);
+    kill(ctl, SIGKILL);
+    return 1;
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - t_connect).count();
+  const long first_attempts = attempts;
+  attempts = 0;
   const long rss_first = RssKb(ctl);
   // The storm.
-  {
-    std::lock_guard<std::mutex> l(shared.mu);
-    shared.welcomed = 0;
-  }
   kill(ctl, SIGKILL);
   waitpid(ctl, nullptr, 0);
   const auto t0 = Clock::now();
+  {
+    std::lock_guard<std::mutex> l(shared.mu);
+    shared.welcomed = 0;
+    shared.welcome_ms.clear();
+    shared.t0 = t0;
+  }
   ctl = start();
-  std::vector<weft::api::ReconnectBackoff> backoff(n);
-  std::multimap<Clock::time_point, int> due;
-  std::mt19937 rng(42);
-  long attempts = 0;
+  bring_back(t0, {}, &all);
   std::vector<double> back_ms;
-  int welcomed_before = 0;
-  bool all = false;
-  while (Clock::now() - t0 < std::chrono::seconds(300)) {
-    std::vector<int> failed;
-    {
-      std::lock_guard<std::mutex> l(shared.mu);
-      failed.swap(shared.failed);
-      for (; welcomed_before < shared.welcomed; ++welcomed_before) {
-        back_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-      }
-      all = shared.welcomed == n;
-    }
-    if (all) break;
-    for (int i : failed) due.emplace(Clock::now() + backoff[i].Next(std::chrono::milliseconds(0), false, rng()), i);
-    while (!due.empty() && due.begin()->first <= Clock::now()) {
-      const int i = due.begin()->second;
-      due.erase(due.begin());
-      graveyard.push_back(std::move(agents[i]));  // its stream is over; the object outlives its callbacks
-      stubs[i] = new_stub();
-      agents[i] = std::make_unique<BenchAgent>(stubs[i].get(), absl::StrCat("node-", i), version, token, &shared, i,
-                                               shared.epoch, /*wait_for_ready=*/false);
-      ++attempts;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  {
+    std::lock_guard<std::mutex> l(shared.mu);
+    back_ms = shared.welcome_ms;  // as the agents saw their Welcome (the loop may lag)
   }
   const double cpu = CpuSeconds(ctl);
   const long rss = RssKb(ctl);
@@ -257,7 +280,8 @@ int Storm(const std::string& controller_bin, int n, const std::string& dir, cons
     return back_ms.empty() ? 0.0 : back_ms[std::min(back_ms.size() - 1, static_cast<size_t>(p * back_ms.size()))];
   };
   std::printf("bench/controller --storm: %d agents, each on its own TLS connection\n", n);
-  std::printf("  first connect+welcome all: %.2f s; controller RSS %.1f MB\n", connect_s, rss_first / 1024.0);
+  std::printf("  first connect+welcome all: %.2f s (%ld attempts); controller RSS %.1f MB\n", connect_s,
+              first_attempts, rss_first / 1024.0);
   std::printf("  controller SIGKILLed and restarted: %s; back p50 %.0f ms, p99 %.0f ms, all %.0f ms; %ld attempts "
               "(%.2f per agent)\n",
               all ? "all agents back" : "NOT ALL BACK", pct(0.5), pct(0.99), back_ms.empty() ? 0.0 : back_ms.back(),
@@ -280,10 +304,11 @@ int main(int argc, char** argv) {
   std::string controller_bin;
   int n = 1000;
   weft::flags::FlagSet f("controller_bench", "controller_bench --controller PATH [--agents N]");
-  bool storm = false;
+  bool storm = false, new_epoch = false;
   f.String("controller", &controller_bin, "PATH", "the weft-controller binary (required)")
       .Int("agents", &n, 2, 20000, "simulated agents")
-      .Bool("storm", &storm, "a reconnect storm: the controller killed and restarted under N TLS agents");
+      .Bool("storm", &storm, "a reconnect storm: the controller killed and restarted under N TLS agents")
+      .Bool("new-epoch", &new_epoch, "storm: the controller comes back in a new epoch (a new leader): full snapshots");
   if (auto exit_code = weft::flags::ParseForMain(f, argc, argv)) return *exit_code;
   if (controller_bin.empty()) return weft::flags::UsageError(f, "--controller is required");
   char tmpl[] = "/tmp/weft-cbench-XXXXXX";
@@ -297,6 +322,9 @@ int main(int argc, char** argv) {
   }
   const uint64_t version = static_cast<uint64_t>(n);
   st.mutable_snapshot()->set_version(version);
+  // --new-epoch: the restarted controller starts a new epoch (as a new leader does), so no
+  // agent can resume and each gets a full snapshot; otherwise it resumes the file's.
+  if (!new_epoch) st.set_epoch("bench-epoch");
   {
     std::ofstream out(dir + "/state", std::ios::binary);
     st.SerializeToOstream(&out);

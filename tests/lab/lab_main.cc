@@ -7,11 +7,12 @@
 
 #include <cstdio>
 #include <fstream>
+#include <chrono>
 #include <map>
 #include <thread>
-#include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
 #include "lib/nat/port_probe.h"
 #include "lib/sys/netns.h"
 #include "lib/wireguard/uapi.h"
@@ -56,27 +57,18 @@ int RunCluster(const weft::lab::LabSpec& spec) {
     ok += reached[i];
     std::printf("  %-9s -> %-9s %s\n", pairs[i].first.c_str(), pairs[i].second.c_str(), reached[i] ? "ok" : "no path");
   }
-  std::printf("\n%d/%d pairs reached each other.\n\nstatus, as each agent sees it (its latest decision per peer):\n", ok, total);
-  std::printf("  %-9s %-9s %-7s %s\n", "NODE", "PEER", "PATH", "WHY");
-  for (const auto& n : c.nodes()) {
-    std::map<std::string, std::string> last;  // peer → "path (reason)"
-    std::string nat;
-    std::istringstream log(c.AgentLog(n));
-    for (std::string line; std::getline(log, line);) {
-      if (auto p = line.find(": peer "); p != std::string::npos) {
-        const std::string rest = line.substr(p + 7);
-        const size_t colon = rest.find(": ");
-        if (colon != std::string::npos) last[rest.substr(0, colon)] = rest.substr(colon + 2);
-      } else if (auto q = line.find("NAT: "); q != std::string::npos) {
-        nat = line.substr(q + 5);
-      }
-    }
-    std::printf("  %-9s NAT: %s\n", n.c_str(), nat.c_str());
-    for (const auto& [peer, what] : last) {
-      const size_t paren = what.find(" (");
-      const std::string path = what.substr(0, paren);
-      const std::string why = paren == std::string::npos ? "" : what.substr(paren + 2, what.size() - paren - 3);
-      std::printf("  %-9s %-9s %-7s %s\n", "", peer.c_str(), path.c_str(), why.c_str());
+  std::printf("\n%d/%d pairs reached each other.\n\nstatus, from the controller's /status (PATH: what WireGuard "
+              "uses now; DECIDED: the strategy table):\n", ok, total);
+  std::printf("  %-9s %-9s %-9s %-8s %s\n", "NODE", "PEER", "PATH", "DECIDED", "WHY");
+  // The agents report every 500 ms here: give the last pings' paths a moment to arrive.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const nlohmann::json st = nlohmann::json::parse(c.ControllerStatus(), nullptr, false);
+  for (const auto& n : st.is_object() ? st["nodes"] : nlohmann::json::array()) {
+    std::printf("  %-9s NAT: %s\n", n.value("name", "").c_str(), n["nat"].value("reason", "").c_str());
+    for (const auto& p : n["peers"]) {
+      const std::string why = p.contains("why") ? p.value("why", "") : p.value("reason", "");
+      std::printf("  %-9s %-9s %-9s %-8s %s\n", "", p.value("peer", "").c_str(), p.value("path", "").c_str(),
+                  p.value("decision", "").c_str(), why.c_str());
     }
   }
   return 0;

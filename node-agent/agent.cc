@@ -424,15 +424,13 @@ absl::Status Agent::Reconcile() {
     p.path = std::string(nat::PathName(pp.path()));
     p.config.endpoint = pp.endpoint();
     p.reason = pp.reason();
-    // Opening (nothing sent yet): no keepalive yet. WireGuard sends one at once when the
-    // interval is set (0 → 25 s), and one sent without an endpoint would fail and hold
-    // back the next handshake for 5 s (REKEY_TIMEOUT); set with the endpoint, it is the
-    // pair's first packet.
+    // Opening (nothing sent yet): the peer is in the device without an endpoint, so the
+    // peer's first handshake (it may finish opening first) is answered rather than dropped,
+    // and without a keepalive: WireGuard sends one at once when the interval is set (0 →
+    // 25 s), and one without an endpoint would fail and hold back the next handshake for
+    // 5 s (REKEY_TIMEOUT); set with the endpoint, it is the pair's first packet.
     if (pp.state() == nat::PeerPath::State::kOpening) p.config.persistent_keepalive = 0;
   }
-  // While a pair's NATs are being opened, the peer is in the device without an endpoint:
-  // nothing goes out to it, but the peer's first handshake (it may finish opening first)
-  // is answered rather than dropped, which would cost 5 s (REKEY_TIMEOUT).
   std::erase_if(paths_, [&](const auto& kv) { return !seen.contains(kv.first); });
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));

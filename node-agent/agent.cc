@@ -26,6 +26,7 @@
 #include "lib/net/rtnl_route.h"
 #include "lib/net/uplink_mtu.h"
 #include "lib/status/status_macros.h"
+#include "lib/sys/steady_ms.h"
 #include "lib/wireguard/uapi.h"
 #include "node-agent/egress.h"
 #include "node-agent/node_files.h"
@@ -50,10 +51,7 @@ void Log(const std::string& s) {
 
 constexpr int kPunchTtl = 2;
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using sys::SteadyMs;
 
 // A peer node's tunnel address: the first address of its first IPv4 pod CIDR.
 std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {

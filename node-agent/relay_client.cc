@@ -13,6 +13,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "lib/sys/steady_ms.h"
 
 namespace weft::agent {
 namespace {
@@ -29,11 +30,6 @@ void PrepareBatch(mmsghdr* msgs, iovec* iov, int n, uint8_t* base, size_t slot, 
 }
 
 constexpr uint16_t kFirstChannel = 0x4000;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 stun::TxId RandomTx() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -76,7 +72,7 @@ bool RelayClient::ReadDatagrams(const std::function<void(absl::Span<const uint8_
       break;
     }
     if (n == 0) break;
-    last_rx_ms_ = NowMs();
+    last_rx_ms_ = sys::SteadyMs();
     // ChannelData goes to WireGuard in one sendmmsg per run of the same peer; anything
     // else (STUN answers, Data indications) one by one.
     mmsghdr out[kBatch];
@@ -183,7 +179,7 @@ absl::Status RelayClient::Allocate() {
       if (!r.ok()) return absl::DataLossError("Allocate success without XOR-RELAYED-ADDRESS");
       relayed_ = *r;
       if (auto l = m->GetU32(stun::kLifetime); l.ok()) lifetime_s_ = *l;
-      allocated_ms_ = NowMs();
+      allocated_ms_ = sys::SteadyMs();
       last_rx_ms_ = allocated_ms_;
       return absl::OkStatus();
     }
@@ -272,7 +268,7 @@ absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_re
   return net::LoopbackV4(port);
 }
 
-bool RelayClient::alive() const { return !refused_ && NowMs() - last_rx_ms_ < 3000; }
+bool RelayClient::alive() const { return !refused_ && sys::SteadyMs() - last_rx_ms_ < 3000; }
 
 RelayClient::Stats RelayClient::stats() const { return {to_relay_.load(), from_relay_.load(), dropped_.load()}; }
 
@@ -359,7 +355,7 @@ void RelayClient::Loop(std::stop_token stop) {
   epoll_event events[64];
   bool want_out = false;  // TCP: EPOLLOUT only while bytes wait to go
   while (!stop.stop_requested()) {
-    if (const int64_t now = NowMs(); now - last_maintain_ms_ >= 100) {  // not per packet
+    if (const int64_t now = sys::SteadyMs(); now - last_maintain_ms_ >= 100) {  // not per packet
       last_maintain_ms_ = now;
       Maintain(now);
     }
@@ -382,7 +378,7 @@ void RelayClient::Loop(std::stop_token stop) {
               })) {
             refused_ = true;  // the relay is gone: the supervisor moves on
           }
-          if (any) last_rx_ms_ = NowMs();
+          if (any) last_rx_ms_ = sys::SteadyMs();
         }
         continue;
       }

@@ -376,25 +376,30 @@ absl::Status Agent::Reconcile() {
     self->set_name(opts_.node);
     *self->mutable_nat() = api::NatReportOf(*verdict_);
   }
-  auto via_relay = [this](const v1::NodeInfo& peer) -> std::optional<net::Endpoint> {
-    if (!relay_) return std::nullopt;
-    for (const auto& c : peer.candidates()) {
-      if (c.type() != v1::CANDIDATE_TYPE_RELAYED) continue;
-      auto ip = net::IpAddress::Parse(c.endpoint().ip());
-      if (!ip.ok()) continue;
-      auto proxy = relay_->ProxyFor({*ip, static_cast<uint16_t>(c.endpoint().port())});
-      if (proxy.ok()) return *proxy;
-    }
-    return std::nullopt;
-  };
-  // Channels to every peer that has a relayed address, whatever the pair's path: when a
-  // direct path dies and one side falls back, the other receives through the relay at
-  // once (WireGuard follows the packets' source).
+  // Each peer's local relay proxy, looked up once: a channel to every peer that has a
+  // relayed address, whatever the pair's path, so that when a direct path dies and one
+  // side falls back, the other receives through the relay at once (WireGuard follows the
+  // packets' source).
+  std::map<std::string, net::Endpoint> proxies;
   if (relay_) {
     for (const auto& [name, n] : nodes_) {
-      if (name != opts_.node) (void)via_relay(n);
+      if (name == opts_.node) continue;
+      for (const auto& c : n.candidates()) {
+        if (c.type() != v1::CANDIDATE_TYPE_RELAYED) continue;
+        auto ip = net::IpAddress::Parse(c.endpoint().ip());
+        if (!ip.ok()) continue;
+        if (auto proxy = relay_->ProxyFor({*ip, static_cast<uint16_t>(c.endpoint().port())}); proxy.ok()) {
+          proxies[name] = *proxy;
+          break;
+        }
+      }
     }
   }
+  auto via_relay = [&proxies](const v1::NodeInfo& peer) -> std::optional<net::Endpoint> {
+    auto it = proxies.find(peer.name());
+    if (it == proxies.end()) return std::nullopt;
+    return it->second;
+  };
   std::vector<PlannedPeer> desired = PlanPeers(opts_.node, nodes_, directives_, self ? &*self : nullptr, applied_, via_relay);
   // Each decided pair's path state machine has the last word: it may keep a pair on the
   // relay (the direct path stopped answering; punching before a move) or follow the peer.
@@ -405,8 +410,8 @@ absl::Status Agent::Reconcile() {
     seen.insert(p.node);
     auto [it, fresh] = paths_.try_emplace(p.node);
     nat::PeerPath& pp = it->second;
-    auto n = nodes_.find(p.node);
-    pp.SetRelay(n != nodes_.end() ? via_relay(n->second) : std::nullopt, now);
+    auto proxy = proxies.find(p.node);
+    pp.SetRelay(proxy != proxies.end() ? std::optional<net::Endpoint>(proxy->second) : std::nullopt, now);
     nat::PairDecision decision = *p.decision;
     if (fresh) {
       // A peer this agent adopted with the device, already sending direct: its NATs are

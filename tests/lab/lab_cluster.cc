@@ -40,6 +40,13 @@ absl::Status MakeCertificates(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// The userspace WireGuard of device `name` (the agents leave it running on purpose:
+// restarts adopt it).
+void StopWireGuardGo(const std::string& name) {
+  const std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", name, "$' 2>/dev/null");
+  (void)!system(cmd.c_str());
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& spec, const ClusterBinaries& bin,
@@ -95,10 +102,7 @@ LabCluster::~LabCluster() {
   controller_.reset();
   relays_.clear();
   // The agents leave wireguard-go running on purpose (restarts adopt it): stop them here.
-  for (const auto& [node, name] : wg_name_) {
-    std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", name, "$' 2>/dev/null");
-    (void)!system(cmd.c_str());
-  }
+  for (const auto& [node, name] : wg_name_) StopWireGuardGo(name);
   for (int i = 0; i < 250; ++i) {  // bounded: 5 s
     bool any = false;
     for (const auto& [node, name] : wg_name_) {
@@ -127,8 +131,7 @@ absl::Status LabCluster::RestartControllerFresh() {
 void LabCluster::DeleteDevice(const std::string& node) {
   std::string out;
   lab_->ns("n-" + node).Exec(absl::StrCat("ip link del ", wg_name_.at(node), " 2>&1"), &out);
-  const std::string cmd = absl::StrCat("pkill -TERM -f '[w]ireguard-go -f ", wg_name_.at(node), "$' 2>/dev/null");
-  (void)!system(cmd.c_str());
+  StopWireGuardGo(wg_name_.at(node));
 }
 
 absl::Status LabCluster::StartController() {

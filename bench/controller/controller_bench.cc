@@ -154,6 +154,27 @@ double CpuSeconds(pid_t pid) {
   return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / sysconf(_SC_CLK_TCK);
 }
 
+// weft-controller on `addr`, standalone, from the state file in `dir`: TLS with `dir`'s
+// c.crt and c.key, or insecure.
+pid_t StartController(const std::string& bin, const std::string& addr, const std::string& dir, bool tls) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<std::string> args = {bin, "--listen", addr, "--join-token-file", dir + "/token", "--cluster-cidr",
+                                     "10.0.0.0/8", "--node-prefix", "24", "--state-file", dir + "/state"};
+    if (tls) {
+      args.insert(args.end(), {"--tls-cert", dir + "/c.crt", "--tls-key", dir + "/c.key"});
+    } else {
+      args.push_back("--insecure");
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 // A CA and a certificate for 127.0.0.1 in `dir` (ca.crt, c.crt, c.key); the CA's PEM.
 std::string MakeTls(const std::string& dir) {
   const std::string cmd = absl::StrCat(
@@ -175,17 +196,7 @@ int Storm(const std::string& controller_bin, int n, const std::string& dir, cons
     return 1;
   }
   const std::string addr = absl::StrCat("127.0.0.1:", 17443 + getpid() % 1000);
-  auto start = [&]() {
-    pid_t pid = fork();
-    if (pid == 0) {
-      execl(controller_bin.c_str(), controller_bin.c_str(), "--listen", addr.c_str(), "--tls-cert",
-            (dir + "/c.crt").c_str(), "--tls-key", (dir + "/c.key").c_str(), "--join-token-file",
-            (dir + "/token").c_str(), "--cluster-cidr", "10.0.0.0/8", "--node-prefix", "24", "--state-file",
-            (dir + "/state").c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    return pid;
-  };
+  auto start = [&]() { return StartController(controller_bin, addr, dir, /*tls=*/true); };
   grpc::SslCredentialsOptions so;
   so.pem_root_certs = ca;
   const auto creds = grpc::SslCredentials(so);
@@ -341,13 +352,7 @@ int main(int argc, char** argv) {
   }
   const int port = 17443 + getpid() % 1000;
   const std::string addr = absl::StrCat("127.0.0.1:", port);
-  pid_t ctl = fork();
-  if (ctl == 0) {
-    execl(controller_bin.c_str(), controller_bin.c_str(), "--listen", addr.c_str(), "--insecure", "--join-token-file",
-          (dir + "/token").c_str(), "--cluster-cidr", "10.0.0.0/8", "--node-prefix", "24", "--state-file",
-          (dir + "/state").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t ctl = StartController(controller_bin, addr, dir, /*tls=*/false);
   // Agents spread over several channels (HTTP/2 connections), as nodes would be.
   const int kChannels = std::max(1, n / 100);
   std::vector<std::unique_ptr<weft::v1::EndpointService::Stub>> stubs;

@@ -46,6 +46,7 @@ nlohmann::json PeerJson(const PeerView& p, const char* name_key) {
                                            absl::UTCTimeZone());
   }
   if (p.health->rtt_us() > 0) pj["rttMicros"] = p.health->rtt_us();
+  if (p.health->path_mtu() > 0) pj["pathMtu"] = p.health->path_mtu();
   return pj;
 }
 

@@ -205,6 +205,7 @@ std::optional<v1::HealthReport> Agent::HealthIfChanged() {
     auto* h = r.add_peers();
     h->set_peer(p.node);
     h->set_reason(p.reason);
+    h->set_path_mtu(static_cast<uint32_t>(p.path_mtu));
     for (const auto& d : dev->peers) {
       if (d.public_key != p.config.public_key) continue;
       // The truth: where WireGuard sends now (it roams), not where we asked it to.
@@ -330,10 +331,11 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
     if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
   }
   std::vector<std::string> cluster(w.cluster_cidrs().begin(), w.cluster_cidrs().end());
-  if (absl::Status s = ApplyEgress(EgressRuleset(pod_cidrs_, cluster)); !s.ok()) {
+  if (absl::Status s = ApplyEgress(EgressRuleset(pod_cidrs_, cluster, opts_.wg_interface)); !s.ok()) {
     Log(absl::StrCat("egress masquerade not installed: ", s.message()));
   }
   const int mtu = TunnelMtu(nl);
+  tunnel_mtu_ = mtu;
   if (link.mtu != mtu) {
     if (absl::Status s = net::SetLinkMtu(nl, link.index, mtu); !s.ok()) Log(absl::StrCat("WireGuard MTU: ", s.message()));
   }
@@ -406,6 +408,7 @@ absl::Status Agent::Reconcile() {
   const int64_t now = SteadyMs();
   std::set<std::string> seen;
   for (auto& p : desired) {
+    if (auto m = mtus_.find(p.node); m != mtus_.end()) p.path_mtu = m->second.search.mtu();
     if (!p.decision) continue;
     seen.insert(p.node);
     auto [it, fresh] = paths_.try_emplace(p.node);
@@ -435,6 +438,9 @@ absl::Status Agent::Reconcile() {
     if (pp.state() == nat::PeerPath::State::kOpening) p.config.persistent_keepalive = 0;
   }
   std::erase_if(paths_, [&](const auto& kv) { return !seen.contains(kv.first); });
+  std::erase_if(mtus_, [&](const auto& kv) {
+    return std::none_of(desired.begin(), desired.end(), [&](const PlannedPeer& p) { return p.node == kv.first; });
+  });
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {
@@ -443,20 +449,29 @@ absl::Status Agent::Reconcile() {
       if (old.node == p.node && old.path == p.path && old.reason == p.reason) changed = false;
     }
     if (changed) Log(absl::StrCat("peer ", p.node, ": ", p.path, " (", p.reason, ")"));
+    for (const auto& old : applied_) {
+      if (old.node == p.node && old.path_mtu != p.path_mtu && p.path_mtu > 0) {
+        Log(absl::StrCat("peer ", p.node, ": path MTU ", mtus_.at(p.node).search.reason()));
+      }
+    }
   }
   applied_ = desired;
   ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
   ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, opts_.wg_interface));
-  std::set<std::string> want;
+  // Each peer's pod CIDRs carry its path MTU when it is below the device's: the node
+  // tells its own pods with local ICMP (which nothing filters) and clamps their SYNs.
+  std::map<std::string, int> want;
   for (const auto& p : desired) {
+    const int mtu = p.path_mtu > 0 && p.path_mtu < link.mtu ? p.path_mtu : 0;
     for (const auto& r : p.routes) {
-      want.insert(r.ToString());
-      if (!routes_.count(r.ToString())) {
-        RETURN_IF_ERROR(net::AddRoute(nl, {.dst = r, .ifindex = link.index, .scope = RT_SCOPE_LINK}, /*replace=*/true));
+      want[r.ToString()] = mtu;
+      if (auto cur = routes_.find(r.ToString()); cur == routes_.end() || cur->second != mtu) {
+        RETURN_IF_ERROR(net::AddRoute(nl, {.dst = r, .ifindex = link.index, .scope = RT_SCOPE_LINK, .mtu = mtu},
+                                      /*replace=*/true));
       }
     }
   }
-  for (const auto& r : routes_) {
+  for (const auto& [r, mtu] : routes_) {
     if (want.count(r)) continue;
     if (auto p = net::IpPrefix::Parse(r); p.ok()) {
       (void)net::DeleteRoute(nl, {.dst = *p, .ifindex = link.index, .scope = RT_SCOPE_LINK});
@@ -603,6 +618,56 @@ void Agent::TakeProbeAnswers(int64_t now) {
   }
 }
 
+const std::string* Agent::NodeByTunnelAddress(const net::IpAddress& ip) const {
+  for (const auto& [name, n] : nodes_) {
+    if (name != opts_.node && TunnelAddress(n) == ip) return &name;
+  }
+  return nullptr;
+}
+
+void Agent::TakeMtuAcks(int64_t now) {
+  if (!mtu_prober_) return;
+  // Only peer nodes' tunnel addresses are answered or heard: the socket is bound to the
+  // device, so what arrives came through WireGuard from the holder of that peer's key.
+  auto acks = mtu_prober_->Serve([this](const net::IpAddress& ip) { return NodeByTunnelAddress(ip) != nullptr; });
+  for (const MtuProber::Ack& a : acks) {
+    const std::string* node = NodeByTunnelAddress(a.from);
+    if (node == nullptr) continue;
+    if (auto m = mtus_.find(*node); m != mtus_.end()) m->second.search.Answered(a.size, now);
+  }
+}
+
+bool Agent::WatchMtu(const PlannedPeer& p, const wireguard::PeerStatus& d, int64_t now) {
+  if (opts_.mtu_probe_port == 0 || tunnel_mtu_ <= 0 || !d.endpoint) return false;
+  auto n = nodes_.find(p.node);
+  auto to = n != nodes_.end() ? TunnelAddress(n->second) : std::nullopt;
+  if (!to) return false;
+  if (!mtu_prober_) {
+    auto m = MtuProber::Open(opts_.wg_interface, opts_.mtu_probe_port);
+    if (!m.ok()) {
+      if (m.status().ToString() != mtu_prober_error_) Log(absl::StrCat("path MTU probes: ", m.status().ToString()));
+      mtu_prober_error_ = m.status().ToString();
+      return false;
+    }
+    mtu_prober_.emplace(*std::move(m));
+  }
+  auto [it, fresh] = mtus_.try_emplace(p.node, PeerMtu{nat::PathMtu(tunnel_mtu_), ""});
+  nat::PathMtu& search = it->second.search;
+  search.SetCeiling(tunnel_mtu_, now);
+  // Another endpoint or class is another path, with an MTU of its own.
+  const std::string path = TruePathName(EndpointPath(d.endpoint), relay_ && relay_->tcp()) + " " + d.endpoint->ToString();
+  if (path != it->second.path) {
+    it->second.path = path;
+    search.PathChanged(now);
+  }
+  search.Observe(d.tx_bytes, d.rx_bytes, now);
+  if (auto size = search.Tick(now)) {
+    absl::Status s = mtu_prober_->Send(*to, mtu_seq_++, *size);
+    if (absl::IsOutOfRange(s)) search.SendFailed(*size, now);
+  }
+  return search.mtu() != p.path_mtu;
+}
+
 void Agent::Punch(const std::vector<net::Endpoint>& to) {
   if (to.empty()) return;
   absl::Status s = absl::OkStatus();
@@ -628,30 +693,31 @@ void Agent::WatchPaths(std::stop_token stop) {
     // A tick every 250 ms; probe answers are taken as they arrive.
     const int64_t tick_end = SteadyMs() + 250;
     for (int64_t left = 250; left > 0 && !stop.stop_requested(); left = tick_end - SteadyMs()) {
-      int fd = -1;
+      pollfd pfd[2] = {{-1, POLLIN, 0}, {-1, POLLIN, 0}};
       {
         std::lock_guard<std::mutex> l(mu_);
-        if (probe_) fd = probe_->fd();
+        if (probe_) pfd[0].fd = probe_->fd();
+        if (mtu_prober_) pfd[1].fd = mtu_prober_->fd();
       }
-      if (fd < 0) {
+      if (pfd[0].fd < 0 && pfd[1].fd < 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 50)));
         continue;
       }
-      pollfd pfd{fd, POLLIN, 0};
-      if (poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 50))) > 0) {
+      if (poll(pfd, 2, static_cast<int>(std::min<int64_t>(left, 50))) > 0) {
         std::lock_guard<std::mutex> l(mu_);
         TakeProbeAnswers(SteadyMs());
+        TakeMtuAcks(SteadyMs());
       }
     }
-    // Without a relay there is nothing to fall back to or move from: the machines only
-    // need the time (opening), so the device is spared a status query every 250 ms.
-    bool sample = false;
+    // Without a relay there is nothing to fall back to or move from: the path machines only
+    // need the time (opening). The device is asked every tick all the same, for the path
+    // MTU searches (counters, and the endpoint each is for).
+    bool sample_paths = false;
     {
       std::lock_guard<std::mutex> l(mu_);
-      sample = relay_ != nullptr;
+      sample_paths = relay_ != nullptr;
     }
-    absl::StatusOr<wireguard::DeviceStatus> dev = wireguard::DeviceStatus{};
-    if (sample) dev = device_->Get();
+    absl::StatusOr<wireguard::DeviceStatus> dev = device_->Get();
     if (!dev.ok()) continue;
     const int64_t now = SteadyMs();
     const auto wall_now = std::chrono::system_clock::now();
@@ -659,10 +725,13 @@ void Agent::WatchPaths(std::stop_token stop) {
     bool reconcile = false;
     wireguard::DeviceConfig reassert;
     for (const auto& p : applied_) {
+      for (const auto& d : dev->peers) {
+        if (d.public_key == p.config.public_key) reconcile |= WatchMtu(p, d, now);
+      }
       auto pp = paths_.find(p.node);
       if (pp == paths_.end()) continue;
       for (const auto& d : dev->peers) {
-        if (d.public_key != p.config.public_key) continue;
+        if (!sample_paths || d.public_key != p.config.public_key) continue;
         nat::PeerSample sample{.rx_bytes = d.rx_bytes, .tx_bytes = d.tx_bytes, .endpoint_path = EndpointPath(d.endpoint)};
         if (d.last_handshake.time_since_epoch().count() != 0) {
           sample.last_handshake_ms =

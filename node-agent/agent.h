@@ -26,7 +26,9 @@
 #include "lib/wireguard/wireguard_go.h"
 #include "node-agent/peer_plan.h"
 #include "node-agent/relay_client.h"
+#include "node-agent/mtu_prober.h"
 #include "node-agent/tunnel_probe.h"
+#include "lib/nat/path_mtu.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::agent {
@@ -56,6 +58,9 @@ struct AgentOptions {
   // The WireGuard device's and the pods' MTU; 0: the uplink's MTU less WireGuard's
   // overhead (net::TunnelMtu), found when the node is configured.
   int pod_mtu = 0;
+  // Each peer's path MTU is probed through the tunnel (lib/nat/path_mtu) on this UDP port
+  // of the device, and applied to the routes to its pod CIDRs; 0: not (the device's MTU).
+  uint16_t mtu_probe_port = 51821;
   std::chrono::milliseconds nat_interval{15000};
 };
 
@@ -101,6 +106,13 @@ class Agent {
   void WatchPaths(std::stop_token stop);
   // The probe answers that arrived; mu_ held.
   void TakeProbeAnswers(int64_t now);
+  // Path MTU acks that arrived, and the peers' probes answered; mu_ held.
+  void TakeMtuAcks(int64_t now);
+  // One peer's path MTU search: the path WireGuard uses (`d`), its counters, probes due.
+  // True when the size found differs from the one applied (a reconcile applies it).
+  bool WatchMtu(const PlannedPeer& p, const wireguard::PeerStatus& d, int64_t now);  // mu_ held
+  // The peer node whose tunnel address is `ip`, or nullptr; mu_ held.
+  const std::string* NodeByTunnelAddress(const net::IpAddress& ip) const;
   // Punches towards `to` from the WireGuard port (mu_ held).
   void Punch(const std::vector<net::Endpoint>& to);
   absl::Status Reconcile();                        // mu_ held
@@ -122,7 +134,7 @@ class Agent {
   std::map<std::string, v1::NodeInfo> nodes_;
   std::map<std::string, v1::PairDirective> directives_;
   std::vector<PlannedPeer> applied_;
-  std::set<std::string> routes_;  // remote pod CIDRs routed into the device
+  std::map<std::string, int> routes_;  // remote pod CIDRs routed into the device → route MTU (0: none)
   uint64_t version_ = 0;
   std::string epoch_;  // what version_ counts within
   v1::HealthReport last_health_;
@@ -137,6 +149,16 @@ class Agent {
   std::optional<TunnelProbe> probe_;           // pings through the tunnel; guarded by mu_
   uint16_t probe_seq_ = 0;                     // guarded by mu_
   std::map<uint16_t, std::string> probing_;    // probe seq → peer; guarded by mu_
+  // Each peer's path MTU search, and the path (class and endpoint) it is for.
+  struct PeerMtu {
+    nat::PathMtu search;
+    std::string path;
+  };
+  std::map<std::string, PeerMtu> mtus_;        // guarded by mu_
+  std::optional<MtuProber> mtu_prober_;        // guarded by mu_
+  std::string mtu_prober_error_;               // guarded by mu_
+  uint16_t mtu_seq_ = 0;                       // guarded by mu_
+  int tunnel_mtu_ = 0;  // the device's MTU, once configured; guarded by mu_
   std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
   bool configured_ = false;

@@ -8,7 +8,8 @@
 
 namespace weft::agent {
 
-std::string EgressRuleset(const std::vector<std::string>& pod_cidrs, const std::vector<std::string>& cluster_cidrs) {
+std::string EgressRuleset(const std::vector<std::string>& pod_cidrs, const std::vector<std::string>& cluster_cidrs,
+                          const std::string& wg_interface) {
   std::string out = "table ip weft {\n  chain egress {\n    type nat hook postrouting priority srcnat; policy accept;\n";
   for (const auto& p : pod_cidrs) {
     if (p.find(':') != std::string::npos) continue;  // IPv4 table
@@ -16,7 +17,13 @@ std::string EgressRuleset(const std::vector<std::string>& pod_cidrs, const std::
     if (!cluster_cidrs.empty()) absl::StrAppend(&out, " ip daddr != { ", absl::StrJoin(cluster_cidrs, ", "), " }");
     out += " masquerade\n";
   }
-  out += "  }\n}\n";
+  out += "  }\n";
+  // The backstop for path MTU: SYNs into the tunnel carry an MSS that fits the route to
+  // the peer (its path MTU, when probing found one below the device's), so TCP never
+  // sends what the path would drop, even where a pod ignores ICMP.
+  absl::StrAppend(&out, "  chain mss {\n    type filter hook forward priority mangle; policy accept;\n",
+                  "    oifname \"", wg_interface, "\" tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu\n",
+                  "  }\n}\n");
   return out;
 }
 

@@ -40,6 +40,11 @@ std::string RenderMetrics(const Agent::Status& st, const wireguard::DeviceStatus
                         "\",decision=\"", p.decision ? (p.decision->direct ? "direct" : "relay") : "none", "\"} 1\n");
       }
     }
+    absl::StrAppend(&out, "# HELP weft_agent_peer_path_mtu The path MTU to a peer found by probing through the ",
+                    "tunnel (0: not known yet; the device's MTU applies).\n# TYPE weft_agent_peer_path_mtu gauge\n");
+    for (const auto& p : st.peers) {
+      absl::StrAppend(&out, "weft_agent_peer_path_mtu{peer=\"", p.node, "\"} ", p.path_mtu, "\n");
+    }
     absl::StrAppend(&out, "# HELP weft_wireguard_peer_last_handshake_seconds When the last handshake with a peer ",
                     "completed (Unix time; 0: never).\n# TYPE weft_wireguard_peer_last_handshake_seconds gauge\n");
     for (const auto& p : device->peers) {

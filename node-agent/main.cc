@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   std::string uninstall_ds, cni_bin_file;
   std::vector<std::string> stun;
   k8s::KubeConfig kube;
-  int health_ms = 5000, nat_ms = 15000, wg_port = o.wg_port;
+  int health_ms = 5000, nat_ms = 15000, wg_port = o.wg_port, mtu_port = o.mtu_probe_port;
   flags::FlagSet f("weft-agent", kSynopsis);
   f.String("node", &o.node, "NAME", "this node's name (required)")
       .String("controller", &o.controller, "HOST:PORT", "the controller (required)")
@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
       .String("cni-bin-file", &cni_bin_file, "FILE", "weft-cni as installed (removed by --cleanup)")
       .Int("pod-mtu", &o.pod_mtu, 0, 65535,
            "WireGuard and pod MTU; 0: the uplink's MTU (route to the STUN servers) minus WireGuard's 80 bytes")
+      .Int("mtu-probe-port", &mtu_port, 0, 65535,
+           "UDP port on the WireGuard device for per-peer path MTU probes; 0: no discovery (the device MTU)")
       .Int("nat-interval-ms", &nat_ms, 100, 86400000, "NAT re-probe interval")
       .Int("health-interval-ms", &health_ms, 100, 86400000, "per-peer data-plane report interval")
       .String("http-listen", &http_listen, "ADDR:PORT", "/healthz, /readyz, /metrics (\"\" disables)")
@@ -91,6 +93,7 @@ int main(int argc, char** argv) {
       .String("kube-ca-file", &kube.ca_file, "FILE", "CA for --kube-api");
   if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
   o.wg_port = static_cast<uint16_t>(wg_port);
+  o.mtu_probe_port = static_cast<uint16_t>(mtu_port);
   o.health_interval = std::chrono::milliseconds(health_ms);
   o.nat_interval = std::chrono::milliseconds(nat_ms);
   auto Usage = [&f](const std::string& why) { return flags::UsageError(f, why); };

@@ -23,6 +23,7 @@ struct PlannedPeer {
   std::vector<net::IpPrefix> routes;  // the peer's pod CIDRs, routed into the WireGuard device
   std::string path;                   // "direct", "relay", "none"
   std::string reason;
+  int path_mtu = 0;  // found by probing (0: not known; the device's MTU applies)
   // The pair's decision (nullopt: none yet), for the peer's path state machine, which
   // has the last word on path, endpoint and reason (nat::PeerPath).
   std::optional<nat::PairDecision> decision;

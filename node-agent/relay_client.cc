@@ -29,6 +29,7 @@ void PrepareBatch(mmsghdr* msgs, iovec* iov, int n, uint8_t* base, size_t slot, 
   }
 }
 
+constexpr int kRelayTcpMss = 1200;
 constexpr uint16_t kFirstChannel = 0x4000;
 
 stun::TxId RandomTx() {
@@ -206,6 +207,11 @@ absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
     setsockopt(c->fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     int one = 1;
     setsockopt(c->fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    // Segments that fit any uplink down to 1280 bytes (IPv4, timestamps included): a link
+    // that drops ICMP "fragmentation needed" would otherwise stall the whole stream, and
+    // every relayed peer with it, on its first full-size segment.
+    int mss = kRelayTcpMss;
+    setsockopt(c->fd_, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
   }
   sockaddr_in to = net::ToSockaddrV4(c->opts_.server);
   if (connect(c->fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {

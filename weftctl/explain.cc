@@ -17,12 +17,14 @@ std::string Str(const json& j, const char* key) {
 
 struct Peer {
   std::string path, decision, reason, why, endpoint, last_handshake;
+  int path_mtu = 0;
 };
 
 // A peer of either shape. Older controllers gave only the decision, as "path".
 Peer PeerOf(const nlohmann::json& p) {
   Peer out{Str(p, "path"), Str(p, "decision"), Str(p, "reason"), Str(p, "why"), Str(p, "endpoint"),
            Str(p, "lastHandshake")};
+  if (auto m = p.find("pathMtu"); m != p.end() && m->is_number_integer()) out.path_mtu = m->get<int>();
   if (out.decision.empty()) out.decision = out.path;
   return out;
 }
@@ -126,6 +128,7 @@ absl::StatusOr<std::string> Explain(const json& status, const std::string& node,
   if (!pp.why.empty()) absl::StrAppend(&out, "  now: ", pp.why, "\n");
   if (!pp.endpoint.empty()) absl::StrAppend(&out, "  WireGuard endpoint: ", pp.endpoint, "\n");
   if (!pp.last_handshake.empty()) absl::StrAppend(&out, "  last handshake: ", pp.last_handshake, "\n");
+  if (pp.path_mtu > 0) absl::StrAppend(&out, "  path MTU: ", pp.path_mtu, " (found by probing through the tunnel)\n");
   absl::StrAppend(&out, "\n");
   if (auto other = nodes.find(peer); other != nodes.end()) DescribeNode(peer, other->second, out);
   return out;

@@ -45,7 +45,7 @@ TEST(Explain, TheTruthBesideTheDecision) {
     "status": {"nat": {"type": "easy"}, "peers": [{"name": "e2", "path": "relay", "decision": "direct",
       "reason": "direct: both easy",
       "why": "the direct path stopped answering: relayed, direct retried with backoff (direct: both easy)",
-      "endpoint": "127.0.0.1:40001", "lastHandshake": "2026-12-02T06:00:00Z"}]}})j");
+      "endpoint": "127.0.0.1:40001", "lastHandshake": "2026-12-02T06:00:00Z", "pathMtu": 1328}]}})j");
   auto all = Explain(wn, "e1", "");
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_NE(all->find("e1 -> e2: relay, decided direct (the direct path stopped answering"), std::string::npos) << *all;
@@ -55,6 +55,7 @@ TEST(Explain, TheTruthBesideTheDecision) {
             std::string::npos)
       << *one;
   EXPECT_NE(one->find("WireGuard endpoint: 127.0.0.1:40001"), std::string::npos) << *one;
+  EXPECT_NE(one->find("path MTU: 1328"), std::string::npos) << *one;
 }
 
 TEST(Explain, SaysWhatIsMissing) {

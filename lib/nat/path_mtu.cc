@@ -21,7 +21,13 @@ void PathMtu::SetCeiling(int ceiling, int64_t now) {
   Search(-1, static_cast<int>(cand_.size()), now, "device MTU");
 }
 
-void PathMtu::PathChanged(int64_t now) { Search(-1, static_cast<int>(cand_.size()), now, "path changed"); }
+void PathMtu::PathChanged(int64_t now) {
+  Search(-1, static_cast<int>(cand_.size()), now, "path changed");
+  // A new path is probed once it has carried something back (a handshake, a keepalive):
+  // probes into a path still being set up (a relay binding its channel) are lost for
+  // reasons that have nothing to do with their size.
+  wait_rx_ = true;
+}
 
 int PathMtu::IndexOf(int size) const {
   int idx = -1;
@@ -49,7 +55,9 @@ void PathMtu::Next(int64_t now) {
     Finish(now);
     return;
   }
-  probe_ = good_ + (bad_ - good_) / 2;
+  // Nothing answered yet: the smallest size next, so that a path that carries nothing
+  // (not yet, or no longer) ends the search instead of bisecting it down to the floor.
+  probe_ = good_ < 0 ? 0 : good_ + (bad_ - good_) / 2;
 }
 
 void PathMtu::Finish(int64_t now) {
@@ -69,6 +77,8 @@ void PathMtu::Finish(int64_t now) {
 }
 
 void PathMtu::Observe(uint64_t tx, uint64_t rx, int64_t now) {
+  if (wait_rx_ && sampled_ && rx > rx_seen_) wait_rx_ = false;
+  rx_seen_ = rx;
   if (!sampled_ || tx < tx_mark_ || rx < rx_mark_) {  // first sample, or the peer's counters started over
     sampled_ = true;
     tx_mark_ = tx;
@@ -117,7 +127,7 @@ std::optional<int> PathMtu::Tick(int64_t now) {
       next_search_ms_ = -1;
     }
   }
-  if (!searching_) return std::nullopt;
+  if (!searching_ || wait_rx_) return std::nullopt;
   if (sent_ms_ >= 0 && now - sent_ms_ < o_.timeout_ms) return std::nullopt;
   if (sent_ms_ >= 0 && ++tries_ >= o_.tries) {
     bad_ = probe_;  // lost every time: too big

@@ -7,7 +7,8 @@
 // Candidate sizes are the floor (1024), every multiple of 16 above it (WireGuard pads its
 // plaintext to 16 bytes, so sizes within one block cost the same on the wire) and the
 // ceiling (the device's MTU). A search tries the largest first (one probe when nothing is
-// wrong), then bisects; a size is too big when `tries` probes of it go unanswered. A
+// wrong), then the smallest, then bisects; a size is too big when `tries` probes of it go
+// unanswered. A
 // search in which nothing at all is answered says nothing about the MTU (the path is down:
 // the path state machine's business) and changes nothing.
 //
@@ -42,8 +43,9 @@ class PathMtu {
 
   // The device's MTU changed: the candidates change and a search starts (same: nothing).
   void SetCeiling(int ceiling, int64_t now);
-  // The path changed (another endpoint, or between direct and relay): search again. The
-  // last size found stays in force until the search ends.
+  // The path changed (another endpoint, or between direct and relay): search again, once
+  // the path has carried something back (rx moved). The last size found stays in force
+  // until the search ends.
   void PathChanged(int64_t now);
   // WireGuard's counters for the peer.
   void Observe(uint64_t tx_bytes, uint64_t rx_bytes, int64_t now);
@@ -79,6 +81,8 @@ class PathMtu {
   int64_t next_search_ms_ = -1;    // a raise or retry due then (-1: none)
   int64_t last_confirm_ms_ = -1;
   bool retry_ = false;             // the last search got no answer at all
+  bool wait_rx_ = false;           // a new path: probing waits for it to carry something back
+  uint64_t rx_seen_ = 0;
   // The counters at the start of the current blackhole window.
   bool sampled_ = false;
   uint64_t tx_mark_ = 0, rx_mark_ = 0;

@@ -18,6 +18,13 @@ struct Sim {
   std::optional<int> in_flight;
 
   explicit Sim(int ceiling, int limit) : mtu(ceiling), limit(limit) {}
+  // A new path, which then carries a handshake back.
+  void NewPath() { Carried(mtu, now); }
+  static void Carried(PathMtu& m, int64_t now) {
+    m.PathChanged(now);
+    m.Observe(148, 92, now);
+    m.Observe(148, 184, now);
+  }
   void Step() {
     now += 100;
     if (in_flight) mtu.Answered(*in_flight, now);
@@ -39,7 +46,7 @@ struct Sim {
 
 TEST(PathMtuTest, CleanPathTakesOneProbe) {
   Sim s(1420, 1500);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   EXPECT_EQ(s.mtu.mtu(), 1420);
   EXPECT_EQ(s.probes, 1);
@@ -48,10 +55,32 @@ TEST(PathMtuTest, CleanPathTakesOneProbe) {
   EXPECT_EQ(s.probes, 1);
 }
 
+TEST(PathMtuTest, ANewPathIsProbedOnceItCarriesSomethingBack) {
+  PathMtu m(1420);
+  m.Observe(0, 0, 0);
+  m.PathChanged(0);
+  for (int64_t t = 0; t < 5000; t += 100) {
+    m.Observe(148 * (t / 1000 + 1), 0, t);  // handshakes out, nothing back: a relay still binding
+    EXPECT_FALSE(m.Tick(t).has_value()) << t;
+  }
+  m.Observe(1000, 92, 5000);
+  EXPECT_EQ(m.Tick(5000), 1420);
+}
+
+TEST(PathMtuTest, PathThatCarriesNothingEndsTheSearchAtTheFloor) {
+  Sim s(1420, 1500);
+  s.NewPath();
+  s.limit = 0;  // it stops right after the handshake
+  s.Settle();
+  EXPECT_EQ(s.mtu.mtu(), 0);
+  EXPECT_EQ(s.probes, 4);  // the ceiling, then the floor (twice each): no bisecting into nothing
+  EXPECT_EQ(s.last_probe, 1024);
+}
+
 TEST(PathMtuTest, BisectsBelowALowWan) {
   // A 1400 WAN under WireGuard over IPv4 (60 bytes): datagrams up to 1340 pass the tunnel.
   Sim s(1420, 1340);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   const int64_t took = s.Settle();
   EXPECT_EQ(s.mtu.mtu(), 1328);  // the largest multiple of 16 that fits
   EXPECT_LE(took, 5000);
@@ -63,7 +92,7 @@ TEST(PathMtuTest, EveryWanOfTheLabIsFound) {
   for (int wan : {1280, 1380, 1460, 1492}) {
     SCOPED_TRACE(wan);
     Sim s(1420, wan - 60);
-    s.mtu.PathChanged(s.now);
+    s.NewPath();
     EXPECT_LE(s.Settle(), 6000);
     EXPECT_LE(s.mtu.mtu(), wan - 60);
     EXPECT_GT(s.mtu.mtu(), wan - 60 - 16);
@@ -72,11 +101,11 @@ TEST(PathMtuTest, EveryWanOfTheLabIsFound) {
 
 TEST(PathMtuTest, AnUnansweredSearchChangesNothingAndRetries) {
   Sim s(1420, 1500);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   ASSERT_EQ(s.mtu.mtu(), 1420);
   s.limit = 0;  // the path goes down
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   EXPECT_EQ(s.mtu.mtu(), 1420);  // a dead path is not a small one
   EXPECT_NE(s.mtu.reason().find("no probe answered"), std::string::npos);
@@ -89,7 +118,7 @@ TEST(PathMtuTest, AnUnansweredSearchChangesNothingAndRetries) {
 
 TEST(PathMtuTest, BlackholeMidTransferIsFoundWithinTenSeconds) {
   Sim s(1420, 1500);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   ASSERT_EQ(s.mtu.mtu(), 1420);
   uint64_t tx = 1000000, rx = 50000;
@@ -108,7 +137,7 @@ TEST(PathMtuTest, BlackholeMidTransferIsFoundWithinTenSeconds) {
 
 TEST(PathMtuTest, BusyAndIdlePairsAreNotProbed) {
   Sim s(1420, 1500);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   const int after_search = s.probes;
   uint64_t tx = 0, rx = 0;
@@ -123,7 +152,7 @@ TEST(PathMtuTest, BusyAndIdlePairsAreNotProbed) {
 
 TEST(PathMtuTest, OneWayStreamConfirmsAtMostEveryFiveSeconds) {
   Sim s(1420, 1500);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   const int after_search = s.probes;
   uint64_t tx = 0;
@@ -134,7 +163,7 @@ TEST(PathMtuTest, OneWayStreamConfirmsAtMostEveryFiveSeconds) {
 
 TEST(PathMtuTest, RaisedAgainWhenThePathGrows) {
   Sim s(1420, 1340);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   ASSERT_EQ(s.mtu.mtu(), 1328);
   s.limit = 1500;
@@ -148,7 +177,7 @@ TEST(PathMtuTest, AnswersNotAskedForAreIgnored) {
   PathMtu m(1420);
   m.Answered(1420, 0);  // not searching
   EXPECT_EQ(m.mtu(), 0);
-  m.PathChanged(0);
+  Sim::Carried(m, 0);
   ASSERT_EQ(m.Tick(0), 1420);
   m.Answered(1300, 10);  // not a candidate
   m.Answered(9999, 10);
@@ -159,7 +188,7 @@ TEST(PathMtuTest, AnswersNotAskedForAreIgnored) {
 
 TEST(PathMtuTest, ALocalSendFailureIsTooBigAtOnce) {
   PathMtu m(1420);
-  m.PathChanged(0);
+  Sim::Carried(m, 0);
   ASSERT_EQ(m.Tick(0), 1420);
   m.SendFailed(1420, 1);
   auto next = m.Tick(2);
@@ -169,7 +198,7 @@ TEST(PathMtuTest, ALocalSendFailureIsTooBigAtOnce) {
 
 TEST(PathMtuTest, CeilingBelowTheFloorIsTheOnlyCandidate) {
   Sim s(1200, 1500);
-  s.mtu.PathChanged(s.now);
+  s.NewPath();
   s.Settle();
   EXPECT_EQ(s.mtu.mtu(), 1200);
   s.mtu.SetCeiling(1420, s.now);  // the device grew: searched again

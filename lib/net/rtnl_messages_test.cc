@@ -132,6 +132,17 @@ TEST(RtnlRouteTest, DefaultRouteViaOnlinkGateway) {
   EXPECT_EQ(back->dst, IpPrefix::Default(Family::kV4));
 }
 
+TEST(RtnlRouteTest, RouteMtuIsAMetric) {
+  NlRequest req(RTM_NEWROUTE, 0);
+  BuildNewRoute(req, {.dst = *IpPrefix::Parse("10.244.2.0/24"), .ifindex = 7, .mtu = 1312}, /*replace=*/true);
+  auto back = ParseRoute(req.header());
+  WEFT_ASSERT_OK(back);
+  EXPECT_EQ(back->mtu, 1312);
+  NlRequest none(RTM_NEWROUTE, 0);
+  BuildNewRoute(none, {.dst = *IpPrefix::Parse("10.244.2.0/24"), .ifindex = 7}, /*replace=*/true);
+  EXPECT_EQ(Attrs(none.header(), sizeof(rtmsg)).count(RTA_METRICS), 0u);  // the link's MTU applies
+}
+
 TEST(RtnlRouteTest, GetRouteAsksForOneHostAndReadsTheMtuMetric) {
   NlRequest req(RTM_GETROUTE, 0);
   BuildGetRoute(req, *IpAddress::Parse("198.51.100.11"));

@@ -52,6 +52,11 @@ void FillRouteHeader(NlRequest& req, const Route& route) {
 void BuildNewRoute(NlRequest& req, const Route& route, bool replace) {
   req.header()->nlmsg_flags |= NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
   FillRouteHeader(req, route);
+  if (route.mtu > 0) {
+    nlattr* metrics = mnl_attr_nest_start(req.header(), RTA_METRICS);
+    mnl_attr_put_u32(req.header(), RTAX_MTU, static_cast<uint32_t>(route.mtu));
+    mnl_attr_nest_end(req.header(), metrics);
+  }
 }
 
 absl::StatusOr<Route> ParseRoute(const nlmsghdr* nlh) {

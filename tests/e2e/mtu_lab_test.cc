@@ -1,7 +1,7 @@
-// The node's uplink MTU sets the WireGuard and pod MTU (issue: path MTU, the uplink
-// part): a node whose own link is 1400 (a VPN, PPPoE, a cloud below 1500) gets 1320 on
-// weft0 and in its conflist, its neighbour on 1500 keeps 1420, and full-size TCP between
-// their pods moves. Root: the NAT lab.
+// Path MTU in the NAT lab (root). The node's own uplink sets the WireGuard and pod MTU;
+// a lower link further on (a router's WAN of 1280-1492 that drops ICMP "fragmentation
+// needed", as so many do) is found by probing through the tunnel, per peer, and put on
+// the routes to that peer's pods: full-size TCP crosses it, direct and relayed, both ways.
 #include <chrono>
 #include <thread>
 
@@ -14,6 +14,8 @@ namespace weft::lab {
 namespace {
 
 constexpr char kTools[] = "turnserver wireguard-go python3";
+constexpr int kTenMiB = 10 * 1024 * 1024;
+const std::string kScripts = WEFT_MTU_SCRIPTS;
 
 int DeviceMtu(LabCluster& c, const std::string& node) {
   std::string out;
@@ -21,6 +23,49 @@ int DeviceMtu(LabCluster& c, const std::string& node) {
                                "ip -o link show " + c.WireGuardName(node), &out);
   if (auto p = out.find(" mtu "); p != std::string::npos) return std::atoi(out.c_str() + p + 5);
   return std::atoi(out.c_str());
+}
+
+// `bytes` over TCP from `from`'s pod to `to`'s, `delay` seconds between 64 KiB chunks
+// (0: full speed); what arrived. Gives up after `stall` seconds without progress.
+int64_t Transfer(LabCluster& c, const std::string& from, const std::string& to, int64_t bytes, int stall = 15,
+                 double delay = 0) {
+  std::string got;
+  std::thread sink([&] { c.Pod(to).Exec(absl::StrCat("python3 ", kScripts, "/tcp_sink.py 5201 ", stall), &got); });
+  (void)c.Pod(from).Exec(absl::StrCat("python3 ", kScripts, "/tcp_source.py ", c.PodIp(to), " 5201 ", bytes, " ",
+                                      stall, " ", delay));
+  sink.join();
+  return std::atoll(got.c_str());
+}
+
+// One datagram of `size` bytes (DF) from `from`'s pod to `to`'s: the size that arrived, 0: none.
+int Datagram(LabCluster& c, const std::string& from, const std::string& to, int size) {
+  std::string got;
+  std::thread recv([&] { c.Pod(to).Exec(absl::StrCat("python3 ", kScripts, "/udp_probe.py recv 5202 3"), &got); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  (void)c.Pod(from).Exec(absl::StrCat("python3 ", kScripts, "/udp_probe.py send ", c.PodIp(to), " 5202 ", size));
+  recv.join();
+  return std::atoi(got.c_str());
+}
+
+// `node`'s entry for `peer` in the controller's /status ({} when there is none).
+nlohmann::json PeerStatus(const LabCluster& c, const std::string& node, const std::string& peer) {
+  auto s = nlohmann::json::parse(c.ControllerStatus(), nullptr, false);
+  if (!s.is_object()) return nlohmann::json::object();
+  for (const auto& n : s["nodes"]) {
+    if (n["name"] != node) continue;
+    for (const auto& p : n["peers"]) {
+      if (p["peer"] == peer) return p;
+    }
+  }
+  return nlohmann::json::object();
+}
+
+// The route MTU on `node` towards `peer`'s pods (0: none, the device's applies).
+int RouteMtu(LabCluster& c, const std::string& node, const std::string& peer) {
+  std::string out;
+  c.lab().ns("n-" + node).Exec("ip -4 route get " + c.PodIp(peer), &out);
+  if (auto p = out.find(" mtu "); p != std::string::npos) return std::atoi(out.c_str() + p + 5);
+  return 0;
 }
 
 TEST(MtuLabTest, UplinkMtuSetsTunnelAndPodMtu) {
@@ -64,6 +109,124 @@ TEST(MtuLabTest, UplinkMtuSetsTunnelAndPodMtu) {
     srv.join();
     EXPECT_EQ(got, "1048576\n");
   }
+}
+
+// A site behind a WAN of `wan_mtu` in each way of reaching it: direct (l1 <-> dc1), relayed
+// over UDP (lh1 <-> h2, both behind hard NATs) and relayed over TCP (lt1, whose UDP is
+// blocked, <-> dc1).
+absl::StatusOr<std::unique_ptr<LabCluster>> LowWanLab(int wan_mtu, const std::vector<std::string>& agent_flags = {}) {
+  auto spec = ParseLabSpec(absl::StrCat(R"({"stun_servers": 3, "sites": [
+      {"name": "low", "nat": "easy", "wan_mtu": )", wan_mtu, R"(, "nodes": ["l1"]},
+      {"name": "lowgw", "nat": "hard", "wan_mtu": )", wan_mtu, R"(, "nodes": ["lh1"]},
+      {"name": "lowfw", "nat": "udp-blocked", "wan_mtu": )", wan_mtu, R"(, "nodes": ["lt1"]},
+      {"name": "natgw", "nat": "hard", "nodes": ["h2"]},
+      {"name": "dc", "nat": "none", "nodes": ["dc1"]}]})"));
+  if (!spec.ok()) return spec.status();
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 1};
+  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  if (!c.ok()) return c.status();
+  for (const char* n : {"dc1", "h2", "l1", "lh1", "lt1"}) {
+    if (absl::Status s = (*c)->StartAgent(n, agent_flags); !s.ok()) return s;
+    if (absl::Status s = (*c)->AddPod(n); !s.ok()) return s;
+  }
+  return c;
+}
+
+struct Pair {
+  const char* a;
+  const char* b;
+  const char* path;  // what WireGuard must use
+};
+constexpr Pair kPairs[] = {{"l1", "dc1", "direct"}, {"lh1", "h2", "relay"}, {"lt1", "dc1", "relay-tcp"}};
+
+class LowWanTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(LowWanTest, FullSizeTrafficCrossesIt) {
+  if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
+  const int wan = GetParam();
+  auto c = LowWanLab(wan);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const Pair& p : kPairs) {
+    SCOPED_TRACE(absl::StrCat(p.a, " <-> ", p.b, " (", p.path, "), WAN ", wan));
+    ASSERT_TRUE(cluster.PodPing(p.a, cluster.PodIp(p.b), 30)) << cluster.AgentLog(p.a);
+    ASSERT_TRUE(cluster.PodPing(p.b, cluster.PodIp(p.a), 15)) << cluster.AgentLog(p.b);
+    // Both sides found the path's MTU and report it (searches take a few seconds).
+    nlohmann::json ab, ba;
+    for (int i = 0; i < 150; ++i) {
+      ab = PeerStatus(cluster, p.a, p.b);
+      ba = PeerStatus(cluster, p.b, p.a);
+      if (ab.value("path", "") == p.path && ab.value("pathMtu", 0) > 0 && ba.value("pathMtu", 0) > 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(ab.value("path", ""), p.path) << ab.dump();
+    const int ab_mtu = ab.value("pathMtu", 0), ba_mtu = ba.value("pathMtu", 0);
+    if (std::string(p.path) == "relay-tcp") {
+      // A stream has no datagram limit: the relay's TCP segments are kept small instead.
+      EXPECT_EQ(ab_mtu, DeviceMtu(cluster, p.a)) << ab.dump();
+    } else {
+      // WireGuard over IPv4 takes 60 bytes, TURN's ChannelData 4 more, and WireGuard pads to 16.
+      EXPECT_LE(ab_mtu, wan - 60) << ab.dump();
+      EXPECT_GE(ab_mtu, wan - 60 - 4 - 32) << ab.dump();
+      EXPECT_LE(ba_mtu, wan - 60) << ba.dump();
+      EXPECT_GE(ba_mtu, wan - 60 - 4 - 32) << ba.dump();
+      EXPECT_EQ(RouteMtu(cluster, p.a, p.b), ab_mtu < DeviceMtu(cluster, p.a) ? ab_mtu : 0);
+    }
+    // 10 MiB each way, and datagrams of the size found.
+    EXPECT_EQ(Transfer(cluster, p.a, p.b, kTenMiB), kTenMiB) << cluster.AgentLog(p.a);
+    EXPECT_EQ(Transfer(cluster, p.b, p.a, kTenMiB), kTenMiB) << cluster.AgentLog(p.b);
+    EXPECT_EQ(Datagram(cluster, p.a, p.b, ab_mtu), ab_mtu);
+    EXPECT_EQ(Datagram(cluster, p.b, p.a, ba_mtu), ba_mtu);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Wan, LowWanTest, ::testing::Values(1280, 1380, 1460, 1492));
+
+// What Weft did before path MTU discovery (and does with --mtu-probe-port=0): the same
+// lab blackholes full-size TCP on the direct pair, while pings pass.
+TEST(MtuLabTest, WithoutDiscoveryFullSizeTcpIsBlackholed) {
+  if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
+  auto c = LowWanLab(1380, {"--mtu-probe-port=0"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  ASSERT_TRUE(cluster.PodPing("l1", cluster.PodIp("dc1"), 30));
+  EXPECT_EQ(RouteMtu(cluster, "l1", "dc1"), 0);
+  EXPECT_LT(Transfer(cluster, "l1", "dc1", kTenMiB, 5), kTenMiB);
+}
+
+// The WAN shrinks under a running transfer: found and applied within 10 s, and the
+// transfer completes.
+TEST(MtuLabTest, MtuLoweredMidRun) {
+  if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
+  auto c = LowWanLab(1500);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  ASSERT_TRUE(cluster.PodPing("l1", cluster.PodIp("dc1"), 30));
+  ASSERT_TRUE(cluster.PodPing("dc1", cluster.PodIp("l1"), 15));
+  for (int i = 0; i < 50 && PeerStatus(cluster, "l1", "dc1").value("pathMtu", 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(RouteMtu(cluster, "l1", "dc1"), 0);
+  // 24 MiB at about 2.5 MiB/s: the link changes under it, 3 s in.
+  const int64_t total = 24ll * 1024 * 1024;
+  int64_t got = 0;
+  std::thread transfer([&] { got = Transfer(cluster, "l1", "dc1", total, 30, 0.025); });
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  ASSERT_TRUE(cluster.lab().SetWanMtu("low", 1380).ok());
+  const auto lowered = std::chrono::steady_clock::now();
+  int applied = 0;
+  while (std::chrono::steady_clock::now() - lowered < std::chrono::seconds(20)) {
+    applied = RouteMtu(cluster, "l1", "dc1");
+    if (applied > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lowered);
+  std::printf("MTU lowered to 1380: route MTU %d on l1 after %lld ms\n", applied, static_cast<long long>(took.count()));
+  EXPECT_GT(applied, 0) << cluster.AgentLog("l1");
+  EXPECT_LE(applied, 1320);
+  EXPECT_LE(took.count(), 10000) << cluster.AgentLog("l1");
+  transfer.join();
+  EXPECT_EQ(got, total) << cluster.AgentLog("l1");
 }
 
 }  // namespace

@@ -65,6 +65,11 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
     SiteSpec site{s["name"].get<std::string>()};
     ASSIGN_OR_RETURN(site.nat, ParseNatKind(s.value("nat", "easy")));
     site.node_snat_random = s.value("node_snat", "") == "random-fully";
+    site.wan_mtu = s.value("wan_mtu", 0);
+    if (site.wan_mtu != 0 && (site.wan_mtu < 576 || site.wan_mtu > 1500)) {
+      return absl::InvalidArgumentError("wan_mtu: 576..1500");
+    }
+    if (site.wan_mtu != 0 && site.nat == NatKind::kNone) return absl::InvalidArgumentError("wan_mtu needs a router");
     for (const auto& n : s["nodes"]) {
       if (!n.is_string()) return absl::InvalidArgumentError("node names are strings");
       site.nodes.push_back(n.get<std::string>());
@@ -129,8 +134,13 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
     absl::StrAppend(&rules, "  chain lab_dnat { type nat hook prerouting priority dstnat; policy accept;\n",
                     "    iifname \"wan0\" udp dport 51820 dnat to ", cone_node_.at(site).ToString(), ":51820\n  }\n");
   }
+  // A lowered WAN drops what does not fit and, like so many middleboxes, tells nobody:
+  // ICMP "fragmentation needed" is dropped, made here or passing through.
+  const char* no_ptb = wan_mtu_.contains(site) ? "    icmp type destination-unreachable icmp code frag-needed drop\n" : "";
   absl::StrAppend(&rules, "  chain lab_filter { type filter hook forward priority filter; policy accept;\n",
-                  kind == NatKind::kUdpBlocked ? "    meta l4proto udp drop\n" : "", "  }\n");
+                  kind == NatKind::kUdpBlocked ? "    meta l4proto udp drop\n" : "", no_ptb, "  }\n");
+  absl::StrAppend(&rules, "  chain lab_output { type filter hook output priority filter; policy accept;\n", no_ptb,
+                  "  }\n");
   // Like every real home or cloud router: nothing unsolicited from the WAN reaches the
   // router itself. Without this, a peer's first packet to the router's public port makes
   // conntrack bind that port to the router (seeds/004's collision), and the node behind
@@ -245,6 +255,11 @@ absl::Status NatLab::Build(const LabSpec& spec) {
                                              "ip addr add ", lan_net, "1/24 dev lan && ip link set lan up && ",
                                              "sysctl -qw net.ipv4.ip_forward=1")));
     cone_node_[site.name] = V4(absl::StrCat(lan_net, 2));
+    nat_[site.name] = site.nat;
+    if (site.wan_mtu > 0) {
+      wan_mtu_[site.name] = site.wan_mtu;
+      RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set wan0 mtu ", site.wan_mtu)));
+    }
     RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     for (size_t k = 0; k < site.nodes.size(); ++k) {
       const std::string role = "n-" + site.nodes[k];
@@ -280,6 +295,7 @@ absl::Status NatLab::SetNat(const std::string& site, NatKind kind, std::optional
   const std::string router = "r-" + site;
   if (!ns_.count(router)) return absl::NotFoundError(absl::StrCat("lab: no router for site ", site));
   RETURN_IF_ERROR(ApplyNat(site, kind));
+  nat_[site] = kind;
   if (new_wan) {
     // A new uplink: taking wan0 down makes conntrack forget every mapping masqueraded
     // through it (as when a router reconnects), so the new rules apply to all flows.
@@ -289,6 +305,18 @@ absl::Status NatLab::SetNat(const std::string& site, NatKind kind, std::optional
     wan_ip_[site] = *new_wan;
   }
   return absl::OkStatus();
+}
+
+}  // namespace weft::lab
+
+namespace weft::lab {
+
+absl::Status NatLab::SetWanMtu(const std::string& site, int mtu) {
+  const std::string router = "r-" + site;
+  if (!ns_.count(router)) return absl::NotFoundError(absl::StrCat("lab: no router for site ", site));
+  wan_mtu_[site] = mtu;
+  RETURN_IF_ERROR(ApplyNat(site, nat_.at(site)));
+  return Run(router, absl::StrCat("ip link set wan0 mtu ", mtu));
 }
 
 }  // namespace weft::lab

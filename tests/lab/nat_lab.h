@@ -15,7 +15,8 @@
 // random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP;
 // easy-open = easy without the input firewall below (seeds/004's conntrack collision), its
 // WAN behind a carrier hop (203.0.113.4i+2/30, inet routing). Every other router drops
-// unsolicited packets from its WAN addressed to itself, as most real ones do. Only lab addresses are used,
+// unsolicited packets from its WAN addressed to itself, as most real ones do. A site's
+// "wan_mtu" lowers its router's WAN link and makes it drop ICMP "fragmentation needed". Only lab addresses are used,
 // all inside namespaces the lab made; everything is removed by the destructor.
 #ifndef WEFT_TESTS_LAB_NAT_LAB_H_
 #define WEFT_TESTS_LAB_NAT_LAB_H_
@@ -46,6 +47,10 @@ struct SiteSpec {
   // Each node of the site randomizes its own outgoing source ports, as kube-proxy's or
   // the AWS VPC CNI's `MASQUERADE --random-fully` does (an nftables rule in the node).
   bool node_snat_random = false;
+  // The router's WAN link MTU (0: 1500), as on PPPoE (1492), GCP (1460), VPN and cellular
+  // links (1280-1400). Such a router also drops ICMP "fragmentation needed", as so many
+  // middleboxes do: larger packets vanish, and nobody is told.
+  int wan_mtu = 0;
 };
 
 struct LabSpec {
@@ -73,6 +78,9 @@ class NatLab {
   // uplink (wan0 down and up: conntrack drops every mapping masqueraded through it), so
   // the new rules apply to every flow; without one, existing flows keep their mapping.
   absl::Status SetNat(const std::string& site, NatKind kind, std::optional<net::IpAddress> new_wan = std::nullopt);
+  // The router's WAN MTU changes (a link renegotiated, a tunnel added underneath); from
+  // then on it drops ICMP "fragmentation needed" too.
+  absl::Status SetWanMtu(const std::string& site, int mtu);
 
  private:
   NatLab() = default;
@@ -86,6 +94,8 @@ class NatLab {
   std::map<std::string, net::IpAddress> wan_ip_;
   std::map<std::string, std::string> wan_len_;  // "/24" on the bridge, "/30" behind a carrier hop
   std::map<std::string, net::IpAddress> cone_node_;  // site → node its static mapping serves
+  std::map<std::string, NatKind> nat_;               // site → its NAT kind
+  std::map<std::string, int> wan_mtu_;               // site → WAN MTU, where lowered
   std::vector<net::Endpoint> stun_;
   std::vector<pid_t> coturn_;
   std::string tmp_dir_;

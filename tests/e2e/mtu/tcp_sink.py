@@ -1,0 +1,23 @@
+# Accepts one TCP connection on PORT and counts what arrives until it closes or nothing
+# comes for TIMEOUT seconds; prints the count. Usage: tcp_sink.py PORT TIMEOUT
+import socket
+import sys
+
+port, timeout = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+s.listen(1)
+s.settimeout(timeout)
+n = 0
+try:
+    c, _ = s.accept()
+    c.settimeout(timeout)
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        n += len(d)
+except OSError:
+    pass
+print(n)

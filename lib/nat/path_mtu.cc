@@ -65,8 +65,12 @@ void PathMtu::Finish(int64_t now) {
   probe_ = -1;
   if (good_ < 0) {
     // Not even the smallest size came back: the path is down, which says nothing of its MTU.
+    // A peer that never answers (an agent from before path MTU probing, during a rolling
+    // upgrade, or one that turned it off) is asked less and less often: doubling from
+    // retry_ms up to raise_ms.
+    retry_wait_ms_ = retry_ ? std::min(retry_wait_ms_ * 2, o_.raise_ms) : o_.retry_ms;
     reason_ = absl::StrCat("no probe answered (", why_, ")");
-    next_search_ms_ = now + o_.retry_ms;
+    next_search_ms_ = now + retry_wait_ms_;
     retry_ = true;
     return;
   }

@@ -34,7 +34,7 @@ struct PathMtuOptions {
   int64_t blackhole_ms = 1000;     // a full packet's worth sent in such a window, nothing back: confirm
   int64_t confirm_gap_ms = 5000;   // at most one blackhole confirmation per this
   int64_t raise_ms = 600000;       // below the ceiling: try higher again after this
-  int64_t retry_ms = 5000;         // a search that got no answer at all: again after this
+  int64_t retry_ms = 5000;         // a search that got no answer at all: again after this, doubling
 };
 
 class PathMtu {
@@ -81,6 +81,7 @@ class PathMtu {
   int64_t next_search_ms_ = -1;    // a raise or retry due then (-1: none)
   int64_t last_confirm_ms_ = -1;
   bool retry_ = false;             // the last search got no answer at all
+  int64_t retry_wait_ms_ = 0;
   bool wait_rx_ = false;           // a new path: probing waits for it to carry something back
   uint64_t rx_seen_ = 0;
   // The counters at the start of the current blackhole window.

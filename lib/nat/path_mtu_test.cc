@@ -77,6 +77,18 @@ TEST(PathMtuTest, PathThatCarriesNothingEndsTheSearchAtTheFloor) {
   EXPECT_EQ(s.last_probe, 1024);
 }
 
+TEST(PathMtuTest, APeerThatNeverAnswersIsAskedLessAndLess) {
+  Sim s(1420, 1500);
+  s.NewPath();
+  s.limit = 0;  // an agent that does not probe: nothing ever answers
+  for (int i = 0; i < 36000; ++i) s.Step();  // an hour
+  // Doubling from 5 s to 10 min: 9 searches of 4 probes in the first ~21 min, then one
+  // every 10 min; 1,420-byte probes, well under 1 kbit/s over the hour.
+  EXPECT_LE(s.probes, 4 * 14);
+  EXPECT_LT(s.probes * 1420 * 8 / 3600, 1000);
+  EXPECT_EQ(s.mtu.mtu(), 0);
+}
+
 TEST(PathMtuTest, BisectsBelowALowWan) {
   // A 1400 WAN under WireGuard over IPv4 (60 bytes): datagrams up to 1340 pass the tunnel.
   Sim s(1420, 1340);

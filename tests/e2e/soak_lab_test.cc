@@ -192,7 +192,8 @@ TEST(SoakLabTest, DirectPathsHoldThroughIdleGapsOnEveryRouterKind) {
   EXPECT_EQ(misreported, 0) << failures;
   EXPECT_EQ(lost, 0) << failures;
   if (::testing::Test::HasFailure()) {
-    for (const auto& n : {"e1", "o1", "o2"}) std::printf("--- %s\n%s", n, cluster.AgentLog(n).c_str());
+    // Every agent's log (timestamped): a lost burst names its pair, the logs say why.
+    for (const auto& n : nodes) std::printf("--- %s\n%s", n.c_str(), cluster.AgentLog(n).c_str());
     for (const auto& r : {"r-home", "r-open1", "r-open2"}) {
       std::string out;
       cluster.lab().ns(r).Exec("conntrack -L -p udp 2>&1 | grep -v 3478 | grep -v 3479 | grep -v 3480", &out);

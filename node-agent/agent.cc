@@ -710,14 +710,15 @@ void Agent::WatchPaths(std::stop_token stop) {
       }
     }
     // Without a relay there is nothing to fall back to or move from: the path machines only
-    // need the time (opening). The device is asked every tick all the same, for the path
-    // MTU searches (counters, and the endpoint each is for).
+    // need the time (opening). The device is asked every tick all the same for the path
+    // MTU searches (counters, and the endpoint each is for), unless discovery is off.
     bool sample_paths = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       sample_paths = relay_ != nullptr;
     }
-    absl::StatusOr<wireguard::DeviceStatus> dev = device_->Get();
+    absl::StatusOr<wireguard::DeviceStatus> dev = wireguard::DeviceStatus{};
+    if (sample_paths || opts_.mtu_probe_port != 0) dev = device_->Get();
     if (!dev.ok()) continue;
     const int64_t now = SteadyMs();
     const auto wall_now = std::chrono::system_clock::now();

@@ -38,12 +38,14 @@ export CONTAINERS_CONF="$T/containers.conf"
 cache=${WEFT_CACHE:-/var/cache/weft}
 mkdir -p "$cache"
 base="$cache/debian-bookworm-minbase-$(date +%Y%m%d).tar"
-if [ ! -s "$base" ]; then
-  rm -f "$cache"/debian-bookworm-minbase-*.tar
+if [ ! -f "$base" ] || [ ! -s "$base" ]; then
+  # Older days' bases, and anything a broken run left (a directory, a partial .tmp).
+  rm -rf "$cache"/debian-bookworm-minbase-*
   sources=$(grep -l '^Suites:.*\bbookworm\b' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)
   [ -n "$sources" ] || { echo "FAIL: no Debian bookworm entry in /etc/apt/sources.list.d"; exit 1; }
   t0=$(date +%s)
-  mmdebstrap --quiet --variant=minbase bookworm "$base.tmp" "$sources"
+  # --format=tar: mmdebstrap guesses the format from the name, and "*.tmp" makes a directory.
+  mmdebstrap --quiet --format=tar --variant=minbase bookworm "$base.tmp" "$sources"
   mv "$base.tmp" "$base"
   echo "base: mmdebstrap --variant=minbase bookworm in $(( $(date +%s) - t0 )) s"
 fi

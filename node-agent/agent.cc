@@ -407,23 +407,8 @@ absl::Status Agent::Reconcile() {
   // relay (the direct path stopped answering; punching before a move) or follow the peer.
   const int64_t now = SteadyMs();
   std::set<std::string> seen;
-  if (!routes_adopted_) {
-    // A restarted agent adopts the routes (and their path MTUs) with the device: until
-    // its own searches end, the sizes found before stay in force.
-    ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
-    ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, opts_.wg_interface));
-    ASSIGN_OR_RETURN(std::vector<net::Route> kernel, net::ListRoutes(nl, net::Family::kV4));
-    for (const auto& r : kernel) {
-      if (r.ifindex == link.index) routes_[r.dst.ToString()] = r.mtu;
-    }
-    routes_adopted_ = true;
-  }
   for (auto& p : desired) {
-    if (auto m = mtus_.find(p.node); m != mtus_.end()) {
-      p.path_mtu = m->second.search.mtu();
-    } else if (!p.routes.empty()) {
-      if (auto r = routes_.find(p.routes[0].ToString()); r != routes_.end()) p.path_mtu = r->second;
-    }
+    if (auto m = mtus_.find(p.node); m != mtus_.end()) p.path_mtu = m->second.search.mtu();
     if (!p.decision) continue;
     seen.insert(p.node);
     auto [it, fresh] = paths_.try_emplace(p.node);
@@ -668,7 +653,6 @@ bool Agent::WatchMtu(const PlannedPeer& p, const wireguard::PeerStatus& d, int64
   }
   auto [it, fresh] = mtus_.try_emplace(p.node, PeerMtu{nat::PathMtu(tunnel_mtu_), ""});
   nat::PathMtu& search = it->second.search;
-  if (fresh && p.path_mtu > 0) search.Assume(p.path_mtu);  // adopted from the route
   search.SetCeiling(tunnel_mtu_, now);
   // Another endpoint or class is another path, with an MTU of its own.
   const std::string path = TruePathName(EndpointPath(d.endpoint), relay_ && relay_->tcp()) + " " + d.endpoint->ToString();

@@ -135,7 +135,6 @@ class Agent {
   std::map<std::string, v1::PairDirective> directives_;
   std::vector<PlannedPeer> applied_;
   std::map<std::string, int> routes_;  // remote pod CIDRs routed into the device → route MTU (0: none)
-  bool routes_adopted_ = false;        // routes_ read from the kernel once (a restarted agent's)
   uint64_t version_ = 0;
   std::string epoch_;  // what version_ counts within
   v1::HealthReport last_health_;

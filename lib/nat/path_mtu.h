@@ -19,7 +19,6 @@
 #ifndef WEFT_LIB_NAT_PATH_MTU_H_
 #define WEFT_LIB_NAT_PATH_MTU_H_
 
-#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,11 +47,6 @@ class PathMtu {
   // the path has carried something back (rx moved). The last size found stays in force
   // until the search ends.
   void PathChanged(int64_t now);
-  // A size found earlier (by the agent before a restart, on the route it left): in force
-  // until a search ends. Ignored once a size is known.
-  void Assume(int mtu) {
-    if (mtu_ == 0 && mtu > 0) mtu_ = std::min(mtu, ceiling());
-  }
   // WireGuard's counters for the peer.
   void Observe(uint64_t tx_bytes, uint64_t rx_bytes, int64_t now);
   // The peer acked a probe that arrived as `size` bytes.

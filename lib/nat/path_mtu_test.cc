@@ -89,20 +89,6 @@ TEST(PathMtuTest, APeerThatNeverAnswersIsAskedLessAndLess) {
   EXPECT_EQ(s.mtu.mtu(), 0);
 }
 
-TEST(PathMtuTest, AnAdoptedSizeHoldsUntilASearchEnds) {
-  Sim s(1420, 1340);
-  s.mtu.Assume(1328);  // the route a restarted agent found
-  s.NewPath();
-  EXPECT_EQ(s.mtu.mtu(), 1328);
-  s.Step();  // searching: the adopted size stays in force
-  EXPECT_TRUE(s.mtu.searching());
-  EXPECT_EQ(s.mtu.mtu(), 1328);
-  s.Settle();
-  EXPECT_EQ(s.mtu.mtu(), 1328);
-  s.mtu.Assume(1200);  // ignored once known
-  EXPECT_EQ(s.mtu.mtu(), 1328);
-}
-
 TEST(PathMtuTest, BisectsBelowALowWan) {
   // A 1400 WAN under WireGuard over IPv4 (60 bytes): datagrams up to 1340 pass the tunnel.
   Sim s(1420, 1340);

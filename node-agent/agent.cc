@@ -444,15 +444,15 @@ absl::Status Agent::Reconcile() {
   wireguard::DeviceConfig diff = DiffPeers(applied_, desired);
   if (!diff.peers.empty()) RETURN_IF_ERROR(device_->Set(diff));
   for (const auto& p : desired) {
-    bool changed = true;
-    for (const auto& old : applied_) {
-      if (old.node == p.node && old.path == p.path && old.reason == p.reason) changed = false;
+    const PlannedPeer* old = nullptr;
+    for (const auto& a : applied_) {
+      if (a.node == p.node) old = &a;
     }
-    if (changed) Log(absl::StrCat("peer ", p.node, ": ", p.path, " (", p.reason, ")"));
-    for (const auto& old : applied_) {
-      if (old.node == p.node && old.path_mtu != p.path_mtu && p.path_mtu > 0) {
-        Log(absl::StrCat("peer ", p.node, ": path MTU ", mtus_.at(p.node).search.reason()));
-      }
+    if (old == nullptr || old->path != p.path || old->reason != p.reason) {
+      Log(absl::StrCat("peer ", p.node, ": ", p.path, " (", p.reason, ")"));
+    }
+    if (old != nullptr && old->path_mtu != p.path_mtu && p.path_mtu > 0) {
+      Log(absl::StrCat("peer ", p.node, ": path MTU ", mtus_.at(p.node).search.reason()));
     }
   }
   applied_ = desired;
@@ -726,17 +726,19 @@ void Agent::WatchPaths(std::stop_token stop) {
     bool reconcile = false;
     wireguard::DeviceConfig reassert;
     for (const auto& p : applied_) {
-      for (const auto& d : dev->peers) {
-        if (d.public_key == p.config.public_key) reconcile |= WatchMtu(p, d, now);
+      // WireGuard's view of the peer, for its MTU search and its path machine.
+      const wireguard::PeerStatus* d = nullptr;
+      for (const auto& s : dev->peers) {
+        if (s.public_key == p.config.public_key) d = &s;
       }
+      if (d != nullptr) reconcile |= WatchMtu(p, *d, now);
       auto pp = paths_.find(p.node);
       if (pp == paths_.end()) continue;
-      for (const auto& d : dev->peers) {
-        if (!sample_paths || d.public_key != p.config.public_key) continue;
-        nat::PeerSample sample{.rx_bytes = d.rx_bytes, .tx_bytes = d.tx_bytes, .endpoint_path = EndpointPath(d.endpoint)};
-        if (d.last_handshake.time_since_epoch().count() != 0) {
+      if (sample_paths && d != nullptr) {
+        nat::PeerSample sample{.rx_bytes = d->rx_bytes, .tx_bytes = d->tx_bytes, .endpoint_path = EndpointPath(d->endpoint)};
+        if (d->last_handshake.time_since_epoch().count() != 0) {
           sample.last_handshake_ms =
-              now - std::chrono::duration_cast<std::chrono::milliseconds>(wall_now - d.last_handshake).count();
+              now - std::chrono::duration_cast<std::chrono::milliseconds>(wall_now - d->last_handshake).count();
         }
         pp->second.Observe(sample, now);
       }

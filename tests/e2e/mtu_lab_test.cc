@@ -47,19 +47,6 @@ int Datagram(LabCluster& c, const std::string& from, const std::string& to, int 
   return std::atoi(got.c_str());
 }
 
-// `node`'s entry for `peer` in the controller's /status ({} when there is none).
-nlohmann::json PeerStatus(const LabCluster& c, const std::string& node, const std::string& peer) {
-  auto s = nlohmann::json::parse(c.ControllerStatus(), nullptr, false);
-  if (!s.is_object()) return nlohmann::json::object();
-  for (const auto& n : s["nodes"]) {
-    if (n["name"] != node) continue;
-    for (const auto& p : n["peers"]) {
-      if (p["peer"] == peer) return p;
-    }
-  }
-  return nlohmann::json::object();
-}
-
 // The route MTU on `node` towards `peer`'s pods (0: none, the device's applies).
 int RouteMtu(LabCluster& c, const std::string& node, const std::string& peer) {
   std::string out;
@@ -154,8 +141,8 @@ TEST_P(LowWanTest, FullSizeTrafficCrossesIt) {
     // Both sides found the path's MTU and report it (searches take a few seconds).
     nlohmann::json ab, ba;
     for (int i = 0; i < 150; ++i) {
-      ab = PeerStatus(cluster, p.a, p.b);
-      ba = PeerStatus(cluster, p.b, p.a);
+      ab = cluster.PeerStatus(p.a, p.b);
+      ba = cluster.PeerStatus(p.b, p.a);
       if (ab.value("path", "") == p.path && ab.value("pathMtu", 0) > 0 && ba.value("pathMtu", 0) > 0) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -203,7 +190,7 @@ TEST(MtuLabTest, MtuLoweredMidRun) {
   LabCluster& cluster = **c;
   ASSERT_TRUE(cluster.PodPing("l1", cluster.PodIp("dc1"), 30));
   ASSERT_TRUE(cluster.PodPing("dc1", cluster.PodIp("l1"), 15));
-  for (int i = 0; i < 50 && PeerStatus(cluster, "l1", "dc1").value("pathMtu", 0) == 0; ++i) {
+  for (int i = 0; i < 50 && cluster.PeerStatus("l1", "dc1").value("pathMtu", 0) == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_EQ(RouteMtu(cluster, "l1", "dc1"), 0);

@@ -30,19 +30,6 @@ std::optional<std::chrono::milliseconds> UntilPodsTalk(const LabCluster& cluster
   return std::nullopt;
 }
 
-// `node`'s entry for `peer` in the controller's /status ({} when there is none).
-json PeerStatus(const LabCluster& cluster, const std::string& node, const std::string& peer) {
-  json s = json::parse(cluster.ControllerStatus(), nullptr, false);
-  if (!s.is_object()) return json::object();
-  for (const auto& n : s["nodes"]) {
-    if (n["name"] != node) continue;
-    for (const auto& p : n["peers"]) {
-      if (p["peer"] == peer) return p;
-    }
-  }
-  return json::object();
-}
-
 // From ping's summary ("80 packets transmitted, 71 received"): how many of `sent` were
 // lost; -1 when there is no summary.
 int LostPings(const std::string& out, int sent) {
@@ -93,7 +80,7 @@ TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
   }
   EXPECT_TRUE(cluster.PodPing("h1", cluster.PodIp("d1"), 10));
   // The status tells what WireGuard does (reported every 500 ms here), beside the decision.
-  auto peer = [&](const std::string& node, const std::string& to) { return PeerStatus(cluster, node, to); };
+  auto peer = [&](const std::string& node, const std::string& to) { return cluster.PeerStatus(node, to); };
   for (int i = 0; i < 50 && !(peer("h1", "h2").value("path", "") == "relay" &&
                               peer("h1", "d1").value("path", "") == "direct" &&
                               peer("u1", "h1").value("path", "") == "relay-tcp");
@@ -207,10 +194,10 @@ TEST(RelayFallbackLabTest, ACutDirectPathFallsBackToTheRelay) {
   EXPECT_LE(lost, 30) << ping_out << cluster.AgentLog("e1") << cluster.AgentLog("e2");
   EXPECT_TRUE(cluster.PodPing("e1", cluster.PodIp("e2"), 3));
   // The status tells it: relayed now, decided direct, and why.
-  json peer = PeerStatus(cluster, "e1", "e2");
+  json peer = cluster.PeerStatus("e1", "e2");
   for (int i = 0; i < 30 && peer.value("path", "") != "relay"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    peer = PeerStatus(cluster, "e1", "e2");
+    peer = cluster.PeerStatus("e1", "e2");
   }
   EXPECT_EQ(peer.value("path", ""), "relay") << peer.dump();
   EXPECT_EQ(peer.value("decision", ""), "direct") << peer.dump();
@@ -229,7 +216,7 @@ TEST(RelayUpgradeLabTest, ARelayedPairGoesDirectWhenItCanWithoutLoss) {
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
   ASSERT_TRUE(cluster.PodPing("h1", cluster.PodIp("e1"), 15)) << cluster.AgentLog("h1");
-  auto path = [&]() -> std::string { return PeerStatus(cluster, "h1", "e1").value("path", ""); };
+  auto path = [&]() -> std::string { return cluster.PeerStatus("h1", "e1").value("path", ""); };
   for (int i = 0; i < 30 && path() != "relay"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_EQ(path(), "relay");
   int lost = -1;

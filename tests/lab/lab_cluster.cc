@@ -194,6 +194,18 @@ std::string LabCluster::ControllerStatus() const {
   return out;
 }
 
+nlohmann::json LabCluster::PeerStatus(const std::string& node, const std::string& peer) const {
+  nlohmann::json s = nlohmann::json::parse(ControllerStatus(), nullptr, false);
+  if (!s.is_object()) return nlohmann::json::object();
+  for (const auto& n : s["nodes"]) {
+    if (n["name"] != node) continue;
+    for (const auto& p : n["peers"]) {
+      if (p["peer"] == peer) return p;
+    }
+  }
+  return nlohmann::json::object();
+}
+
 absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<std::string>& extra) {
   const std::string d = absl::StrCat(dir_, "/", node);
   std::filesystem::create_directories(d);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "tests/lab/child_process.h"
 #include "tests/lab/nat_lab.h"
 
@@ -64,6 +65,8 @@ class LabCluster {
   std::string CleanupNode(const std::string& node);
   // The controller's GET /status (JSON text; "" when it does not answer).
   std::string ControllerStatus() const;
+  // `node`'s entry for `peer` in that status ({} when there is none).
+  nlohmann::json PeerStatus(const std::string& node, const std::string& peer) const;
   // Wires a pod on `node` with weft-cni and the conflist its agent wrote.
   absl::Status AddPod(const std::string& node);
 

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "controller/agent_input.h"
 #include "controller/controller_service.h"
 #include "controller/kube_admission.h"
 #include "controller/kube_nodes.h"
@@ -298,7 +299,7 @@ int main(int argc, char** argv) {
   int port = 0;
   b.AddListeningPort(listen, creds, &port);
   b.RegisterService(service.get());
-  b.SetMaxReceiveMessageSize(1 << 20);
+  b.SetMaxReceiveMessageSize(controller::kMaxAgentMessageBytes);
   g_server = b.BuildAndStart();
   if (!g_server || port == 0) {
     Log("cannot listen on " + listen);

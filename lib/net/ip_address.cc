@@ -132,6 +132,12 @@ bool IpPrefix::Contains(const IpAddress& a) const {
   return a.family() == family() && a.Masked(length) == address.Masked(length);
 }
 
+bool IpPrefix::Covers(const IpPrefix& other) const {
+  return other.family() == family() && other.length >= length && Contains(other.address);
+}
+
+bool IpPrefix::Overlaps(const IpPrefix& other) const { return Covers(other) || other.Covers(*this); }
+
 std::string IpPrefix::ToString() const { return absl::StrCat(address.ToString(), "/", length); }
 
 std::string MacAddress::ToString() const {

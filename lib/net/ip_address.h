@@ -63,6 +63,10 @@ struct IpPrefix {
 
   Family family() const { return address.family(); }
   bool Contains(const IpAddress& a) const;
+  // Every address of `other` is in this prefix (same family).
+  bool Covers(const IpPrefix& other) const;
+  // The two share at least one address (same family).
+  bool Overlaps(const IpPrefix& other) const;
   IpAddress First() const { return address.Masked(length); }
   IpAddress Last() const { return address.LastInPrefix(length); }
   std::string ToString() const;

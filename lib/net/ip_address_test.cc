@@ -53,6 +53,21 @@ TEST(IpPrefixTest, FirstLastContains) {
   EXPECT_EQ(odd->Last().ToString(), "10.7.255.255");
 }
 
+TEST(IpPrefixTest, CoversAndOverlaps) {
+  const IpPrefix cluster = *IpPrefix::Parse("10.244.0.0/16");
+  const IpPrefix node = *IpPrefix::Parse("10.244.1.0/24");
+  const IpPrefix half = *IpPrefix::Parse("0.0.0.0/1");
+  EXPECT_TRUE(cluster.Covers(node));
+  EXPECT_FALSE(node.Covers(cluster));
+  EXPECT_TRUE(cluster.Covers(cluster));
+  EXPECT_TRUE(node.Overlaps(cluster));
+  EXPECT_TRUE(cluster.Overlaps(node));
+  EXPECT_TRUE(half.Overlaps(node));
+  EXPECT_FALSE(IpPrefix::Parse("128.0.0.0/1")->Overlaps(node));
+  EXPECT_FALSE(node.Overlaps(*IpPrefix::Parse("10.244.2.0/24")));
+  EXPECT_FALSE(node.Overlaps(*IpPrefix::Parse("::/0")));
+}
+
 TEST(IpPrefixTest, RejectsBadCidrs) {
   struct Case {
     const char* text;

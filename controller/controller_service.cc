@@ -10,9 +10,13 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controller/agent_input.h"
 #include "lib/api/node_nat.h"
 #include "lib/api/trailers.h"
 #include "lib/nat/path_strategy.h"
+#include "lib/sys/steady_ms.h"
+#include "lib/sys/token_bucket.h"
 #include "lib/turn/turn_credentials.h"
 #include "nlohmann/json.hpp"
 
@@ -78,7 +82,14 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
       Admit();
       return;
     }
-    grpc::Status s = Handle(in_);
+    grpc::Status s = grpc::Status::OK;
+    // Past the rate an honest agent sends at, messages are read and dropped (counted):
+    // the stream stays, the controller's work per agent stays bounded.
+    if (joined_ && !rate_.Take(sys::SteadyMs())) {
+      service_->input_dropped_rate_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      s = Handle(in_);
+    }
     std::lock_guard<std::mutex> l(write_mu_);
     if (!s.ok()) {
       FinishLocked(s);
@@ -108,6 +119,11 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
 
   // Kubernetes mode: the first Hello goes to the admission pool (TokenReview blocks).
   void Admit() {
+    if (absl::Status bad = CheckHello(in_.hello()); !bad.ok()) {
+      service_->input_refused_.fetch_add(1, std::memory_order_relaxed);
+      FinishWith(ToGrpc(bad));
+      return;
+    }
     // A standby serves nobody: refused before any TokenReview, so the agent opens a new
     // connection at once (a Service in front of the replicas picks one per connection).
     if (!service_->leading()) {
@@ -190,6 +206,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   bool joined_ = false;                // reactions and the admission thread, never at once
   std::string node_;                   // written under the service's lock before registration
   std::atomic<bool> cancelled_{false};
+  sys::TokenBucket rate_{kAgentMessagesPerSecond, kAgentMessageBurst};  // reactions only
   std::mutex write_mu_;
   std::deque<v1::ControllerMessage> out_;  // front() is being written while writing_; write_mu_
   bool writing_ = false;                   // write_mu_
@@ -288,6 +305,7 @@ void ControllerService::RemoveNode(const std::string& node) {
   const uint64_t before = store_.version();
   if (!store_.Remove(node).ok()) return;
   health_.erase(node);
+  assigned_.erase(node);
   auto deltas = store_.DeltasSince(before);
   for (auto& [name, stream] : streams_) {
     for (const auto& d : **deltas) {
@@ -351,8 +369,12 @@ nat::SnatDiagnosis ControllerService::DiagnoseLocked(const v1::NodeInfo& node) c
   return nat::DiagnoseSnat(e);
 }
 
-void ControllerService::Health(const std::string& node, const v1::HealthReport& report) {
+void ControllerService::Health(const std::string& node, const v1::HealthReport& in) {
   std::lock_guard<std::mutex> l(mu_);
+  size_t dropped = 0;
+  v1::HealthReport report = CleanHealth(
+      in, [&](const std::string& peer) { return peer != node && store_.Find(peer) != nullptr; }, &dropped);
+  if (dropped > 0) input_dropped_health_.fetch_add(dropped, std::memory_order_relaxed);
   health_[node] = report;
   NotifyLocked(node);
   // What this node sees of its peers can change their diagnosis (collisions).
@@ -425,6 +447,10 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* ControllerServ
 }
 
 grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello) {
+  if (absl::Status bad = CheckHello(hello); !bad.ok()) {
+    input_refused_.fetch_add(1, std::memory_order_relaxed);
+    return ToGrpc(bad);
+  }
   if (hello.token() != join_token_) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad join token");
   }
@@ -433,9 +459,6 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
 
 grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hello& hello,
                                              const std::vector<std::string>& admitted_cidrs) {
-  if (hello.node().empty() || hello.node().size() > 253) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Hello.node must be a node name (1..253 characters)");
-  }
   std::lock_guard<std::mutex> l(mu_);
   if (!leading_) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is a standby; the leader serves agents");
@@ -447,6 +470,7 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
   if (!deltas.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(deltas.status().message()));
   v1::ControllerMessage welcome;
   if (admit_) {
+    assigned_[hello.node()] = admitted_cidrs;
     for (const auto& c : admitted_cidrs) welcome.mutable_welcome()->add_pod_cidrs(c);
     for (const auto& c : cluster_cidrs_) welcome.mutable_welcome()->add_cluster_cidrs(c);
   } else {
@@ -455,6 +479,7 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     auto cidr = pods_->Assign(hello.node(), had);
     if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
     if (new_assignment) SaveLocked();
+    assigned_[hello.node()] = {cidr->ToString()};
     welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
     welcome.mutable_welcome()->add_cluster_cidrs(pods_->cluster().ToString());
   }
@@ -487,15 +512,41 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
 }
 
 grpc::Status ControllerService::Update(const std::string& node, const v1::NodeInfo& info) {
+  auto refuse = [&](grpc::StatusCode code, const std::string& why) {
+    input_refused_.fetch_add(1, std::memory_order_relaxed);
+    return grpc::Status(code, absl::StrCat("NodeInfo refused: ", why));
+  };
   if (info.name() != node) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("stream of node \"", node, "\" cannot report node \"", info.name(), "\""));
+    return refuse(grpc::StatusCode::PERMISSION_DENIED,
+                  absl::StrCat("stream of node \"", node, "\" cannot report node \"", info.name(), "\""));
   }
-  if (!info.wireguard_public_key().empty() && info.wireguard_public_key().size() != 32) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "wireguard_public_key must be 32 bytes");
+  if (absl::Status bad = CheckNodeInfo(info); !bad.ok()) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, std::string(bad.message()));
   }
   std::lock_guard<std::mutex> l(mu_);
   if (!leading_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is no longer the leader");
+  // The controller is the only authority for pod CIDRs: a node publishes the ones it was
+  // given, or nothing reaches its peers (they route these into the tunnel).
+  const std::vector<std::string>& assigned = assigned_[node];
+  std::vector<std::string> claimed(info.pod_cidrs().begin(), info.pod_cidrs().end());
+  std::vector<std::string> want = assigned;
+  std::sort(claimed.begin(), claimed.end());
+  std::sort(want.begin(), want.end());
+  if (claimed != want) {
+    return refuse(grpc::StatusCode::PERMISSION_DENIED,
+                  absl::StrCat("node \"", node, "\" reported pod CIDRs [", absl::StrJoin(claimed, ", "),
+                               "]; the controller assigned it [", absl::StrJoin(want, ", "), "]"));
+  }
+  // One key, one node: a peer configured twice under one key would have WireGuard
+  // merge them (the second's AllowedIPs taken from the first).
+  if (!info.wireguard_public_key().empty()) {
+    for (const auto& [name, n] : store_.nodes()) {
+      if (name != node && n.wireguard_public_key() == info.wireguard_public_key()) {
+        return refuse(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat("node \"", node, "\" reported the WireGuard key of node \"", name, "\""));
+      }
+    }
+  }
   const uint64_t before = store_.version();
   const uint64_t after = store_.Upsert(info);
   if (after == before) return grpc::Status::OK;
@@ -557,7 +608,11 @@ v1::Snapshot ControllerService::Snapshot() const {
 
 std::string ControllerService::StatusJson() const {
   std::lock_guard<std::mutex> l(mu_);
-  nlohmann::json out = {{"version", store_.version()}, {"nodes", nlohmann::json::array()}};
+  nlohmann::json out = {{"version", store_.version()},
+                         {"agentInput", {{"refused", input_refused_.load()},
+                                         {"droppedRate", input_dropped_rate_.load()},
+                                         {"droppedHealthEntries", input_dropped_health_.load()}}},
+                         {"nodes", nlohmann::json::array()}};
   for (const auto& [name, node] : store_.nodes()) {
     const nat::NodeNat a = api::NodeNatOf(node);
     nlohmann::json n = {{"name", name},
@@ -574,6 +629,19 @@ std::string ControllerService::StatusJson() const {
     out["nodes"].push_back(std::move(n));
   }
   return out.dump(2) + "\n";
+}
+
+std::string ControllerService::MetricsText() const {
+  std::string out =
+      "# HELP weft_controller_agent_input_total Agent messages refused (the stream ends with the reason) or dropped.\n"
+      "# TYPE weft_controller_agent_input_total counter\n";
+  absl::StrAppend(&out, "weft_controller_agent_input_total{outcome=\"refused\"} ", input_refused_.load(), "\n",
+                  "weft_controller_agent_input_total{outcome=\"dropped_rate\"} ", input_dropped_rate_.load(), "\n",
+                  "weft_controller_agent_input_total{outcome=\"dropped_health_entry\"} ", input_dropped_health_.load(),
+                  "\n", "# HELP weft_controller_agents_connected Agents with a live stream.\n",
+                  "# TYPE weft_controller_agents_connected gauge\n", "weft_controller_agents_connected ", connected(),
+                  "\n");
+  return out;
 }
 
 size_t ControllerService::connected() const {

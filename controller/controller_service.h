@@ -83,6 +83,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // The cluster as JSON (standalone mode's status page): every node with its NAT
   // verdict, whether its agent is connected, and the path decided for each pair.
   std::string StatusJson() const;
+  // What agents sent that was refused or dropped, in Prometheus text format.
+  std::string MetricsText() const;
 
  private:
   friend class AgentStream;
@@ -122,6 +124,11 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   EndpointStore store_;                               // guarded by mu_
   std::optional<PodCidrAllocator> pods_;              // standalone mode; guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
+  // node → the pod CIDRs the controller gave it (the only ones its peers ever get).
+  std::map<std::string, std::vector<std::string>> assigned_;  // guarded by mu_
+  std::atomic<uint64_t> input_refused_{0};         // messages refused (the stream ends)
+  std::atomic<uint64_t> input_dropped_rate_{0};    // messages over an agent's rate
+  std::atomic<uint64_t> input_dropped_health_{0};  // health entries about no peer of the node
   std::string state_file_;
   // Last: destroyed first, so no admission runs against a half-destroyed service.
   std::unique_ptr<AdmissionPool> admission_;          // Kubernetes mode

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -51,12 +52,14 @@ class ControllerServiceTest : public ::testing::Test {
     }
     return a;
   }
-  static v1::AgentMessage Report(const std::string& name, v1::NatMapping mapping, const std::string& ip) {
+  // A node's honest report: the pod CIDR it was given, a key of its own.
+  static v1::AgentMessage Report(const std::string& name, v1::NatMapping mapping, const std::string& ip,
+                                 const std::string& pod_cidr) {
     v1::AgentMessage m;
     auto* n = m.mutable_node();
     n->set_name(name);
-    n->set_wireguard_public_key(std::string(32, 'k'));
-    n->add_pod_cidrs("10.244.1.0/24");
+    n->set_wireguard_public_key(std::string(32, name.empty() ? 'k' : name[0]));
+    n->add_pod_cidrs(pod_cidr);
     n->mutable_nat()->set_mapping(mapping);
     n->mutable_nat()->set_public_ip(ip);
     n->mutable_nat()->mutable_reflexive()->set_ip(ip);
@@ -88,7 +91,7 @@ TEST_F(ControllerServiceTest, FirstMessageMustBeHello) {
   Agent a;
   a.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   a.stream = stub_->Connect(a.ctx.get());
-  a.stream->Write(Report("n1", v1::NAT_MAPPING_NONE, "198.51.100.1"));
+  a.stream->Write(Report("n1", v1::NAT_MAPPING_NONE, "198.51.100.1", a.pod_cidr));
   v1::ControllerMessage m;
   EXPECT_FALSE(a.stream->Read(&m));
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -146,7 +149,7 @@ TEST_F(ControllerServiceTest, SnapshotThenDeltasThenDirectives) {
   ASSERT_TRUE(a.stream->Read(&m));
   ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kSnapshot);
   EXPECT_EQ(m.snapshot().nodes_size(), 0);
-  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100")));
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100", a.pod_cidr)));
   ASSERT_TRUE(a.stream->Read(&m));
   ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);  // its own node, as everyone sees it
   EXPECT_EQ(m.delta().version(), 1u);
@@ -157,7 +160,7 @@ TEST_F(ControllerServiceTest, SnapshotThenDeltasThenDirectives) {
   ASSERT_EQ(m.snapshot().nodes_size(), 1);
   EXPECT_EQ(m.snapshot().nodes(0).name(), "a");
 
-  ASSERT_TRUE(b.stream->Write(Report("b", v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "198.51.100.23")));
+  ASSERT_TRUE(b.stream->Write(Report("b", v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "198.51.100.23", b.pod_cidr)));
   // a hears of b, then gets the directive for the pair: public ↔ hard, b initiates.
   ASSERT_TRUE(a.stream->Read(&m));
   ASSERT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);
@@ -182,14 +185,14 @@ TEST_F(ControllerServiceTest, ReconnectResumesWithOnlyTheMissedDeltas) {
   Agent a = Connect("a");
   v1::ControllerMessage m;
   ASSERT_TRUE(a.stream->Read(&m));
-  a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100"));
+  a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100", a.pod_cidr));
   ASSERT_TRUE(a.stream->Read(&m));
   const uint64_t seen = m.delta().version();
   EXPECT_TRUE(Close(a).ok());
 
   Agent b = Connect("b");
   ASSERT_TRUE(b.stream->Read(&m));
-  b.stream->Write(Report("b", v1::NAT_MAPPING_NONE, "198.51.100.101"));
+  b.stream->Write(Report("b", v1::NAT_MAPPING_NONE, "198.51.100.101", b.pod_cidr));
   ASSERT_TRUE(b.stream->Read(&m));
 
   Agent again = Connect("a", "secret", seen);
@@ -205,7 +208,7 @@ TEST_F(ControllerServiceTest, ReplayedVersionsAndForeignNodesAreRefusedWithoutLo
   Agent a = Connect("a");
   v1::ControllerMessage m;
   ASSERT_TRUE(a.stream->Read(&m));
-  a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100"));
+  a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100", a.pod_cidr));
   ASSERT_TRUE(a.stream->Read(&m));
 
   Agent future = Connect("c", "secret", 999, /*welcomed=*/false);
@@ -214,7 +217,7 @@ TEST_F(ControllerServiceTest, ReplayedVersionsAndForeignNodesAreRefusedWithoutLo
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("newer than"), std::string::npos) << s.error_message();
 
-  a.stream->Write(Report("someone-else", v1::NAT_MAPPING_NONE, "198.51.100.9"));
+  a.stream->Write(Report("someone-else", v1::NAT_MAPPING_NONE, "198.51.100.9", a.pod_cidr));
   EXPECT_FALSE(a.stream->Read(&m));
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
   ASSERT_EQ(service_.Snapshot().nodes_size(), 1);
@@ -241,10 +244,11 @@ TEST(ControllerStateTest, ARestartedControllerResumesItsAgents) {
     s->Write(hello);
     v1::ControllerMessage m;
     s->Read(&m);  // welcome
-    s->Read(&m);  // snapshot
+    v1::ControllerMessage snapshot;
+    s->Read(&snapshot);
     v1::AgentMessage node;
     node.mutable_node()->set_name("a");
-    node.mutable_node()->add_pod_cidrs("10.244.0.0/24");
+    node.mutable_node()->add_pod_cidrs(m.welcome().pod_cidrs(0));
     s->Write(node);
     s->Read(&m);  // delta
     version = m.delta().version();
@@ -267,12 +271,123 @@ TEST_F(ControllerServiceTest, OversizedMessagesAreRefused) {
   Agent a = Connect("a");
   v1::ControllerMessage m;
   ASSERT_TRUE(a.stream->Read(&m));
-  v1::AgentMessage big = Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100");
+  v1::AgentMessage big = Report("a", v1::NAT_MAPPING_NONE, "198.51.100.100", a.pod_cidr);
   big.mutable_node()->mutable_nat()->set_reason(std::string(2 << 20, 'x'));
   a.stream->Write(big);
   EXPECT_FALSE(a.stream->Read(&m));
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(service_.Snapshot().nodes_size(), 0);
+}
+
+// A rogue admitted agent: what it claims beyond its own node never reaches its peers.
+TEST_F(ControllerServiceTest, ARogueAgentsClaimsAreRefusedWithAClearStatus) {
+  Agent honest = Connect("honest");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(honest.stream->Read(&m));  // snapshot
+  ASSERT_TRUE(honest.stream->Write(Report("honest", v1::NAT_MAPPING_NONE, "198.51.100.1", honest.pod_cidr)));
+  ASSERT_TRUE(honest.stream->Read(&m));  // its delta
+  const v1::Snapshot before = service_.Snapshot();
+
+  struct Attack {
+    std::string what;
+    std::function<void(v1::NodeInfo&)> spoil;
+    grpc::StatusCode code;
+    std::string says;
+  };
+  const std::string honest_cidr = honest.pod_cidr;
+  const std::vector<Attack> attacks = {
+      {"another node's pod CIDR", [&](v1::NodeInfo& n) { n.add_pod_cidrs(honest_cidr); },
+       grpc::StatusCode::PERMISSION_DENIED, "the controller assigned it"},
+      {"the default route in halves",
+       [](v1::NodeInfo& n) {
+         n.add_pod_cidrs("0.0.0.0/1");
+         n.add_pod_cidrs("128.0.0.0/1");
+       },
+       grpc::StatusCode::PERMISSION_DENIED, "reported pod CIDRs"},
+      {"only someone else's CIDR", [&](v1::NodeInfo& n) { n.set_pod_cidrs(0, honest_cidr); },
+       grpc::StatusCode::PERMISSION_DENIED, "the controller assigned it"},
+      {"a duplicate key", [](v1::NodeInfo& n) { n.set_wireguard_public_key(std::string(32, 'h')); },
+       grpc::StatusCode::PERMISSION_DENIED, "the WireGuard key of node \"honest\""},
+      {"100 candidates",
+       [](v1::NodeInfo& n) {
+         for (int i = 0; i < 100; ++i) {
+           auto* c = n.add_candidates();
+           c->set_type(v1::CANDIDATE_TYPE_HOST);
+           c->mutable_endpoint()->set_ip("192.0.2." + std::to_string(i + 1));
+           c->mutable_endpoint()->set_port(51820);
+         }
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "100 candidates: at most 16"},
+      {"a loopback reflexive address", [](v1::NodeInfo& n) { n.mutable_nat()->mutable_reflexive()->set_ip("127.0.0.1"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "nat.reflexive"},
+  };
+  for (const auto& attack : attacks) {
+    Agent rogue = Connect("rogue");
+    ASSERT_TRUE(rogue.stream->Read(&m));  // snapshot
+    v1::AgentMessage msg = Report("rogue", v1::NAT_MAPPING_NONE, "198.51.100.66", rogue.pod_cidr);
+    attack.spoil(*msg.mutable_node());
+    rogue.stream->Write(msg);
+    while (rogue.stream->Read(&m)) {
+    }
+    grpc::Status s = rogue.stream->Finish();
+    EXPECT_EQ(s.error_code(), attack.code) << attack.what << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(attack.says), std::string::npos) << attack.what << ": " << s.error_message();
+    EXPECT_EQ(service_.Snapshot().SerializeAsString(), before.SerializeAsString()) << attack.what;
+  }
+  EXPECT_NE(service_.MetricsText().find("outcome=\"refused\"} 6"), std::string::npos) << service_.MetricsText();
+  // The honest agent heard nothing of any of it (its next message is the rogue's
+  // departure... nothing at all: a rogue that never published leaves no delta).
+  EXPECT_TRUE(Close(honest).ok());
+}
+
+TEST_F(ControllerServiceTest, HealthSpeaksOnlyOfTheNodesOwnPeers) {
+  Agent a = Connect("a");
+  Agent b = Connect("b");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.1", a.pod_cidr)));
+  ASSERT_TRUE(b.stream->Write(Report("b", v1::NAT_MAPPING_NONE, "198.51.100.2", b.pod_cidr)));
+  for (int i = 0; i < 200 && service_.Snapshot().nodes_size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  v1::AgentMessage h;
+  for (const char* peer : {"b", "a", "ghost", "b"}) h.mutable_health()->add_peers()->set_peer(peer);
+  ASSERT_TRUE(a.stream->Write(h));
+  for (int i = 0; i < 200 && service_.MetricsText().find("dropped_health_entry\"} 3") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(service_.MetricsText().find("dropped_health_entry\"} 3"), std::string::npos) << service_.MetricsText();
+  auto view = service_.View("a");
+  ASSERT_TRUE(view.has_value());
+  int with_health = 0;
+  for (const auto& p : view->peers) with_health += p.health.has_value() ? 1 : 0;
+  EXPECT_EQ(with_health, 1);
+  EXPECT_TRUE(Close(a).ok());
+  EXPECT_TRUE(Close(b).ok());
+}
+
+TEST_F(ControllerServiceTest, MessagesPastTheRateAreDroppedAndCounted) {
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));  // snapshot
+  v1::AgentMessage h;
+  h.mutable_health();
+  const int sent = 500;
+  for (int i = 0; i < sent; ++i) ASSERT_TRUE(a.stream->Write(h));
+  // The stream is still up and still served: an update after the flood... is within a
+  // new second's budget.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.1", a.pod_cidr)));
+  ASSERT_TRUE(a.stream->Read(&m));
+  EXPECT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);
+  const std::string metrics = service_.MetricsText();
+  const std::string key = "outcome=\"dropped_rate\"} ";
+  const auto at = metrics.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const int dropped = std::atoi(metrics.c_str() + at + key.size());
+  // Burst 40 plus 10/s while the 500 arrive.
+  EXPECT_GE(dropped, sent - 40 - 30) << metrics;
+  EXPECT_LE(dropped, sent - 40) << metrics;
+  EXPECT_TRUE(Close(a).ok());
 }
 
 }  // namespace

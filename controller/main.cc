@@ -318,6 +318,9 @@ int main(int argc, char** argv) {
     status.Get("/status", [svc](const httplib::Request&, httplib::Response& res) {
       res.set_content(svc->StatusJson(), "application/json");
     });
+    status.Get("/metrics", [svc](const httplib::Request&, httplib::Response& res) {
+      res.set_content(svc->MetricsText(), "text/plain; version=0.0.4");
+    });
     status.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     // Ready = serving agents: the leader. A Service in front of the replicas then sends
     // agents to the leader only.

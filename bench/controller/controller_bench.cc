@@ -116,7 +116,9 @@ class BenchAgent : public grpc::ClientBidiReactor<weft::v1::AgentMessage, weft::
 weft::v1::NodeInfo Node(int i, uint32_t port) {
   weft::v1::NodeInfo n;
   n.set_name(absl::StrCat("node-", i));
-  n.set_wireguard_public_key(std::string(32, static_cast<char>(i)));
+  std::string key(32, 'b');  // one key per node (the controller refuses a key twice)
+  for (int b = 0; b < 4; ++b) key[b] = static_cast<char>((i >> (8 * b)) & 0xff);
+  n.set_wireguard_public_key(key);
   n.add_pod_cidrs(absl::StrCat("10.", 64 + i / 256, ".", i % 256, ".0/24"));
   auto* c = n.add_candidates();
   c->set_type(weft::v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);

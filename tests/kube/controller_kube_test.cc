@@ -79,6 +79,7 @@ struct Agent {
   std::unique_ptr<v1::EndpointService::Stub> stub;
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream;
+  std::vector<std::string> pod_cidrs;  // the Welcome's: what an honest agent reports
 
   explicit Agent(int port) {
     stub = v1::EndpointService::NewStub(
@@ -96,7 +97,10 @@ struct Agent {
     m.mutable_hello()->set_resume_epoch(epoch);
     stream->Write(m);
     v1::ControllerMessage in;
-    if (stream->Read(&in) && in.has_welcome()) return in.welcome();
+    if (stream->Read(&in) && in.has_welcome()) {
+      pod_cidrs.assign(in.welcome().pod_cidrs().begin(), in.welcome().pod_cidrs().end());
+      return in.welcome();
+    }
     grpc::Status s = stream->Finish();
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
   }
@@ -119,6 +123,7 @@ struct Agent {
     auto* n = m.mutable_node();
     n->set_name(node);
     n->set_wireguard_public_key(std::string(32, static_cast<char>(key_byte)));
+    for (const auto& c : pod_cidrs) n->add_pod_cidrs(c);
     n->mutable_nat()->set_mapping(mapping);
     n->mutable_nat()->set_filtering(v1::NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT);
     n->mutable_nat()->set_public_ip(ip);

@@ -28,7 +28,9 @@
 #include "lib/status/status_macros.h"
 #include "lib/sys/steady_ms.h"
 #include "lib/wireguard/uapi.h"
+#include "absl/strings/escaping.h"
 #include "node-agent/egress.h"
+#include "node-agent/peer_guard.h"
 #include "node-agent/node_files.h"
 #include "node-agent/snat_guard.h"
 
@@ -50,6 +52,9 @@ void Log(const std::string& s) {
 }
 
 constexpr int kPunchTtl = 2;
+// rtm_protocol of the routes the agent makes ("ip route show proto 87"): unused by
+// iproute2's rt_protos, so nothing else's routes look like ours.
+constexpr uint8_t kRouteProtocol = 87;
 
 using sys::SteadyMs;
 
@@ -315,23 +320,47 @@ void Agent::SetRelays(const google::protobuf::RepeatedPtrField<v1::RelayServer>&
 }
 
 absl::Status Agent::OnWelcome(const v1::Welcome& w) {
+  // Typed before anything is used: each CIDR a network, a few of them; what does not
+  // parse refuses the whole Welcome (nothing of it is applied).
+  std::vector<net::IpPrefix> own, cluster;
+  if (w.pod_cidrs_size() == 0 || w.pod_cidrs_size() > 4 || w.cluster_cidrs_size() == 0 || w.cluster_cidrs_size() > 16) {
+    return absl::InvalidArgumentError(absl::StrCat("Welcome refused: ", w.pod_cidrs_size(), " pod CIDRs and ",
+                                                   w.cluster_cidrs_size(), " cluster CIDRs (1-4 and 1-16 expected)"));
+  }
+  for (const auto& c : w.pod_cidrs()) {
+    auto p = net::IpPrefix::ParseNetwork(c);
+    if (!p.ok() || p->length == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("Welcome refused: pod CIDR \"", absl::CHexEscape(c.substr(0, 64)),
+                                                     "\" is not a network"));
+    }
+    own.push_back(*p);
+  }
+  for (const auto& c : w.cluster_cidrs()) {
+    auto p = net::IpPrefix::ParseNetwork(c);
+    if (!p.ok() || p->length == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("Welcome refused: cluster CIDR \"",
+                                                     absl::CHexEscape(c.substr(0, 64)), "\" is not a network"));
+    }
+    cluster.push_back(*p);
+  }
+  ASSIGN_OR_RETURN(const std::string egress, EgressRuleset(own, cluster, opts_.wg_interface));
   epoch_ = w.epoch();
   SetRelays(w.relays());
-  pod_cidrs_.assign(w.pod_cidrs().begin(), w.pod_cidrs().end());
-  if (pod_cidrs_.empty()) return absl::InvalidArgumentError("Welcome without pod CIDRs");
+  pod_cidrs_.clear();
+  for (const auto& p : own) pod_cidrs_.push_back(p.ToString());
+  own_cidrs_ = own;
+  cluster_cidrs_ = cluster;
   RETURN_IF_ERROR(WriteFileAtomically(opts_.state_dir + "/pod_cidrs", absl::StrJoin(pod_cidrs_, "\n") + "\n", 0600));
   // The device carries the node's own address in each pod CIDR (IPAM never gives it to
   // a pod), so traffic from the node to remote pods has an address they can answer.
   ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
   ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, opts_.wg_interface));
-  for (const auto& c : pod_cidrs_) {
-    ASSIGN_OR_RETURN(net::IpPrefix p, net::IpPrefix::ParseNetwork(c));
+  for (const auto& p : own) {
     const net::IpAddress node_ip = p.First().Plus(1);
     absl::Status s = net::AddAddress(nl, link.index, {node_ip, node_ip.bit_length()}, {.no_dad = true});
     if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
   }
-  std::vector<std::string> cluster(w.cluster_cidrs().begin(), w.cluster_cidrs().end());
-  if (absl::Status s = ApplyEgress(EgressRuleset(pod_cidrs_, cluster, opts_.wg_interface)); !s.ok()) {
+  if (absl::Status s = ApplyEgress(egress); !s.ok()) {
     Log(absl::StrCat("egress masquerade not installed: ", s.message()));
   }
   const int mtu = TunnelMtu(nl);
@@ -460,25 +489,76 @@ absl::Status Agent::Reconcile() {
   ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, opts_.wg_interface));
   // Each peer's pod CIDRs carry its path MTU when it is below the device's: the node
   // tells its own pods with local ICMP (which nothing filters) and clamps their SYNs.
+  // Routes carry Weft's protocol marker, and the agent replaces only routes it made:
+  // one into its own device, or with its marker. Anyone else's route to the same prefix
+  // stays, and the peer is not routed there (logged once).
   std::map<std::string, int> want;
+  std::set<std::string> foreign;
+  std::optional<std::vector<net::Route>> table;  // read once, if some route was there already
   for (const auto& p : desired) {
     const int mtu = p.path_mtu > 0 && p.path_mtu < link.mtu ? p.path_mtu : 0;
     for (const auto& r : p.routes) {
-      want[r.ToString()] = mtu;
-      if (auto cur = routes_.find(r.ToString()); cur == routes_.end() || cur->second != mtu) {
-        RETURN_IF_ERROR(net::AddRoute(nl, {.dst = r, .ifindex = link.index, .scope = RT_SCOPE_LINK, .mtu = mtu},
-                                      /*replace=*/true));
+      const std::string key = r.ToString();
+      const net::Route route{.dst = r, .ifindex = link.index, .scope = RT_SCOPE_LINK, .protocol = kRouteProtocol,
+                             .mtu = mtu};
+      auto cur = routes_.find(key);
+      if (cur != routes_.end() && cur->second == mtu) {
+        want[key] = mtu;
+        continue;
       }
+      absl::Status added = net::AddRoute(nl, route, /*replace=*/cur != routes_.end());
+      if (absl::IsAlreadyExists(added)) {
+        if (!table) {
+          ASSIGN_OR_RETURN(std::vector<net::Route> listed, net::ListRoutes(nl, r.family()));
+          table = std::move(listed);
+        }
+        // Ours only if seen as ours: an unreachable or blackhole route is not listed.
+        bool ours = false;
+        for (const auto& t : *table) {
+          if (t.dst == r && (t.protocol == kRouteProtocol || t.ifindex == link.index)) ours = true;
+          if (t.dst == r && t.protocol != kRouteProtocol && t.ifindex != link.index) {
+            ours = false;
+            break;
+          }
+        }
+        if (!ours) {
+          foreign.insert(key);
+          if (!foreign_routes_.contains(key)) {
+            Log(absl::StrCat("peer ", p.node, ": not routing ", key, ": the node has a route there that Weft did not make"));
+          }
+          continue;
+        }
+        added = net::AddRoute(nl, route, /*replace=*/true);
+      }
+      RETURN_IF_ERROR(added);
+      want[key] = mtu;
     }
   }
+  foreign_routes_ = std::move(foreign);
   for (const auto& [r, mtu] : routes_) {
     if (want.count(r)) continue;
     if (auto p = net::IpPrefix::Parse(r); p.ok()) {
-      (void)net::DeleteRoute(nl, {.dst = *p, .ifindex = link.index, .scope = RT_SCOPE_LINK});
+      // Protocol unset: matches ours and an older agent's (both into our device only).
+      (void)net::DeleteRoute(nl, {.dst = *p, .ifindex = link.index, .scope = RT_SCOPE_LINK, .protocol = 0});
     }
   }
   routes_ = std::move(want);
   return absl::OkStatus();
+}
+
+void Agent::GuardNodes() {
+  GuardedPeers g = GuardPeers(opts_.node, own_cidrs_, std::string(reinterpret_cast<const char*>(public_key_.bytes.data()), 32),
+                              cluster_cidrs_, claimed_);
+  for (const auto& [node, why] : g.refused) {
+    if (auto it = refused_.find(node); it == refused_.end() || it->second != why) {
+      Log(absl::StrCat("peer ", node, ": refused what the controller said of it: ", why));
+    }
+  }
+  for (const auto& [node, why] : refused_) {
+    if (!g.refused.contains(node)) Log(absl::StrCat("peer ", node, ": accepted again"));
+  }
+  refused_ = std::move(g.refused);
+  nodes_ = std::move(g.nodes);
 }
 
 void Agent::OnMessage(const v1::ControllerMessage& m) {
@@ -495,18 +575,20 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       break;
     case v1::ControllerMessage::kSnapshot:
       synced_ = true;
-      nodes_.clear();
-      for (const auto& n : m.snapshot().nodes()) nodes_[n.name()] = n;
+      claimed_.clear();
+      for (const auto& n : m.snapshot().nodes()) claimed_[n.name()] = n;
+      GuardNodes();
       version_ = m.snapshot().version();
       s = Reconcile();
       SendSelf();  // the verdict, now that our NAT is open towards every peer we know
       break;
     case v1::ControllerMessage::kDelta:
-      for (const auto& n : m.delta().upserted()) nodes_[n.name()] = n;
+      for (const auto& n : m.delta().upserted()) claimed_[n.name()] = n;
       for (const auto& r : m.delta().removed()) {
-        nodes_.erase(r);
+        claimed_.erase(r);
         directives_.erase(r);
       }
+      GuardNodes();
       version_ = m.delta().version();
       s = Reconcile();
       break;
@@ -531,6 +613,7 @@ Agent::Status Agent::GetStatus() {
     st.peers = applied_;
     st.version = version_;
     st.relay_tcp = relay_ && relay_->tcp();
+    st.refused_peers = refused_.size();
   }
   std::lock_guard<std::mutex> l(write_mu_);
   st.connected = stream_ != nullptr;

@@ -83,6 +83,7 @@ class Agent {
     std::vector<PlannedPeer> peers;
     uint64_t version = 0;
     bool relay_tcp = false;  // our relay allocation is over TCP
+    size_t refused_peers = 0;  // peers some of whose state from the controller was refused
   };
   Status GetStatus();
   wireguard::Device& device() { return *device_; }
@@ -98,6 +99,8 @@ class Agent {
   int TunnelMtu(net::NlSocket& nl);
   void OnMessage(const v1::ControllerMessage& m);
   absl::Status OnWelcome(const v1::Welcome& w);   // mu_ held
+  // nodes_ from claimed_: only what passes the agent's own checks (peer_guard.h).
+  void GuardNodes();                               // mu_ held
   void StartRelay();                               // mu_ held
   void SetRelays(const google::protobuf::RepeatedPtrField<v1::RelayServer>& relays);  // mu_ held
   bool RelayListed(const net::Endpoint& server) const;                                 // mu_ held
@@ -131,9 +134,14 @@ class Agent {
 
   std::mutex mu_;
   std::vector<std::string> pod_cidrs_;
-  std::map<std::string, v1::NodeInfo> nodes_;
+  std::map<std::string, v1::NodeInfo> claimed_;  // the controller's picture of the nodes, as received
+  std::map<std::string, v1::NodeInfo> nodes_;    // what of it this agent accepts (GuardPeers)
+  std::map<std::string, std::string> refused_;   // peer → what of it was refused, and why
+  std::vector<net::IpPrefix> own_cidrs_;         // from Welcome
+  std::vector<net::IpPrefix> cluster_cidrs_;     // from Welcome
   std::map<std::string, v1::PairDirective> directives_;
   std::vector<PlannedPeer> applied_;
+  std::set<std::string> foreign_routes_;  // peer prefixes someone else routes (not touched); mu_
   std::map<std::string, int> routes_;  // remote pod CIDRs routed into the device → route MTU (0: none)
   uint64_t version_ = 0;
   std::string epoch_;  // what version_ counts within

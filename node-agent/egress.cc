@@ -3,18 +3,27 @@
 #include <cstdio>
 #include <sys/wait.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace weft::agent {
 
-std::string EgressRuleset(const std::vector<std::string>& pod_cidrs, const std::vector<std::string>& cluster_cidrs,
-                          const std::string& wg_interface) {
+absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_cidrs,
+                                          const std::vector<net::IpPrefix>& cluster_cidrs,
+                                          const std::string& wg_interface) {
+  bool plain = !wg_interface.empty() && wg_interface.size() < 16;
+  for (char c : wg_interface) plain = plain && (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.');
+  if (!plain) return absl::InvalidArgumentError(absl::StrCat("interface name \"", wg_interface, "\" is not a plain one"));
+  std::vector<std::string> cluster;
+  for (const auto& c : cluster_cidrs) {
+    if (c.address.is_v4()) cluster.push_back(c.ToString());
+  }
   std::string out = "table ip weft {\n  chain egress {\n    type nat hook postrouting priority srcnat; policy accept;\n";
   for (const auto& p : pod_cidrs) {
-    if (p.find(':') != std::string::npos) continue;  // IPv4 table
-    absl::StrAppend(&out, "    ip saddr ", p);
-    if (!cluster_cidrs.empty()) absl::StrAppend(&out, " ip daddr != { ", absl::StrJoin(cluster_cidrs, ", "), " }");
+    if (!p.address.is_v4()) continue;  // IPv4 table
+    absl::StrAppend(&out, "    ip saddr ", p.ToString());
+    if (!cluster.empty()) absl::StrAppend(&out, " ip daddr != { ", absl::StrJoin(cluster, ", "), " }");
     out += " masquerade\n";
   }
   out += "  }\n";

@@ -7,14 +7,19 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lib/net/ip_address.h"
 
 namespace weft::agent {
 
 // The nftables ruleset (its own table, `ip weft`) for `pod_cidrs` of this node and the
 // `cluster_cidrs` that stay unmasqueraded, and the TCP MSS clamp for SYNs forwarded into
-// `wg_interface` (pure).
-std::string EgressRuleset(const std::vector<std::string>& pod_cidrs, const std::vector<std::string>& cluster_cidrs,
-                          const std::string& wg_interface);
+// `wg_interface` (pure). Built from typed values only: what came from the controller was
+// parsed as prefixes before it gets here, so no text of theirs reaches nft; an interface
+// name that is not a plain one is refused.
+absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_cidrs,
+                                          const std::vector<net::IpPrefix>& cluster_cidrs,
+                                          const std::string& wg_interface);
 
 // Replaces table `ip weft` with the ruleset in one nft transaction (idempotent).
 absl::Status ApplyEgress(const std::string& ruleset);

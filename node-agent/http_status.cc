@@ -20,6 +20,9 @@ std::string RenderMetrics(const Agent::Status& st, const wireguard::DeviceStatus
   for (const char* path : {"direct", "none", "relay"}) {
     absl::StrAppend(&out, "weft_agent_peers{path=\"", path, "\"} ", by_path[path], "\n");
   }
+  absl::StrAppend(&out, "# HELP weft_agent_peers_refused Peers some of whose state from the controller the agent ",
+                  "refused (a pod CIDR outside the cluster or over another's, a key twice).\n",
+                  "# TYPE weft_agent_peers_refused gauge\n", "weft_agent_peers_refused ", st.refused_peers, "\n");
   if (st.nat) {
     absl::StrAppend(&out, "# HELP weft_agent_nat_info The WireGuard port's NAT verdict.\n# TYPE weft_agent_nat_info gauge\n",
                     "weft_agent_nat_info{mapping=\"", nat::MappingName(st.nat->mapping), "\",filtering=\"",

@@ -48,16 +48,23 @@ TEST_F(NodeFilesTest, ConflistIsWhatWeftCniReads) {
 }
 
 TEST(EgressTest, MasqueradesOnlyTrafficLeavingTheCluster) {
-  const std::string r = EgressRuleset({"10.244.1.0/24", "fd00:10:244:1::/64"}, {"10.244.0.0/16"}, "weft0");
+  const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24"), *net::IpPrefix::Parse("fd00:10:244:1::/64")},
+                                       {*net::IpPrefix::Parse("10.244.0.0/16")}, "weft0");
   EXPECT_NE(r.find("ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16 } masquerade"), std::string::npos) << r;
   EXPECT_EQ(r.find("fd00"), std::string::npos) << "the ip table carries IPv4 only";
   EXPECT_NE(r.find("type nat hook postrouting"), std::string::npos);
 }
 
 TEST(EgressTest, ClampsTheMssOfSynsIntoTheTunnelToTheRoute) {
-  const std::string r = EgressRuleset({"10.244.1.0/24"}, {}, "wg7");
+  const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24")}, {}, "wg7");
   EXPECT_NE(r.find("oifname \"wg7\" tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu"), std::string::npos)
       << r;
+}
+
+TEST(EgressTest, NoTextBecomesRuleSyntax) {
+  EXPECT_FALSE(EgressRuleset({}, {}, "wg0\" ; flush ruleset ; \"").ok());
+  EXPECT_FALSE(EgressRuleset({}, {}, "").ok());
+  EXPECT_FALSE(EgressRuleset({}, {}, "a-name-far-too-long").ok());
 }
 
 }  // namespace

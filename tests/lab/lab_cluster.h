@@ -36,6 +36,8 @@ class LabCluster {
   ~LabCluster();
 
   NatLab& lab() { return *lab_; }
+  // The cluster's files: "token" (the join token), "ca.crt" (the controller's CA), ...
+  std::string File(const std::string& name) const { return dir_ + "/" + name; }
   std::vector<std::string> nodes() const;
   std::string PodIp(const std::string& node) const { return pod_ip_.at(node); }
   const testing::TestNetns& Pod(const std::string& node) const { return *pods_.at(node); }

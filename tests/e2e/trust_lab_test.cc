@@ -1,0 +1,200 @@
+// Trust boundaries in the NAT lab (root), with the real binaries against an attacker
+// (tests/attack/weft-hostile):
+//  - a rogue admitted agent claims another node's pod CIDR, the default route in halves,
+//    another node's key, 100 candidates: the controller refuses each with a clear status,
+//    and no honest node's WireGuard peers or routes change;
+//  - a hostile controller welcomes an agent with nft syntax in a cluster CIDR: refused,
+//    nothing installed; and hands it a peer claiming the default route in halves and
+//    the agent's own pod CIDR: refused, no such route.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "lib/testing/slurp.h"
+#include "lib/wireguard/device.h"
+#include "lib/wireguard/uapi.h"
+#include "nlohmann/json.hpp"
+#include "tests/lab/child_process.h"
+#include "tests/lab/lab_cluster.h"
+
+namespace weft::lab {
+namespace {
+
+using nlohmann::json;
+
+// What a node holds for its peers: WireGuard's keys and AllowedIPs, and its routes.
+std::string DataPlane(LabCluster& cluster, const std::string& node) {
+  std::string out;
+  wireguard::UapiDevice dev(cluster.WireGuardName(node));
+  auto st = dev.Get();
+  if (!st.ok()) return "device: " + st.status().ToString();
+  for (const auto& p : st->peers) {
+    absl::StrAppend(&out, "peer ", p.public_key.ToBase64(), ":");
+    for (const auto& a : p.allowed_ips) absl::StrAppend(&out, " ", a.ToString());
+    out += "\n";
+  }
+  std::string routes;
+  cluster.lab().ns("n-" + node).Exec("ip -4 route show table all; ip -6 route show table all", &routes);
+  return out + routes;
+}
+
+// weft-hostile in `node`'s namespace until it exits (bounded: 20 s); its output.
+std::string RunHostile(LabCluster& cluster, const std::string& node, const std::vector<std::string>& args,
+                       const std::string& log) {
+  std::vector<std::string> argv = {WEFT_HOSTILE_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess p(cluster.lab().ns("n-" + node).path(), argv, log);
+  for (int i = 0; i < 200 && !p.Exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return testing::Slurp(log);
+}
+
+class TrustLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = testing::MissingForRootTest("wireguard-go nft"); !why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+TEST_F(TrustLabTest, ARogueAgentChangesNoHonestNodesPeersOrRoutes) {
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "dc", "nat": "none", "nodes": ["a", "rogue"]},
+      {"name": "home", "nat": "easy", "nodes": ["b"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
+  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const char* n : {"a", "b"}) {
+    ASSERT_TRUE(cluster.StartAgent(n).ok());
+    ASSERT_TRUE(cluster.AddPod(n).ok());
+  }
+  ASSERT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 20)) << cluster.AgentLog("a");
+  ASSERT_TRUE(cluster.PodPing("b", cluster.PodIp("a"), 20)) << cluster.AgentLog("b");
+
+  const std::vector<std::string> join = {"--mode", "agent", "--controller", "198.51.100.200:7443", "--ca-file",
+                                         cluster.File("ca.crt"), "--join-token-file", cluster.File("token"),
+                                         "--node", "rogue"};
+  // First the rogue as an honest node: the tool works, and a and b take it as a peer.
+  auto run = [&](const std::string& attack, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = join;
+    args.insert(args.end(), {"--attack", attack});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunHostile(cluster, "rogue", args, cluster.File("hostile-" + attack + ".log"));
+  };
+  const std::string honest = run("none");
+  EXPECT_NE(honest.find("status 4:"), std::string::npos) << "accepted, kept until the deadline: " << honest;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+
+  json status = json::parse(cluster.ControllerStatus());
+  std::string a_cidr;
+  for (const auto& n : status["nodes"]) {
+    if (n["name"] == "a") a_cidr = n["podCIDRs"][0];
+  }
+  ASSERT_FALSE(a_cidr.empty()) << status.dump();
+  auto a_key = wireguard::UapiDevice(cluster.WireGuardName("a")).Get();
+  ASSERT_TRUE(a_key.ok());
+
+  const std::string a_before = DataPlane(cluster, "a"), b_before = DataPlane(cluster, "b");
+  ASSERT_EQ(std::count(a_before.begin(), a_before.end(), '\n') > 0, true);
+  struct Attack {
+    std::string kind;
+    std::vector<std::string> extra;
+    std::string says;
+  };
+  const std::vector<Attack> attacks = {
+      {"cidr-of-victim", {"--victim-cidr", a_cidr}, "status 7: NodeInfo refused: node \"rogue\" reported pod CIDRs"},
+      {"default-halves", {}, "0.0.0.0/1"},
+      {"victim-key", {"--victim-key", a_key->public_key.ToBase64()}, "status 7: NodeInfo refused: node \"rogue\" reported the WireGuard key of node \"a\""},
+      {"candidates-100", {}, "status 3: NodeInfo refused: 100 candidates: at most 16"},
+  };
+  for (const auto& attack : attacks) {
+    const std::string out = run(attack.kind, attack.extra);
+    EXPECT_NE(out.find(attack.says), std::string::npos) << attack.kind << ": " << out;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // anything that leaked would be applied by now
+  EXPECT_EQ(DataPlane(cluster, "a"), a_before);
+  EXPECT_EQ(DataPlane(cluster, "b"), b_before);
+  EXPECT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 5));
+  json after = json::parse(cluster.ControllerStatus());
+  EXPECT_EQ(after["agentInput"]["refused"], 4) << after["agentInput"].dump();
+}
+
+TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [{"name": "dc", "nat": "none", "nodes": ["v"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
+  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  const testing::TestNetns& ns = cluster.lab().ns("n-v");
+  std::string rules_before, routes_before;
+  ns.Exec("nft list ruleset", &rules_before);
+  ns.Exec("ip -4 route show table all", &routes_before);
+
+  std::vector<std::string> stun;
+  for (const auto& t : cluster.lab().StunTargets()) stun.push_back(t.ToString());
+  auto agent = [&](const std::string& tag) {
+    const std::string d = cluster.File("v-" + tag);
+    std::filesystem::create_directories(d + "/state");
+    return std::make_unique<ChildProcess>(
+        ns.path(),
+        std::vector<std::string>{WEFT_AGENT_BINARY, "--node", "v", "--controller", "127.0.0.1:7444", "--insecure",
+                                 "--wg-interface", cluster.WireGuardName("v"), "--state-dir", d + "/state",
+                                 "--cni-conf-dir", d + "/net.d", "--cni-data-dir", d + "/cni", "--stun",
+                                 absl::StrJoin(stun, ","), "--join-token-file", cluster.File("token")},
+        d + ".log");
+  };
+  auto wait_log = [&](const std::string& path, const std::string& what) {
+    for (int i = 0; i < 100; ++i) {
+      if (testing::Slurp(path).find(what) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  {
+    // nft syntax in a cluster CIDR (no commas: the tool's list flag splits on them).
+    ChildProcess hostile(ns.path(),
+                         {WEFT_HOSTILE_BINARY, "--mode", "controller", "--listen", "127.0.0.1:7444", "--pod-cidr",
+                          "10.244.5.0/24", "--cluster-cidr", "10.244.0.0/16 } ; add table ip pwned ; flush ruleset ; {"},
+                         cluster.File("hostile-nft.log"));
+    auto a = agent("nft");
+    EXPECT_TRUE(wait_log(cluster.File("v-nft.log"), "Welcome refused: cluster CIDR")) << testing::Slurp(cluster.File("v-nft.log"));
+    a->Stop();
+  }
+  std::string rules_after;
+  ns.Exec("nft list ruleset", &rules_after);
+  EXPECT_EQ(rules_after, rules_before);
+  EXPECT_FALSE(std::filesystem::exists(cluster.File("v-nft/net.d/10-weft.conflist")));
+  {
+    // A peer claiming the default route in halves, the node's own pod CIDR and another
+    // range outside the cluster.
+    ChildProcess hostile(ns.path(),
+                         {WEFT_HOSTILE_BINARY, "--mode", "controller", "--listen", "127.0.0.1:7444", "--pod-cidr",
+                          "10.244.5.0/24", "--cluster-cidr", "10.244.0.0/16", "--peer-cidr",
+                          "0.0.0.0/1,128.0.0.0/1,10.244.5.0/25,192.0.2.0/24,10.244.9.0/24"},
+                         cluster.File("hostile-routes.log"));
+    auto a = agent("routes");
+    const std::string log = cluster.File("v-routes.log");
+    EXPECT_TRUE(wait_log(log, "peer mallory: refused what the controller said of it")) << testing::Slurp(log);
+    EXPECT_TRUE(wait_log(log, "peer mallory: direct")) << testing::Slurp(log);
+    std::string routes;
+    ns.Exec("ip -4 route show table all", &routes);
+    EXPECT_EQ(routes.find("0.0.0.0/1"), std::string::npos) << routes;
+    EXPECT_EQ(routes.find("128.0.0.0/1"), std::string::npos) << routes;
+    EXPECT_EQ(routes.find("10.244.5.0/25"), std::string::npos) << routes;
+    EXPECT_EQ(routes.find("192.0.2.0/24 dev " + cluster.WireGuardName("v")), std::string::npos) << routes;
+    EXPECT_NE(routes.find("10.244.9.0/24 dev " + cluster.WireGuardName("v") + " proto 87"), std::string::npos)
+        << "the one acceptable prefix is routed, with Weft's marker: " << routes;
+    auto dev = wireguard::UapiDevice(cluster.WireGuardName("v")).Get();
+    ASSERT_TRUE(dev.ok());
+    ASSERT_EQ(dev->peers.size(), 1u);
+    ASSERT_EQ(dev->peers[0].allowed_ips.size(), 1u);
+    EXPECT_EQ(dev->peers[0].allowed_ips[0].ToString(), "10.244.9.0/24");
+    a->Stop();
+  }
+}
+
+}  // namespace
+}  // namespace weft::lab

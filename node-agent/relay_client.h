@@ -99,7 +99,6 @@ class RelayClient {
   static constexpr size_t kSlot = 2048;
   std::vector<uint8_t> batch_ = std::vector<uint8_t>(kBatch * kSlot);     // from WireGuard
   std::vector<uint8_t> rx_batch_ = std::vector<uint8_t>(kBatch * kSlot);  // from the relay
-  uint8_t tx_seq_ = 0;
   mutable std::mutex mu_;
   std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_
   std::map<net::Endpoint, uint16_t> by_relayed_;  // guarded by mu_

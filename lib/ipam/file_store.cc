@@ -1,5 +1,7 @@
 #include "lib/ipam/file_store.h"
 
+#include <fstream>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -106,20 +108,32 @@ absl::Status FileStore::WriteText(const std::string& text) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Pool> FileStore::Load(const std::string& text) const {
+absl::StatusOr<Pool> FileStore::Load(const std::string& text, bool* recovered) const {
   if (text.compare(0, header_.size(), header_) != 0) return Pool();
-  return Pool::Parse(absl::string_view(text).substr(header_.size()));
+  const absl::string_view body = absl::string_view(text).substr(header_.size());
+  auto pool = Pool::Parse(body);
+  if (pool.ok() || !absl::IsDataLoss(pool.status())) return pool;
+  // Corrupt anyway (a bug, a disk, a hand edit): recovered rather than failing every
+  // later ADD and DEL on the node; the next update writes it clean, the text goes aside.
+  if (recovered != nullptr) *recovered = true;
+  int dropped = 0;
+  return Pool::Recover(body, &dropped);
 }
 
 absl::Status FileStore::Update(absl::FunctionRef<absl::Status(Pool&)> fn) {
   RETURN_IF_ERROR(Flock(lock_fd_, LOCK_EX, dir_));
   absl::Cleanup unlock = [this] { flock(lock_fd_, LOCK_UN); };
   ASSIGN_OR_RETURN(std::string before, ReadText());
-  ASSIGN_OR_RETURN(Pool pool, Load(before));
+  bool recovered = false;
+  ASSIGN_OR_RETURN(Pool pool, Load(before, &recovered));
   const std::string unchanged = pool.Serialize();
   RETURN_IF_ERROR(fn(pool));
   std::string after = pool.Serialize();
-  if (after == unchanged && before.compare(0, header_.size(), header_) == 0) return absl::OkStatus();
+  if (!recovered && after == unchanged && before.compare(0, header_.size(), header_) == 0) return absl::OkStatus();
+  if (recovered) {
+    const std::string aside = dir_ + "/state.corrupt";
+    std::ofstream(aside, std::ios::trunc) << before;  // best effort: for whoever investigates
+  }
   return WriteText(header_ + after);
 }
 
@@ -127,7 +141,7 @@ absl::StatusOr<Pool> FileStore::Read() {
   RETURN_IF_ERROR(Flock(lock_fd_, LOCK_SH, dir_));
   absl::Cleanup unlock = [this] { flock(lock_fd_, LOCK_UN); };
   ASSIGN_OR_RETURN(std::string text, ReadText());
-  return Load(text);
+  return Load(text, nullptr);
 }
 
 }  // namespace weft::ipam

@@ -46,8 +46,9 @@ class FileStore {
   FileStore(std::string dir, int lock_fd, std::string header)
       : dir_(std::move(dir)), lock_fd_(lock_fd), header_(std::move(header)) {}
   absl::StatusOr<std::string> ReadText() const;
-  // The pool in `text`; an empty one if `text` is from another boot.
-  absl::StatusOr<Pool> Load(const std::string& text) const;
+  // The pool in `text`; an empty one if `text` is from another boot; a recovered one
+  // (Pool::Recover, `*recovered` set) if it is corrupt.
+  absl::StatusOr<Pool> Load(const std::string& text, bool* recovered) const;
   absl::Status WriteText(const std::string& text) const;
 
   std::string dir_;

@@ -66,17 +66,33 @@ TEST_F(FileStoreTest, AStateFromAnotherBootIsEmpty) {
   EXPECT_EQ(rebooted->Read()->allocations().size(), 1u);
 }
 
-TEST_F(FileStoreTest, CorruptStateIsReportedNotOverwritten) {
+TEST_F(FileStoreTest, ACorruptStateIsRecoveredKeepingEveryAddressItCanRead) {
   auto store = FileStore::Open(dir_, "boot-x");
-  std::ofstream(dir_ + "/state") << "weft-ipam 1 boot=boot-x\nnot a record\n";
-  EXPECT_THAT(store->Read(), testing::StatusIs(absl::StatusCode::kDataLoss));
-  EXPECT_THAT(store->Update([](Pool&) { return absl::OkStatus(); }),
-              testing::StatusIs(absl::StatusCode::kDataLoss));
+  // Written by an agent before fields were escaped: a pod name with a space and a newline.
+  const std::string corrupt = "weft-ipam 1 boot=boot-x\nalloc 10.0.0.2 c1 eth0 default my pod\nname\nnot a record\n";
+  std::ofstream(dir_ + "/state") << corrupt;
+  auto read = store->Read();
+  WEFT_ASSERT_OK(read);
+  ASSERT_EQ(read->allocations().size(), 1u);
+  EXPECT_EQ(read->allocations().begin()->second.pod_name, "my pod");
+  // An ADD works, never hands out the recovered address, and the store is clean again.
+  WEFT_EXPECT_OK(store->Update([](Pool& p) {
+    auto a = p.Allocate(Cidr("10.0.0.0/24"), {"c2", "eth0"}, "", "");
+    if (a.ok() && a->ip.ToString() == "10.0.0.2") return absl::InternalError("handed out twice");
+    return a.status();
+  }));
   std::ifstream in(dir_ + "/state");
-  std::string line;
-  std::getline(in, line);
-  std::getline(in, line);
-  EXPECT_EQ(line, "not a record");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  WEFT_EXPECT_OK(Pool::Parse(text.substr(text.find('\n') + 1)));
+  std::ifstream aside(dir_ + "/state.corrupt");
+  std::string kept((std::istreambuf_iterator<char>(aside)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, corrupt);
+  // DEL of the recovered pod finds it.
+  WEFT_EXPECT_OK(store->Update([](Pool& p) {
+    if (p.FindAll({"c1", "eth0"}).empty()) return absl::NotFoundError("c1 lost");
+    p.Release({"c1", "eth0"});
+    return absl::OkStatus();
+  }));
 }
 
 // Several processes allocating at once never hand out one address twice.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
@@ -13,8 +14,50 @@ namespace {
 // pathological fill pattern cannot spin: far more than any pod CIDR holds pods.
 constexpr uint64_t kMaxProbes = 1 << 20;
 
-std::string OrDash(absl::string_view s) { return s.empty() ? "-" : std::string(s); }
-std::string FromDash(absl::string_view s) { return s == "-" ? "" : std::string(s); }
+bool Plain(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+// One field of a record: "-" when empty, bytes other than Plain() as %XX (and a lone
+// "-" escaped, so it is not read back as empty).
+std::string Escape(absl::string_view s) {
+  if (s.empty()) return "-";
+  if (s == "-") return "%2D";
+  std::string out;
+  for (char c : s) {
+    if (Plain(c)) {
+      out += c;
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Escape's inverse; nullopt for a malformed escape. Stores written before escaping hold
+// raw names, which read back unchanged (a Kubernetes name has no '%').
+std::optional<std::string> Unescape(absl::string_view s) {
+  if (s == "-") return std::string();
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1, lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
 
 uint64_t RangeSize(const net::IpPrefix& range) {
   int host_bits = range.address.bit_length() - range.length;
@@ -49,7 +92,9 @@ absl::StatusOr<Pool> Pool::Parse(absl::string_view text) {
     } else if (f[0] == "alloc" && f.size() == 6) {
       auto ip = net::IpAddress::Parse(f[1]);
       if (!ip.ok()) return corrupt("bad address");
-      Allocation a{*ip, {std::string(f[2]), std::string(f[3])}, FromDash(f[4]), FromDash(f[5])};
+      auto id = Unescape(f[2]), ifname = Unescape(f[3]), ns = Unescape(f[4]), name = Unescape(f[5]);
+      if (!id || !ifname || !ns || !name) return corrupt("bad escape");
+      Allocation a{*ip, {*id, *ifname}, *ns, *name};
       if (!pool.allocations_.emplace(*ip, std::move(a)).second) return corrupt("duplicate address");
     } else {
       return corrupt("unknown record");
@@ -58,12 +103,42 @@ absl::StatusOr<Pool> Pool::Parse(absl::string_view text) {
   return pool;
 }
 
+Pool Pool::Recover(absl::string_view text, int* dropped) {
+  Pool pool;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::optional<net::IpAddress> ip;
+    if (f.size() >= 2) {
+      if (auto p = net::IpAddress::Parse(f[1]); p.ok()) ip = *p;
+    }
+    if (!ip || (f[0] != "last" && f[0] != "alloc")) {
+      ++*dropped;
+      continue;
+    }
+    if (f[0] == "last") {
+      pool.last_[ip->family()] = *ip;
+      continue;
+    }
+    auto field = [&](size_t i) {
+      std::optional<std::string> v = i < f.size() ? Unescape(f[i]) : std::nullopt;
+      return v ? *v : (i < f.size() ? std::string(f[i]) : std::string());
+    };
+    Allocation a{*ip, {field(2), field(3)}, field(4), field(5)};
+    // A name that held spaces (written before escaping) spans the remaining fields.
+    for (size_t i = 6; i < f.size(); ++i) absl::StrAppend(&a.pod_name, " ", f[i]);
+    if (a.owner.container_id.empty()) a.owner.container_id = "recovered-" + ip->ToString();
+    if (a.owner.ifname.empty()) a.owner.ifname = "-";
+    pool.allocations_.emplace(*ip, std::move(a));
+  }
+  return pool;
+}
+
 std::string Pool::Serialize() const {
   std::string out;
   for (const auto& [family, ip] : last_) absl::StrAppend(&out, "last ", ip.ToString(), "\n");
   for (const auto& [ip, a] : allocations_) {
-    absl::StrAppend(&out, "alloc ", ip.ToString(), " ", a.owner.container_id, " ", a.owner.ifname,
-                    " ", OrDash(a.pod_namespace), " ", OrDash(a.pod_name), "\n");
+    absl::StrAppend(&out, "alloc ", ip.ToString(), " ", Escape(a.owner.container_id), " ", Escape(a.owner.ifname), " ",
+                    Escape(a.pod_namespace), " ", Escape(a.pod_name), "\n");
   }
   return out;
 }

@@ -36,9 +36,15 @@ struct Allocation {
 class Pool {
  public:
   // Parses the text form written by Serialize(): one record a line, "last <ip>" and
-  // "alloc <ip> <container id> <ifname> <pod namespace|-> <pod name|->". An empty text
-  // is an empty pool. DataLoss on a corrupt store, naming the line.
+  // "alloc <ip> <container id> <ifname> <pod namespace|-> <pod name|->". The four text
+  // fields are escaped (every byte but letters, digits, '.', '_' and '-' as %XX; an empty
+  // one is "-"), so whatever CNI_ARGS carried (spaces, newlines, any bytes) is one field.
+  // An empty text is an empty pool. DataLoss on a corrupt store, naming the line.
   static absl::StatusOr<Pool> Parse(absl::string_view text);
+  // A store Parse refused, recovered: every record whose address can be read is kept
+  // (the owner as well as it can be read), so no address in use is handed out again;
+  // lines with no address are dropped and counted in `*dropped`.
+  static Pool Recover(absl::string_view text, int* dropped);
   std::string Serialize() const;
 
   // The address of `owner` in `range`'s family, if it has one.

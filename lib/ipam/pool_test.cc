@@ -88,10 +88,32 @@ TEST(PoolTest, SerializeParseRoundTrip) {
   EXPECT_EQ(next->ip.ToString(), "10.0.0.3");
 }
 
+TEST(PoolTest, AnyNameIsOneFieldAndRoundTrips) {
+  Pool pool;
+  const std::string names[] = {"my pod", "line\nbreak", "tab\there", "%41", "-", "caf\xc3\xa9", std::string(300, 'x'),
+                               std::string("nul\0byte", 8), "ev il 10.0.0.9 x y - -"};
+  int i = 0;
+  for (const auto& n : names) {
+    ASSERT_TRUE(pool.Allocate(Cidr("10.0.0.0/24"), {"c" + std::to_string(i++), "eth0"}, n, n).ok());
+  }
+  const std::string text = pool.Serialize();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1 + static_cast<long>(std::size(names))) << text;
+  auto back = Pool::Parse(text);
+  WEFT_ASSERT_OK(back);
+  EXPECT_EQ(back->Serialize(), text);
+  i = 0;
+  for (const auto& n : names) {
+    auto a = back->Find({"c" + std::to_string(i++), "eth0"}, net::Family::kV4);
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->pod_name, n);
+    EXPECT_EQ(a->pod_namespace, n);
+  }
+}
+
 TEST(PoolTest, CorruptStoresAreDataLoss) {
   for (const char* text : {"garbage\n", "alloc 10.0.0.300 a b - -\n",
                            "alloc 10.0.0.2 a b - -\nalloc 10.0.0.2 c d - -\n", "frobnicate\n",
-                           " \n", "alloc 10.0.0.2 a b -\n"}) {
+                           " \n", "alloc 10.0.0.2 a b -\n", "alloc 10.0.0.2 a b %4 -\n", "alloc 10.0.0.2 a b %zz -\n"}) {
     SCOPED_TRACE(text);
     EXPECT_THAT(Pool::Parse(text), StatusIs(absl::StatusCode::kDataLoss));
   }

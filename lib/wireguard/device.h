@@ -25,6 +25,7 @@ struct PeerConfig {
   std::optional<int> persistent_keepalive;    // seconds, 0 = off
   bool replace_allowed_ips = false;           // drop existing allowed IPs first
   std::vector<net::IpPrefix> allowed_ips;     // added
+  friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
 };
 
 // A change to the device.

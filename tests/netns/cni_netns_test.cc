@@ -186,6 +186,24 @@ TEST_F(CniNetnsTest, ContainerdArgsAreAcceptedAndRecorded) {
   EXPECT_NE(StoreText().find("c0ffee eth0 kube-system coredns-abc"), std::string::npos) << StoreText();
 }
 
+// CNI_ARGS values are anyone's text: spaces and newlines in a pod name are stored as
+// one field, and every later ADD and DEL on the node still works.
+TEST_F(CniNetnsTest, AnyPodNameKeepsTheStoreValid) {
+  TestNetns& a = NewPod("a");
+  CniOutcome o = RunCni(*node_, {.command = "ADD", .container_id = "c1", .netns = a.path(),
+                                 .args = "K8S_POD_NAMESPACE=ns with space;K8S_POD_NAME=evil pod\nalloc 10.244.1.9 x y - -",
+                                 .config = Config()});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_EQ(Allocations(), 1) << StoreText();
+  EXPECT_NE(StoreText().find("c1 eth0 ns%20with%20space evil%20pod%0Aalloc%2010.244.1.9"), std::string::npos)
+      << StoreText();
+  TestNetns& b = NewPod("b");
+  EXPECT_FALSE(AddPod(b, "c2", Config()).empty());
+  EXPECT_EQ(Cni("DEL", "c1", a.path(), Config()).exit_code, 0);
+  EXPECT_EQ(Cni("DEL", "c2", b.path(), Config()).exit_code, 0);
+  EXPECT_EQ(Allocations(), 0) << StoreText();
+}
+
 TEST_F(CniNetnsTest, GcReleasesAttachmentsNotInTheValidList) {
   TestNetns& a = NewPod("a");
   TestNetns& b = NewPod("b");

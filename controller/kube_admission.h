@@ -1,7 +1,13 @@
 // Kubernetes mode: who may join. An agent presents its projected ServiceAccount token
 // (audience: the controller); the API server's TokenReview says whose it is. Admitted:
-// the agent's ServiceAccount, for a Node that exists (and, where the API server binds
-// tokens to nodes, 1.30+, for the node the token was issued on), with pod CIDRs.
+// the agent's ServiceAccount, with the controller's audience, in a token bound to a Pod
+// (the kubelet projects such tokens; TokenReview names the Pod and its UID in
+// status.user.extra on every supported version) that exists with that UID, belongs to
+// the agent DaemonSet and runs on the node the agent claims; where the API server also
+// names the node (1.30+), that too must match. The Node must exist with pod CIDRs.
+//
+// So a token holder speaks only for the node its Pod runs on: a stolen token is worth
+// one node, not the cluster; a token of a deleted Pod (the UID differs) is worth nothing.
 #ifndef WEFT_CONTROLLER_KUBE_ADMISSION_H_
 #define WEFT_CONTROLLER_KUBE_ADMISSION_H_
 
@@ -21,6 +27,7 @@ namespace weft::controller {
 struct AdmissionOptions {
   std::string audience = "weft-controller";
   std::string service_account = "system:serviceaccount:kube-system:weft-agent";
+  std::string daemonset = "weft-agent";  // in the ServiceAccount's namespace
   std::chrono::seconds cache_ttl{60};
 };
 
@@ -38,9 +45,14 @@ class TokenReviewAdmission {
  private:
   struct Reviewed {
     std::string username;
-    std::string node;  // from the token's binding, "" when the API server does not say
+    std::string node;      // from the token's binding, "" when the API server does not say
+    std::string pod;       // the Pod the token is bound to ("" for an unbound token)
+    std::string pod_uid;
+    std::string pod_node;  // where that Pod runs (its spec.nodeName)
     std::chrono::steady_clock::time_point at;
   };
+  // The bound Pod's node, once its UID and owner are checked.
+  absl::StatusOr<std::string> PodNode(const std::string& ns, const std::string& pod, const std::string& uid);
   absl::StatusOr<Reviewed> Review(const std::string& token);
 
   k8s::KubeClient& client_;

@@ -121,6 +121,9 @@ int main(int argc, char** argv) {
       .Int("lease-duration-ms", &lease_ms, 1000, 3600000, "leader lease; renew deadline 2/3 of it")
       .String("agent-audience", &admission.audience, "AUDIENCE", "the audience agents' tokens must have")
       .String("agent-service-account", &admission.service_account, "USER", "the only identity admitted as an agent")
+      .String("agent-daemonset", &admission.daemonset, "NAME",
+              "the agent DaemonSet (in the agent ServiceAccount's namespace): an agent's token must be bound to one of "
+              "its Pods, on the node the agent claims")
       .Int("status-interval-ms", &status_interval_ms, 0, 3600000, "at most one WeftNode status write per node per interval")
       .Int("status-writes-per-second", &writes_per_second, 1, 100000, "cluster-wide WeftNode status write budget")
       .Int("aws-node-poll-ms", &aws_poll_ms, 100, 86400000, "how often aws-node's SNAT settings are read")

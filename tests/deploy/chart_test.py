@@ -312,6 +312,8 @@ def check_relay(objs):
                 for res in rule["resources"]:
                     key = (g, res, tuple(rule.get("resourceNames", [])))
                     got.setdefault(key, set()).update(rule["verbs"])
+        if got.get(("", "pods", ())) != {"get"}:
+            fail("controller Role: needs get on pods (an agent's token is bound to its Pod)")
         if got.get(("discovery.k8s.io", "endpointslices", ())) != {"list", "watch"}:
             fail("controller Role: needs list/watch on endpointslices")
         if got.get(("", "secrets", tuple(want_secret))) != {"get"}:
@@ -320,10 +322,12 @@ def check_relay(objs):
             fail("controller Role: needs create on secrets (the relay Secret, once)")
 
 
+# Exactly what weft-controller calls (least privilege): a reflector on nodes, list and
+# create of WeftNodes, merge patches of their status.
 CONTROLLER_CLUSTER_RULES = {
-    ("", "nodes"): {"get", "list", "watch"},
-    ("weft.dev", "weftnodes"): {"get", "list", "create"},
-    ("weft.dev", "weftnodes/status"): {"get", "patch", "update"},
+    ("", "nodes"): {"list", "watch"},
+    ("weft.dev", "weftnodes"): {"list", "create"},
+    ("weft.dev", "weftnodes/status"): {"patch"},
     ("authentication.k8s.io", "tokenreviews"): {"create"},
 }
 

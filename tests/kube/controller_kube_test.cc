@@ -143,10 +143,28 @@ class ControllerKubeTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     api_ = *std::move(s);
     api_->AddToken("controller-token", {.username = "system:serviceaccount:kube-system:weft-controller"});
-    for (const char* n : {"n1", "n2", "ghost"}) {
-      api_->AddToken(absl::StrCat("agent-", n), {.username = kAgentSa, .audiences = {"weft-controller"},
-                                                 .extra = {{"authentication.kubernetes.io/node-name", {n}}}});
+    // Each agent's token is bound to its Pod of the agent DaemonSet, as the kubelet
+    // projects it: "agent-N" as 1.30+ reviews it (the node named too), "agent129-N" as
+    // 1.29 does (only the Pod).
+    for (const char* n : {"n1", "n2", "n3", "ghost"}) {
+      const std::string uid = AddAgentPod(absl::StrCat("weft-agent-", n), n, "weft-agent");
+      api_->AddToken(absl::StrCat("agent-", n),
+                     {.username = kAgentSa, .audiences = {"weft-controller"},
+                      .extra = {{"authentication.kubernetes.io/node-name", {n}},
+                                {"authentication.kubernetes.io/pod-name", {absl::StrCat("weft-agent-", n)}},
+                                {"authentication.kubernetes.io/pod-uid", {uid}}}});
+      api_->AddToken(absl::StrCat("agent129-", n),
+                     {.username = kAgentSa, .audiences = {"weft-controller"},
+                      .extra = {{"authentication.kubernetes.io/pod-name", {absl::StrCat("weft-agent-", n)}},
+                                {"authentication.kubernetes.io/pod-uid", {uid}}}});
     }
+    const std::string other = AddAgentPod("not-the-agent", "n1", "something-else");
+    api_->AddToken("agent-other-pod", {.username = kAgentSa, .audiences = {"weft-controller"},
+                                       .extra = {{"authentication.kubernetes.io/pod-name", {"not-the-agent"}},
+                                                 {"authentication.kubernetes.io/pod-uid", {other}}}});
+    api_->AddToken("agent-stale-pod", {.username = kAgentSa, .audiences = {"weft-controller"},
+                                       .extra = {{"authentication.kubernetes.io/pod-name", {"weft-agent-n1"}},
+                                                 {"authentication.kubernetes.io/pod-uid", {"uid-of-a-deleted-pod"}}}});
     api_->AddToken("agent-unbound", {.username = kAgentSa, .audiences = {"weft-controller"}});
     api_->AddToken("default-sa", {.username = "system:serviceaccount:default:default", .audiences = {"weft-controller"}});
     api_->AddToken("api-audience", {.username = kAgentSa, .audiences = {"https://kubernetes.default.svc"}});
@@ -158,6 +176,20 @@ class ControllerKubeTest : public ::testing::Test {
   }
   void TearDown() override { unlink(token_file_.c_str()); }
 
+  // A Pod of DaemonSet `owner` in kube-system on `node`; its UID.
+  std::string AddAgentPod(const std::string& name, const std::string& node, const std::string& owner) {
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata",
+                 {{"name", name},
+                  {"namespace", "kube-system"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"name", owner}, {"uid", "ds-uid"}, {"controller", true}}}}}},
+                {"spec", {{"nodeName", node}, {"containers", {{{"name", "agent"}, {"image", "weft"}}}}}}};
+    auto put = api_->Put("/api/v1/namespaces/kube-system/pods/" + name, pod);
+    EXPECT_TRUE(put.ok()) << put.status();
+    return put.ok() ? (*put)["metadata"].value("uid", "") : "";
+  }
   void AddNode(const std::string& name, const std::string& cidr, const std::string& provider) {
     json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}, {"spec", json::object()}};
     if (!cidr.empty()) node["spec"] = {{"podCIDR", cidr}, {"podCIDRs", {cidr}}};
@@ -187,9 +219,14 @@ TEST_F(ControllerKubeTest, AdmitsOnlyTheAgentServiceAccountForAnExistingNode) {
       {"n1", "", absl::StatusCode::kUnauthenticated, "no token"},
       {"n1", "api-audience", absl::StatusCode::kUnauthenticated, "audiences"},
       {"n1", "default-sa", absl::StatusCode::kPermissionDenied, "system:serviceaccount:default:default"},
-      {"n2", "agent-n1", absl::StatusCode::kPermissionDenied, "issued on node \"n1\""},
+      // A token bound to a Pod on n1 speaks for n1 only, as 1.30+ and as 1.29 review it.
+      {"n2", "agent-n1", absl::StatusCode::kPermissionDenied, "bound to Pod weft-agent-n1 on node \"n1\", not \"n2\""},
+      {"n2", "agent129-n1", absl::StatusCode::kPermissionDenied, "on node \"n1\", not \"n2\""},
+      {"n1", "agent-unbound", absl::StatusCode::kPermissionDenied, "not bound to a Pod"},
+      {"n1", "agent-other-pod", absl::StatusCode::kPermissionDenied, "does not belong to DaemonSet weft-agent"},
+      {"n1", "agent-stale-pod", absl::StatusCode::kPermissionDenied, "earlier Pod"},
       {"ghost", "agent-ghost", absl::StatusCode::kNotFound, "no Node named \"ghost\""},
-      {"n3", "agent-unbound", absl::StatusCode::kFailedPrecondition, "no spec.podCIDRs"},
+      {"n3", "agent-n3", absl::StatusCode::kFailedPrecondition, "no spec.podCIDRs"},
   };
   for (const Case& k : cases) {
     Agent a(c.grpc_port);
@@ -198,6 +235,8 @@ TEST_F(ControllerKubeTest, AdmitsOnlyTheAgentServiceAccountForAnExistingNode) {
     EXPECT_EQ(w.status().code(), k.code) << k.token << ": " << w.status();
     EXPECT_NE(w.status().message().find(k.says), absl::string_view::npos) << w.status();
   }
+  Agent ok129(c.grpc_port);
+  ASSERT_TRUE(ok129.Join("n2", "agent129-n2").ok()) << "1.29: the Pod alone binds the token to its node";
   Agent ok(c.grpc_port);
   auto w = ok.Join("n1", "agent-n1");
   ASSERT_TRUE(w.ok()) << w.status();

@@ -44,6 +44,7 @@ struct Target {
 const std::vector<FakeApiServer::Resource>& Resources() {
   static const auto* r = new std::vector<FakeApiServer::Resource>{
       {"/api/v1", "nodes", "Node", "v1", false, true, "nodes"},
+      {"/api/v1", "pods", "Pod", "v1", true, true, "pods"},
       {"/api/v1", "secrets", "Secret", "v1", true, false, "secrets"},
       {"/api/v1", "configmaps", "ConfigMap", "v1", true, false, "configmaps"},
       {"/apis/weft.dev/v1alpha1", "weftnodes", "WeftNode", "weft.dev/v1alpha1", false, true, "weftnodes.weft.dev"},

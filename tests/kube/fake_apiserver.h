@@ -11,7 +11,7 @@
 //   - equality-based label selectors on list and watch (an object that stops matching is
 //     DELETED for that watch, one that starts matching ADDED);
 //   - bearer-token authentication (401) and TokenReview with audiences.
-// Resources: nodes, weftnodes.weft.dev (cluster-scoped, status), leases, daemonsets,
+// Resources: nodes, pods, weftnodes.weft.dev (cluster-scoped, status), leases, daemonsets,
 // secrets, configmaps, endpointslices.
 #ifndef WEFT_TESTS_KUBE_FAKE_APISERVER_H_
 #define WEFT_TESTS_KUBE_FAKE_APISERVER_H_

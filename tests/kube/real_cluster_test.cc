@@ -191,9 +191,34 @@ class RealClusterTest : public ::testing::Test {
     const std::string d = absl::StrCat(dir_, "/", node);
     std::filesystem::create_directories(d + "/bin");
     std::ofstream(d + "/bin/weft") << "#!/bin/sh\n";  // what install-cni put there
-    auto controller_token = api_->TokenFile(node + "-agent", "kube-system", "weft-agent", {"weft-controller"});
+    // The agent's Pod, as the DaemonSet controller would make it on this node (no
+    // controller-manager here), and its token bound to that Pod, as the kubelet projects.
+    auto ds = api_->admin().Get("/apis/apps/v1/namespaces/kube-system/daemonsets/weft-agent");
+    ASSERT_TRUE(ds.ok()) << ds.status();
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata",
+                 {{"name", "weft-agent-" + node},
+                  {"namespace", "kube-system"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"name", "weft-agent"},
+                     {"uid", (*ds)["metadata"]["uid"]}, {"controller", true}}}}}},
+                {"spec",
+                 {{"nodeName", node},
+                  {"serviceAccountName", "weft-agent"},
+                  {"automountServiceAccountToken", false},
+                  {"containers", {{{"name", "agent"}, {"image", "weft"}}}}}}};
+    if (!api_->admin().Get("/api/v1/namespaces/kube-system/pods/weft-agent-" + node).ok()) {
+      auto created = api_->admin().Create("/api/v1/namespaces/kube-system/pods", pod);
+      ASSERT_TRUE(created.ok()) << created.status();
+    }
+    auto bound = api_->Token("kube-system", "weft-agent", {"weft-controller"}, "weft-agent-" + node);
+    ASSERT_TRUE(bound.ok()) << bound.status();
+    const std::string controller_token_file = d + "/agent.token";
+    std::ofstream(controller_token_file) << *bound << "\n";
+    auto controller_token = std::optional<std::string>(controller_token_file);
     auto api_token = api_->TokenFile(node + "-agent-api", "kube-system", "weft-agent", {});
-    ASSERT_TRUE(controller_token.ok() && api_token.ok());
+    ASSERT_TRUE(api_token.ok());
     std::vector<std::string> stun;
     for (const auto& t : lab_->StunTargets()) stun.push_back(t.ToString());
     auto args = Override(c, {{"--node", node},  // $(NODE_NAME)

@@ -320,6 +320,18 @@ void ControllerService::RemoveNode(const std::string& node) {
   for (const auto& [name, n] : store_.nodes()) NotifyLocked(name);
 }
 
+bool ControllerService::Forget(const std::string& node) {
+  bool known;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    known = store_.Find(node) != nullptr;
+  }
+  RemoveNode(node);
+  std::lock_guard<std::mutex> l(mu_);
+  SaveLocked();
+  return known;
+}
+
 void ControllerService::SetProviderId(const std::string& node, const std::string& provider_id) {
   std::lock_guard<std::mutex> l(mu_);
   std::string& old = provider_ids_[node];
@@ -545,6 +557,18 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
         return refuse(grpc::StatusCode::PERMISSION_DENIED,
                       absl::StrCat("node \"", node, "\" reported the WireGuard key of node \"", name, "\""));
       }
+    }
+  }
+  // Standalone: the key a node first joined with is its identity (the join token is
+  // every node's): another key for that name is refused until the admin forgets the node.
+  if (!admit_) {
+    const v1::NodeInfo* known = store_.Find(node);
+    if (known != nullptr && !known->wireguard_public_key().empty() &&
+        known->wireguard_public_key() != info.wireguard_public_key()) {
+      return refuse(grpc::StatusCode::PERMISSION_DENIED,
+                    absl::StrCat("node \"", node, "\" joined before with another WireGuard key (pinned on first join); "
+                                 "if the node was reinstalled, forget it on the controller's host: "
+                                 "curl -X POST 'http://127.0.0.1:7080/forget?node=", node, "'"));
     }
   }
   const uint64_t before = store_.version();

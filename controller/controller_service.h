@@ -56,6 +56,10 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   bool leading() const;
   // The Node is gone from the cluster: its peers are removed everywhere.
   void RemoveNode(const std::string& node);
+  // Standalone: the admin says the node is gone or reinstalled: removed everywhere, its
+  // pinned key with it (the next agent of that name may join with a new key). Whether
+  // the node was known.
+  bool Forget(const std::string& node);
   void SetOnChange(OnChange f);
   // Relays handed to agents in Welcome, each with credentials derived from `secret`;
   // a change goes to every connected agent at once (RelayList).

@@ -390,5 +390,49 @@ TEST_F(ControllerServiceTest, MessagesPastTheRateAreDroppedAndCounted) {
   EXPECT_TRUE(Close(a).ok());
 }
 
+// Standalone: the join token is every node's, so a node's key is pinned on first join.
+TEST_F(ControllerServiceTest, ANodesKeyIsPinnedUntilTheAdminForgetsIt) {
+  Agent a = Connect("a");
+  v1::ControllerMessage m;
+  ASSERT_TRUE(a.stream->Read(&m));  // snapshot
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.1", a.pod_cidr)));
+  ASSERT_TRUE(a.stream->Read(&m));  // its delta
+  EXPECT_TRUE(Close(a).ok());
+
+  // A valid token, node a's name, another key: refused, nothing changed.
+  Agent thief = Connect("a");
+  ASSERT_TRUE(thief.stream->Read(&m));
+  v1::AgentMessage stolen = Report("a", v1::NAT_MAPPING_NONE, "198.51.100.66", thief.pod_cidr);
+  stolen.mutable_node()->set_wireguard_public_key(std::string(32, 'T'));
+  ASSERT_TRUE(thief.stream->Write(stolen));
+  while (thief.stream->Read(&m)) {
+  }
+  grpc::Status s = thief.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("joined before with another WireGuard key"), std::string::npos) << s.error_message();
+  ASSERT_EQ(service_.Snapshot().nodes_size(), 1);
+  EXPECT_EQ(service_.Snapshot().nodes(0).wireguard_public_key(), std::string(32, 'a'));
+
+  // The same key again (an agent restart): fine.
+  Agent again = Connect("a");
+  ASSERT_TRUE(again.stream->Read(&m));
+  ASSERT_TRUE(again.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.2", again.pod_cidr)));
+  ASSERT_TRUE(again.stream->Read(&m));
+  EXPECT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);
+  EXPECT_TRUE(Close(again).ok());
+
+  // Reinstalled, forgotten by the admin: the new key is taken, with the same pod CIDR.
+  EXPECT_TRUE(service_.Forget("a"));
+  EXPECT_FALSE(service_.Forget("a"));
+  Agent reinstalled = Connect("a");
+  EXPECT_EQ(reinstalled.pod_cidr, thief.pod_cidr);
+  ASSERT_TRUE(reinstalled.stream->Read(&m));
+  ASSERT_TRUE(reinstalled.stream->Write(stolen));
+  ASSERT_TRUE(reinstalled.stream->Read(&m));
+  EXPECT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);
+  EXPECT_EQ(service_.Snapshot().nodes(0).wireguard_public_key(), std::string(32, 'T'));
+  EXPECT_TRUE(Close(reinstalled).ok());
+}
+
 }  // namespace
 }  // namespace weft::controller

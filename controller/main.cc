@@ -71,6 +71,7 @@ std::unique_ptr<grpc::Server> g_server;
 
 int main(int argc, char** argv) {
   using namespace weft;
+  bool status_from_network = false;
   std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file,
               relay_service, relay_file, relay_secret_name;
   std::vector<net::Endpoint> relays;
@@ -94,7 +95,11 @@ int main(int argc, char** argv) {
       .String("tls-cert", &cert, "FILE", "TLS certificate for the gRPC endpoint")
       .String("tls-key", &key, "FILE", "its key")
       .Bool("insecure", &insecure, "no TLS (a lab)")
-      .String("status-listen", &status_listen, "ADDR:PORT", "GET /status, /healthz, /readyz")
+      .String("status-listen", &status_listen, "ADDR:PORT",
+              "GET /healthz, /readyz, /metrics (anyone who reaches it); GET /status and POST /forget?node=NAME "
+              "(loopback peers only: kubectl port-forward or the host)")
+      .Bool("status-from-network", &status_from_network,
+            "serve GET /status (every node's endpoints and NAT verdicts) to any peer, not only loopback")
       .String("join-token-file", &token_file, "FILE", "standalone: the token agents must present")
       .Int("node-prefix", &node_prefix, 1, 128, "standalone: the size of each node's block")
       .String("state-file", &state_file, "FILE", "standalone: durable state")
@@ -318,8 +323,27 @@ int main(int argc, char** argv) {
       return 1;
     }
     controller::ControllerService* svc = service.get();
-    status.Get("/status", [svc](const httplib::Request&, httplib::Response& res) {
+    status.Get("/status", [svc, status_from_network](const httplib::Request& req, httplib::Response& res) {
+      if (!status_from_network && !http::IsLoopbackPeer(req.remote_addr)) {
+        res.status = 403;
+        res.set_content("/status is served to loopback peers only (kubectl port-forward; or --status-from-network)\n",
+                        "text/plain");
+        return;
+      }
       res.set_content(svc->StatusJson(), "application/json");
+    });
+    // Standalone: a node reinstalled with a new key is refused (its key is pinned on first
+    // join) until the admin forgets it here, from the controller's host.
+    status.Post("/forget", [svc, kubernetes](const httplib::Request& req, httplib::Response& res) {
+      const std::string node = req.get_param_value("node");
+      if (!http::IsLoopbackPeer(req.remote_addr) || kubernetes || node.empty()) {
+        res.status = 403;
+        res.set_content("POST /forget?node=NAME: standalone mode, from loopback only\n", "text/plain");
+        return;
+      }
+      const bool known = svc->Forget(node);
+      Log("forgot node " + node + (known ? "" : " (it was not known)") + " on an admin's request");
+      res.set_content(known ? "forgotten\n" : "not known\n", "text/plain");
     });
     status.Get("/metrics", [svc](const httplib::Request&, httplib::Response& res) {
       res.set_content(svc->MetricsText(), "text/plain; version=0.0.4");

@@ -19,4 +19,10 @@ absl::Status Bind(httplib::Server& server, const std::string& addr_port) {
   return absl::OkStatus();
 }
 
+bool IsLoopbackPeer(const std::string& remote_addr) {
+  std::string a = remote_addr;
+  if (a.rfind("::ffff:", 0) == 0) a = a.substr(7);
+  return a == "::1" || a.rfind("127.", 0) == 0;
+}
+
 }  // namespace weft::http

@@ -17,6 +17,11 @@ namespace weft::http {
 // InvalidArgument when it is not HOST:PORT, Unavailable when the bind fails.
 absl::Status Bind(httplib::Server& server, const std::string& addr_port);
 
+// Whether a peer address (cpp-httplib's Request::remote_addr) is this host's loopback:
+// 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. What only the node's admin may read or do is
+// served to these (kubectl port-forward arrives from loopback too).
+bool IsLoopbackPeer(const std::string& remote_addr);
+
 }  // namespace weft::http
 
 #endif  // WEFT_LIB_HTTP_HTTP_LISTEN_H_

@@ -19,5 +19,12 @@ TEST(BindTest, AddrPortOrAClearError) {
   EXPECT_TRUE(absl::IsInvalidArgument(Bind(c, "127.0.0.1:http")));
 }
 
+TEST(IsLoopbackPeerTest, OnlyThisHost) {
+  for (const char* a : {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"}) EXPECT_TRUE(IsLoopbackPeer(a)) << a;
+  for (const char* a : {"", "10.0.0.1", "::ffff:10.0.0.1", "1.127.0.0", "fe80::1", "::2", "128.0.0.1"}) {
+    EXPECT_FALSE(IsLoopbackPeer(a)) << a;
+  }
+}
+
 }  // namespace
 }  // namespace weft::http

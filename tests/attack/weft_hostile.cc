@@ -38,7 +38,8 @@ std::string ReadFile(const std::string& path) {
 std::string KeyBytes(const weft::wireguard::Key& k) { return std::string(reinterpret_cast<const char*>(k.bytes.data()), 32); }
 
 int Agent(const std::string& controller, const std::string& ca_file, const std::string& token, const std::string& node,
-          const std::string& attack, const std::string& victim_cidr, const std::string& victim_key) {
+          const std::string& attack, const std::string& victim_cidr, const std::string& victim_key,
+          const std::string& own_key) {
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = ReadFile(ca_file) + "\n";
   auto stub = weft::v1::EndpointService::NewStub(grpc::CreateChannel(controller, grpc::SslCredentials(o)));
@@ -59,6 +60,14 @@ int Agent(const std::string& controller, const std::string& ca_file, const std::
   weft::v1::NodeInfo* n = m.mutable_node();
   n->set_name(node);
   n->set_wireguard_public_key(KeyBytes(*weft::wireguard::Key::PublicFrom(*weft::wireguard::Key::GeneratePrivate())));
+  if (!own_key.empty()) {
+    auto k = weft::wireguard::Key::FromBase64(own_key);
+    if (!k.ok()) {
+      std::fprintf(stderr, "--key: %s\n", k.status().ToString().c_str());
+      return 2;
+    }
+    n->set_wireguard_public_key(KeyBytes(*k));
+  }
   for (const auto& c : in.welcome().pod_cidrs()) n->add_pod_cidrs(c);
   auto* host = n->add_candidates();
   host->set_type(weft::v1::CANDIDATE_TYPE_HOST);
@@ -144,7 +153,7 @@ class HostileController final : public weft::v1::EndpointService::Service {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string mode, controller, ca_file, token_file, node, attack = "none", victim_cidr, victim_key, listen;
+  std::string mode, controller, ca_file, token_file, node, attack = "none", victim_cidr, victim_key, own_key, listen;
   std::vector<std::string> pod_cidrs, cluster_cidrs, peer_cidrs;
   weft::flags::FlagSet f("weft-hostile",
                          "weft-hostile --mode agent --controller ADDR --ca-file F --join-token-file F --node NAME "
@@ -159,13 +168,14 @@ int main(int argc, char** argv) {
               "agent mode: none, cidr-of-victim, default-halves, victim-key or candidates-100")
       .String("victim-cidr", &victim_cidr, "CIDR", "cidr-of-victim: the CIDR to claim")
       .String("victim-key", &victim_key, "BASE64", "victim-key: the key to claim")
+      .String("key", &own_key, "BASE64", "agent mode: the node's own public key (default: a new one)")
       .String("listen", &listen, "ADDR", "controller mode: where to serve (insecure)")
       .List("pod-cidr", &pod_cidrs, "TEXT", "controller mode: Welcome.pod_cidrs, as given")
       .List("cluster-cidr", &cluster_cidrs, "TEXT", "controller mode: Welcome.cluster_cidrs, as given")
       .List("peer-cidr", &peer_cidrs, "TEXT", "controller mode: a peer \"mallory\" claiming these");
   if (auto code = weft::flags::ParseForMain(f, argc, argv)) return *code;
   if (mode == "agent") {
-    return Agent(controller, ca_file, ReadFile(token_file), node, attack, victim_cidr, victim_key);
+    return Agent(controller, ca_file, ReadFile(token_file), node, attack, victim_cidr, victim_key, own_key);
   }
   if (mode == "controller") {
     HostileController svc(pod_cidrs, cluster_cidrs, peer_cidrs);

@@ -1,8 +1,9 @@
 // Trust boundaries in the NAT lab (root), with the real binaries against an attacker
 // (tests/attack/weft-hostile):
 //  - a rogue admitted agent claims another node's pod CIDR, the default route in halves,
-//    another node's key, 100 candidates: the controller refuses each with a clear status,
-//    and no honest node's WireGuard peers or routes change;
+//    another node's key, 100 candidates, another node's name (with its own key): the
+//    controller refuses each with a clear status, and no honest node's WireGuard peers or
+//    routes change;
 //  - a hostile controller welcomes an agent with nft syntax in a cluster CIDR: refused,
 //    nothing installed; and hands it a peer claiming the default route in halves and
 //    the agent's own pod CIDR: refused, no such route.
@@ -26,17 +27,22 @@ namespace {
 
 using nlohmann::json;
 
+// The rogue node's own key, the same in every attack (its first, honest join pins it).
+constexpr char kRogueKey[] = "cm9ndWUtbm9kZS1wdWJsaWMta2V5LTMyLWJ5dGVzISE=";
+
 // What a node holds for its peers: WireGuard's keys and AllowedIPs, and its routes.
 std::string DataPlane(LabCluster& cluster, const std::string& node) {
-  std::string out;
   wireguard::UapiDevice dev(cluster.WireGuardName(node));
   auto st = dev.Get();
   if (!st.ok()) return "device: " + st.status().ToString();
+  std::vector<std::string> peers;  // in key order (the device lists them in its own)
   for (const auto& p : st->peers) {
-    absl::StrAppend(&out, "peer ", p.public_key.ToBase64(), ":");
-    for (const auto& a : p.allowed_ips) absl::StrAppend(&out, " ", a.ToString());
-    out += "\n";
+    std::string line = absl::StrCat("peer ", p.public_key.ToBase64(), ":");
+    for (const auto& a : p.allowed_ips) absl::StrAppend(&line, " ", a.ToString());
+    peers.push_back(line + "\n");
   }
+  std::sort(peers.begin(), peers.end());
+  std::string out = absl::StrJoin(peers, "");
   std::string routes;
   cluster.lab().ns("n-" + node).Exec("ip -4 route show table all; ip -6 route show table all", &routes);
   return out + routes;
@@ -76,7 +82,7 @@ TEST_F(TrustLabTest, ARogueAgentChangesNoHonestNodesPeersOrRoutes) {
 
   const std::vector<std::string> join = {"--mode", "agent", "--controller", "198.51.100.200:7443", "--ca-file",
                                          cluster.File("ca.crt"), "--join-token-file", cluster.File("token"),
-                                         "--node", "rogue"};
+                                         "--node", "rogue", "--key", kRogueKey};
   // First the rogue as an honest node: the tool works, and a and b take it as a peer.
   auto run = [&](const std::string& attack, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = join;
@@ -114,12 +120,22 @@ TEST_F(TrustLabTest, ARogueAgentChangesNoHonestNodesPeersOrRoutes) {
     const std::string out = run(attack.kind, attack.extra);
     EXPECT_NE(out.find(attack.says), std::string::npos) << attack.kind << ": " << out;
   }
+  // The join token is every node's: with it, node a's name and another key (the tool's
+  // own), refused: a's key was pinned when it first joined.
+  std::vector<std::string> as_a = join;
+  as_a.resize(as_a.size() - 2);  // a key of its own, new
+  as_a.back() = "a";
+  as_a.insert(as_a.end(), {"--attack", "none"});
+  const std::string taken = RunHostile(cluster, "rogue", as_a, cluster.File("hostile-as-a.log"));
+  EXPECT_NE(taken.find("status 7: NodeInfo refused: node \"a\" joined before with another WireGuard key"),
+            std::string::npos)
+      << taken;
   std::this_thread::sleep_for(std::chrono::seconds(2));  // anything that leaked would be applied by now
   EXPECT_EQ(DataPlane(cluster, "a"), a_before);
   EXPECT_EQ(DataPlane(cluster, "b"), b_before);
   EXPECT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 5));
   json after = json::parse(cluster.ControllerStatus());
-  EXPECT_EQ(after["agentInput"]["refused"], 4) << after["agentInput"].dump();
+  EXPECT_EQ(after["agentInput"]["refused"], 5) << after["agentInput"].dump();
 }
 
 TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {

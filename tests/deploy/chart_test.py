@@ -198,6 +198,14 @@ def check_workload(o, pod_labels_sel):
 
 def check_agent(objs):
     ds = one(objs, "DaemonSet", "weft-agent")
+    if ds and ds["spec"]["template"]["spec"].get("securityContext", {}).get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        fail("agent: the pod must run with seccomp RuntimeDefault")
+    if ds:
+        agent_c = [c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "agent"]
+        cleanup = any(a.startswith("--cni-bin-file=") for c in agent_c for a in c.get("args", []))
+        has_bin = any(m["name"] == "cni-bin" for c in agent_c for m in c.get("volumeMounts", []))
+        if has_bin != cleanup:
+            fail("agent: the host's CNI plugin directory is mounted in the agent only to remove the plugin on uninstall")
     if ds is None:
         return
     check_workload(ds, None)

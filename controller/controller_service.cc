@@ -53,6 +53,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   static AgentStream* Start(ControllerService* service, grpc::CallbackServerContext* ctx) {
     std::shared_ptr<AgentStream> s(new AgentStream(service, ctx));
     s->self_ = s;
+    service->Arrived(s.get());
     s->StartRead(&s->in_);
     return s.get();
   }
@@ -136,7 +137,9 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
       admitting_ = true;
     }
     std::shared_ptr<AgentStream> self = self_;  // OnDone cannot run during this reaction
-    if (!service_->admission_->TrySubmit([self, hello = in_.hello()] { self->AdmitOnPool(hello); })) {
+    // The connection is the lane (ctx_->peer(): "ipv4:ADDR:PORT"): one connection's flood
+    // queues behind itself.
+    if (!service_->admission_->TrySubmit(ctx_->peer(), [self, hello = in_.hello()] { self->AdmitOnPool(hello); })) {
       std::lock_guard<std::mutex> l(write_mu_);
       admitting_ = false;
       FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many agents joining at once; retry"));
@@ -216,14 +219,47 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
 };
 
 ControllerService::ControllerService(std::string join_token, PodCidrAllocator pods)
-    : join_token_(std::move(join_token)), epoch_(NewEpoch()), pods_(std::move(pods)) {}
+    : join_token_(std::move(join_token)), epoch_(NewEpoch()), pods_(std::move(pods)) {
+  sweeper_ = std::jthread([this](std::stop_token st) {
+    while (!st.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      SweepUnjoined();
+    }
+  });
+}
 
 ControllerService::ControllerService(Admit admit, std::vector<std::string> cluster_cidrs)
     : admit_(std::move(admit)),
       cluster_cidrs_(std::move(cluster_cidrs)),
       leading_(false),
       epoch_(NewEpoch()),
-      admission_(std::make_unique<AdmissionPool>(kAdmissionThreads, kAdmissionQueue)) {}
+      admission_(std::make_unique<AdmissionPool>(kAdmissionThreads, kAdmissionQueue, kAdmissionPerConnection)) {
+  sweeper_ = std::jthread([this](std::stop_token st) {
+    while (!st.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      SweepUnjoined();
+    }
+  });
+}
+
+void ControllerService::Arrived(AgentStream* stream) {
+  std::lock_guard<std::mutex> l(mu_);
+  unjoined_[stream] = sys::SteadyMs();
+}
+
+void ControllerService::SweepUnjoined() {
+  std::lock_guard<std::mutex> l(mu_);
+  const int64_t now = sys::SteadyMs();
+  for (auto it = unjoined_.begin(); it != unjoined_.end();) {
+    if (now - it->second < hello_deadline_ms_.load()) {
+      ++it;
+      continue;
+    }
+    input_refused_.fetch_add(1, std::memory_order_relaxed);
+    it->first->FinishWith(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no Hello (or no admission) in time"));
+    it = unjoined_.erase(it);
+  }
+}
 
 ControllerService::~ControllerService() = default;
 
@@ -503,6 +539,7 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
   }
   stream->SetNodeLocked(hello.node());
   streams_[hello.node()] = stream;
+  unjoined_.erase(stream);
   stream->QueueLocked(std::move(welcome));
   // resume 0: a new agent (or a new epoch), which needs the whole state even when empty.
   if (resume > 0 && deltas->has_value()) {
@@ -616,6 +653,7 @@ void ControllerService::QueueDirectivesLocked(const std::string& node) {
 
 void ControllerService::Leave(AgentStream* stream) {
   std::lock_guard<std::mutex> l(mu_);
+  unjoined_.erase(stream);
   auto it = streams_.find(stream->node());
   // Only if it is still the node's current stream; the node's state stays (the data
   // plane keeps working while an agent restarts).

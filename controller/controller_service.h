@@ -16,6 +16,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
+#include <chrono>
 
 #include "controller/admission_pool.h"
 #include "controller/endpoint_store.h"
@@ -44,9 +46,15 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   ~ControllerService();
 
   // Kubernetes mode: admission checks run on this many threads; Hellos beyond this many
-  // waiting for one are refused at once (RESOURCE_EXHAUSTED; agents retry).
+  // waiting for one (in all, or from one connection) are refused at once
+  // (RESOURCE_EXHAUSTED; agents retry). Connections are served round-robin.
   static constexpr size_t kAdmissionThreads = 4;
   static constexpr size_t kAdmissionQueue = 1024;
+  static constexpr size_t kAdmissionPerConnection = 64;
+  // A connection that has not joined (Hello checked, admitted) by then is ended
+  // (DEADLINE_EXCEEDED): an open stream costs memory, and only agents that join get it.
+  static constexpr std::chrono::milliseconds kHelloDeadline{10000};
+  void SetHelloDeadline(std::chrono::milliseconds d) { hello_deadline_ms_ = d.count(); }
 
   // Kubernetes mode: only the Lease holder serves. Becoming leader starts a new epoch
   // from `nodes` (what the previous leader published), so agents get a snapshot with
@@ -107,6 +115,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);
   void Leave(AgentStream* stream);
+  // A new stream, not joined yet (the sweeper ends it after the Hello deadline).
+  void Arrived(AgentStream* stream);
+  void SweepUnjoined();
   void SaveLocked();
   // Queues directives between `node` and every other node, to both sides. Lock held.
   void QueueDirectivesLocked(const std::string& node);
@@ -130,12 +141,15 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
   // node → the pod CIDRs the controller gave it (the only ones its peers ever get).
   std::map<std::string, std::vector<std::string>> assigned_;  // guarded by mu_
+  std::map<AgentStream*, int64_t> unjoined_;  // stream → when it arrived (steady ms); guarded by mu_
+  std::atomic<int64_t> hello_deadline_ms_{kHelloDeadline.count()};
   std::atomic<uint64_t> input_refused_{0};         // messages refused (the stream ends)
   std::atomic<uint64_t> input_dropped_rate_{0};    // messages over an agent's rate
   std::atomic<uint64_t> input_dropped_health_{0};  // health entries about no peer of the node
   std::string state_file_;
   // Last: destroyed first, so no admission runs against a half-destroyed service.
   std::unique_ptr<AdmissionPool> admission_;          // Kubernetes mode
+  std::jthread sweeper_;                              // ends streams past the Hello deadline
 };
 
 }  // namespace weft::controller

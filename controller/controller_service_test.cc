@@ -434,5 +434,24 @@ TEST_F(ControllerServiceTest, ANodesKeyIsPinnedUntilTheAdminForgetsIt) {
   EXPECT_TRUE(Close(reinstalled).ok());
 }
 
+TEST_F(ControllerServiceTest, AConnectionThatNeverJoinsIsEndedAtTheHelloDeadline) {
+  service_.SetHelloDeadline(std::chrono::milliseconds(300));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub_->Connect(&ctx);  // says nothing
+  const auto start = std::chrono::steady_clock::now();
+  v1::ControllerMessage m;
+  EXPECT_FALSE(stream->Read(&m));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_NE(s.error_message().find("no Hello"), std::string::npos) << s.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // An agent that joins in time stays.
+  Agent a = Connect("a");
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ(service_.connected(), 1u);
+  EXPECT_TRUE(Close(a).ok());
+}
+
 }  // namespace
 }  // namespace weft::controller

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "lib/k8s/sa_token.h"
 #include "lib/status/status_macros.h"
 
 namespace weft::controller {
@@ -99,6 +101,10 @@ absl::StatusOr<std::vector<std::string>> TokenReviewAdmission::Admit(const v1::H
   if (hello.token().empty()) {
     return absl::UnauthenticatedError("no token: the agent must send its projected ServiceAccount token");
   }
+  // What could never pass a review is refused without one (a flood of junk costs no
+  // TokenReview and queues in front of nobody).
+  RETURN_IF_ERROR(k8s::PrecheckProjectedToken(hello.token(), opts_.audience, opts_.service_account,
+                                              absl::ToUnixSeconds(absl::Now())));
   auto who = Review(hello.token());
   if (!who.ok()) return who.status();
   if (who->username != opts_.service_account) {

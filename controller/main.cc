@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
   }
 
   std::unique_ptr<controller::ControllerService> service;
-  std::unique_ptr<k8s::KubeClient> client;
+  std::unique_ptr<k8s::KubeClient> client, review_client, lease_client;
   std::unique_ptr<controller::NodeCache> nodes;
   std::unique_ptr<controller::RelayWatch> relay_watch;
   std::unique_ptr<controller::TokenReviewAdmission> admit;
@@ -187,7 +187,11 @@ int main(int argc, char** argv) {
       else svc->SetProviderId(name, f->provider_id);
       if (relay_watch) relay_watch->NodesChanged();
     });
-    admit = std::make_unique<controller::TokenReviewAdmission>(*client, *nodes, admission);
+    // Admission and the Lease each on a client (a connection and a lock) of their own: a
+    // flood of Hellos waiting on TokenReviews never holds back the Lease's renewal.
+    review_client = std::make_unique<k8s::KubeClient>(kube);
+    lease_client = std::make_unique<k8s::KubeClient>(kube);
+    admit = std::make_unique<controller::TokenReviewAdmission>(*review_client, *nodes, admission);
     service = std::make_unique<controller::ControllerService>(
         [a = admit.get()](const v1::Hello& h) { return a->Admit(h); }, cluster_cidrs);
     controller::ControllerService* svc = service.get();
@@ -395,7 +399,7 @@ int main(int argc, char** argv) {
     controller::NodeCache* cache = nodes.get();
     controller::WeftNodeWriter* w = writer.get();
     k8s::KubeClient* kc = client.get();
-    le = std::make_unique<k8s::LeaderElector>(*client, elector, [=](bool leading) {
+    le = std::make_unique<k8s::LeaderElector>(*lease_client, elector, [=](bool leading) {
       if (!leading) {
         Log("lost the lease: standing by");
         w->SetEnabled(false);

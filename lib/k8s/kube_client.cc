@@ -37,7 +37,7 @@ absl::StatusOr<KubeConfig> KubeConfig::InCluster() {
   return c;
 }
 
-KubeClient::KubeClient(KubeConfig config) : config_(std::move(config)), http_(NewHttpClient()) {}
+KubeClient::KubeClient(KubeConfig config) : config_(std::move(config)) {}
 KubeClient::~KubeClient() = default;
 
 std::unique_ptr<httplib::Client> KubeClient::NewHttpClient() {
@@ -65,13 +65,27 @@ std::string KubeClient::Token() {  // mu_ held
 
 absl::StatusOr<nlohmann::json> KubeClient::Send(const std::string& method, const std::string& path,
                                                 const std::string& body, const std::string& content_type) {
-  std::lock_guard<std::mutex> l(mu_);
   httplib::Headers headers = {{"Accept", "application/json"}};
-  if (std::string t = Token(); !t.empty()) headers.emplace("Authorization", "Bearer " + t);
-  httplib::Result r = method == "GET"    ? http_->Get(path.c_str(), headers)
-                     : method == "POST" ? http_->Post(path.c_str(), headers, body, content_type.c_str())
-                     : method == "PUT"  ? http_->Put(path.c_str(), headers, body, content_type.c_str())
-                                        : http_->Patch(path.c_str(), headers, body, content_type.c_str());
+  std::unique_ptr<httplib::Client> http;
+  {
+    // A connection of the pool (or a new one): requests from several threads run at
+    // once, each on its own connection.
+    std::lock_guard<std::mutex> l(mu_);
+    if (std::string t = Token(); !t.empty()) headers.emplace("Authorization", "Bearer " + t);
+    if (!idle_.empty()) {
+      http = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!http) http = NewHttpClient();
+  httplib::Result r = method == "GET"    ? http->Get(path.c_str(), headers)
+                     : method == "POST" ? http->Post(path.c_str(), headers, body, content_type.c_str())
+                     : method == "PUT"  ? http->Put(path.c_str(), headers, body, content_type.c_str())
+                                        : http->Patch(path.c_str(), headers, body, content_type.c_str());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (idle_.size() < kIdleConnections) idle_.push_back(std::move(http));
+  }
   if (!r) {
     return absl::UnavailableError(
         absl::StrCat(method, " ", config_.server, path, ": ", httplib::to_string(r.error())));

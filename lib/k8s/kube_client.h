@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 #include <stop_token>
 #include <string>
 
@@ -64,9 +65,10 @@ class KubeClient {
   absl::StatusOr<nlohmann::json> Send(const std::string& method, const std::string& path, const std::string& body,
                                       const std::string& content_type);
 
+  static constexpr size_t kIdleConnections = 8;
   const KubeConfig config_;
-  std::mutex mu_;  // serializes requests on http_, guards the token cache
-  std::unique_ptr<httplib::Client> http_;
+  std::mutex mu_;  // guards the idle connections and the token cache
+  std::vector<std::unique_ptr<httplib::Client>> idle_;  // keep-alive connections not in use
   std::string token_;
   std::chrono::steady_clock::time_point token_read_{};
 };

@@ -72,6 +72,7 @@ std::string LeaderElector::holder() const {
 }
 
 void LeaderElector::SetLeading(bool leading) {
+  std::lock_guard<std::mutex> l(change_mu_);  // Run and the watchdog: one change at a time
   if (leading_.exchange(leading) != leading) on_change_(leading);
 }
 
@@ -131,15 +132,26 @@ void LeaderElector::Release() {
 }
 
 void LeaderElector::Run(std::stop_token stop) {
-  auto last_renew = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  std::atomic<Clock::rep> last_renew{Clock::now().time_since_epoch().count()};
+  // Leadership ends when the renew deadline passes, even while a renewal is stuck in a
+  // request that has not returned (an API server that accepts and never answers).
+  std::jthread watchdog([&](std::stop_token st) {
+    while (!st.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const auto since = Clock::now() - Clock::time_point(Clock::duration(last_renew.load()));
+      if (leading() && since > opts_.renew_deadline) SetLeading(false);
+    }
+  });
   while (!stop.stop_requested()) {
     std::chrono::milliseconds next;
     auto held = TryAcquireOrRenew(&next);
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = Clock::now();
     if (held.ok() && *held) {
-      last_renew = now;
+      last_renew = now.time_since_epoch().count();
       SetLeading(true);
-    } else if (!leading() || now - last_renew > opts_.renew_deadline || (held.ok() && !*held)) {
+    } else if (!leading() || now - Clock::time_point(Clock::duration(last_renew.load())) > opts_.renew_deadline ||
+               (held.ok() && !*held)) {
       // Someone else holds it, or we could not renew in time: stop before they start.
       SetLeading(false);
     }

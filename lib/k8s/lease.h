@@ -78,6 +78,7 @@ class LeaderElector {
   std::atomic<bool> leading_{false};
   mutable std::mutex mu_;
   std::string holder_;  // guarded by mu_
+  std::mutex change_mu_;  // held while on_change_ runs
 };
 
 }  // namespace weft::k8s

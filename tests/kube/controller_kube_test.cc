@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <map>
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -74,6 +77,27 @@ struct Controller {
   }
 };
 
+// Agents' tokens are JWTs, as the kubelet projects them (the controller refuses anything
+// else without a review); tests name them ("agent-n1"), the fake API server knows each.
+std::map<std::string, std::string>& NamedTokens() {
+  static auto* m = new std::map<std::string, std::string>;
+  return *m;
+}
+
+// A projected token's shape for `user` (unsigned: the fake API server reviews it by value).
+std::string ProjectedJwt(const std::string& name, const testing::FakeApiServer::User& user) {
+  json payload = {{"aud", user.audiences}, {"sub", user.username}, {"jti", name},
+                  {"exp", absl::ToUnixSeconds(absl::Now()) + 3600}};
+  auto pod = user.extra.find("authentication.kubernetes.io/pod-name");
+  auto uid = user.extra.find("authentication.kubernetes.io/pod-uid");
+  if (pod != user.extra.end()) {
+    payload["kubernetes.io"] = {{"namespace", "kube-system"},
+                                {"pod", {{"name", pod->second.at(0)}, {"uid", uid != user.extra.end() ? uid->second.at(0) : ""}}}};
+  }
+  return absl::WebSafeBase64Escape(R"({"alg":"RS256","kid":"fake"})") + "." + absl::WebSafeBase64Escape(payload.dump()) +
+         ".ZmFrZQ";
+}
+
 // One agent's stream, driven by the test.
 struct Agent {
   std::unique_ptr<v1::EndpointService::Stub> stub;
@@ -92,7 +116,8 @@ struct Agent {
                                    const std::string& epoch = "") {
     v1::AgentMessage m;
     m.mutable_hello()->set_node(node);
-    m.mutable_hello()->set_token(token);
+    auto named = NamedTokens().find(token);
+    m.mutable_hello()->set_token(named != NamedTokens().end() ? named->second : token);
     m.mutable_hello()->set_resume_version(resume);
     m.mutable_hello()->set_resume_epoch(epoch);
     stream->Write(m);
@@ -136,6 +161,38 @@ struct Agent {
   }
 };
 
+// One unauthenticated connection: a Hello with a forged token, then whatever comes back.
+class Flooder : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  Flooder(v1::EndpointService::Stub* stub, const std::string& token, std::atomic<int>* done) : done_(done) {
+    hello_.mutable_hello()->set_node("n1");
+    hello_.mutable_hello()->set_token(token);
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    stub->async()->Connect(&ctx_, this);
+    StartWrite(&hello_);
+    StartRead(&in_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (ok) StartRead(&in_);
+  }
+  void OnDone(const grpc::Status&) override { done_->fetch_add(1); }
+
+ private:
+  grpc::ClientContext ctx_;
+  v1::AgentMessage hello_;
+  v1::ControllerMessage in_;
+  std::atomic<int>* done_;
+};
+
+int Threads(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  }
+  return -1;
+}
+
 class ControllerKubeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -143,31 +200,35 @@ class ControllerKubeTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     api_ = *std::move(s);
     api_->AddToken("controller-token", {.username = "system:serviceaccount:kube-system:weft-controller"});
+    NamedTokens().clear();
     // Each agent's token is bound to its Pod of the agent DaemonSet, as the kubelet
     // projects it: "agent-N" as 1.30+ reviews it (the node named too), "agent129-N" as
     // 1.29 does (only the Pod).
     for (const char* n : {"n1", "n2", "n3", "ghost"}) {
       const std::string uid = AddAgentPod(absl::StrCat("weft-agent-", n), n, "weft-agent");
-      api_->AddToken(absl::StrCat("agent-", n),
+      AddAgentToken(absl::StrCat("agent-", n),
                      {.username = kAgentSa, .audiences = {"weft-controller"},
                       .extra = {{"authentication.kubernetes.io/node-name", {n}},
                                 {"authentication.kubernetes.io/pod-name", {absl::StrCat("weft-agent-", n)}},
                                 {"authentication.kubernetes.io/pod-uid", {uid}}}});
-      api_->AddToken(absl::StrCat("agent129-", n),
+      AddAgentToken(absl::StrCat("agent129-", n),
                      {.username = kAgentSa, .audiences = {"weft-controller"},
                       .extra = {{"authentication.kubernetes.io/pod-name", {absl::StrCat("weft-agent-", n)}},
                                 {"authentication.kubernetes.io/pod-uid", {uid}}}});
     }
     const std::string other = AddAgentPod("not-the-agent", "n1", "something-else");
-    api_->AddToken("agent-other-pod", {.username = kAgentSa, .audiences = {"weft-controller"},
+    AddAgentToken("agent-other-pod", {.username = kAgentSa, .audiences = {"weft-controller"},
                                        .extra = {{"authentication.kubernetes.io/pod-name", {"not-the-agent"}},
                                                  {"authentication.kubernetes.io/pod-uid", {other}}}});
-    api_->AddToken("agent-stale-pod", {.username = kAgentSa, .audiences = {"weft-controller"},
+    AddAgentToken("agent-stale-pod", {.username = kAgentSa, .audiences = {"weft-controller"},
                                        .extra = {{"authentication.kubernetes.io/pod-name", {"weft-agent-n1"}},
                                                  {"authentication.kubernetes.io/pod-uid", {"uid-of-a-deleted-pod"}}}});
-    api_->AddToken("agent-unbound", {.username = kAgentSa, .audiences = {"weft-controller"}});
-    api_->AddToken("default-sa", {.username = "system:serviceaccount:default:default", .audiences = {"weft-controller"}});
-    api_->AddToken("api-audience", {.username = kAgentSa, .audiences = {"https://kubernetes.default.svc"}});
+    NamedTokens()["forged-jwt"] = ProjectedJwt("forged-jwt", {.username = kAgentSa, .audiences = {"weft-controller"},
+                                                               .extra = {{"authentication.kubernetes.io/pod-name", {"weft-agent-n1"}},
+                                                                         {"authentication.kubernetes.io/pod-uid", {"u"}}}});
+    AddAgentToken("agent-unbound", {.username = kAgentSa, .audiences = {"weft-controller"}});
+    AddAgentToken("default-sa", {.username = "system:serviceaccount:default:default", .audiences = {"weft-controller"}});
+    AddAgentToken("api-audience", {.username = kAgentSa, .audiences = {"https://kubernetes.default.svc"}});
     AddNode("n1", "10.244.1.0/24", "aws:///us-east-1a/i-0000000000000001");
     AddNode("n2", "10.244.2.0/24", "");
     AddNode("n3", "", "");
@@ -176,6 +237,11 @@ class ControllerKubeTest : public ::testing::Test {
   }
   void TearDown() override { unlink(token_file_.c_str()); }
 
+  void AddAgentToken(const std::string& name, testing::FakeApiServer::User user) {
+    const std::string jwt = ProjectedJwt(name, user);
+    NamedTokens()[name] = jwt;
+    api_->AddToken(jwt, std::move(user));
+  }
   // A Pod of DaemonSet `owner` in kube-system on `node`; its UID.
   std::string AddAgentPod(const std::string& name, const std::string& node, const std::string& owner) {
     json pod = {{"apiVersion", "v1"},
@@ -215,14 +281,16 @@ TEST_F(ControllerKubeTest, AdmitsOnlyTheAgentServiceAccountForAnExistingNode) {
     absl::StatusCode code;
     std::string says;
   } cases[] = {
-      {"n1", "forged", absl::StatusCode::kUnauthenticated, "refused the agent's token"},
+      {"n1", "forged", absl::StatusCode::kUnauthenticated, "not a JWT"},
       {"n1", "", absl::StatusCode::kUnauthenticated, "no token"},
-      {"n1", "api-audience", absl::StatusCode::kUnauthenticated, "audiences"},
-      {"n1", "default-sa", absl::StatusCode::kPermissionDenied, "system:serviceaccount:default:default"},
+      {"n1", "api-audience", absl::StatusCode::kUnauthenticated, "not for audience \"weft-controller\""},
+      {"n1", "default-sa", absl::StatusCode::kUnauthenticated, "not \"system:serviceaccount:kube-system:weft-agent\"'s"},
+      // JWT-shaped, claims in order, signed by nobody: only the API server can tell.
+      {"n1", "forged-jwt", absl::StatusCode::kUnauthenticated, "refused the agent's token"},
       // A token bound to a Pod on n1 speaks for n1 only, as 1.30+ and as 1.29 review it.
       {"n2", "agent-n1", absl::StatusCode::kPermissionDenied, "bound to Pod weft-agent-n1 on node \"n1\", not \"n2\""},
       {"n2", "agent129-n1", absl::StatusCode::kPermissionDenied, "on node \"n1\", not \"n2\""},
-      {"n1", "agent-unbound", absl::StatusCode::kPermissionDenied, "not bound to a Pod"},
+      {"n1", "agent-unbound", absl::StatusCode::kUnauthenticated, "not bound to a Pod"},
       {"n1", "agent-other-pod", absl::StatusCode::kPermissionDenied, "does not belong to DaemonSet weft-agent"},
       {"n1", "agent-stale-pod", absl::StatusCode::kPermissionDenied, "earlier Pod"},
       {"ghost", "agent-ghost", absl::StatusCode::kNotFound, "no Node named \"ghost\""},
@@ -442,6 +510,67 @@ TEST_F(ControllerKubeTest, RelaysAreTheRelayServicesEndpointsAndChangesReachConn
   relays = a1.NextRelays();
   ASSERT_TRUE(relays.has_value()) << c.Log();
   EXPECT_EQ(relays->relays_size(), 0);
+}
+
+// 2,000 unauthenticated Hellos in a second: threads stay bounded (no thread per
+// connection; TokenReviews on a bounded pool), the Lease is renewed on time (its own
+// connection), and an honest agent is admitted within 2 s.
+TEST_F(ControllerKubeTest, AFloodOfUnauthenticatedHellosCostsNeitherTheLeaseNorHonestAgents) {
+  Controller c;
+  c.Start(api_->url(), "controller-a", token_file_);
+  ASSERT_TRUE(Eventually([&] { return c.Ready(); })) << c.Log();
+  const int threads_before = Threads(c.proc->pid());
+  // Sampled all along: the controller's threads, and how long ago the Lease was renewed.
+  std::atomic<int> peak{0};
+  std::atomic<double> worst_lease_age{0};
+  const std::string lease = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/weft-controller";
+  std::jthread sampler([&](std::stop_token st) {
+    while (!st.stop_requested()) {
+      peak = std::max(peak.load(), Threads(c.proc->pid()));
+      if (auto l = api_->Get(lease); l) {
+        absl::Time renewed;
+        std::string err;
+        if (absl::ParseTime(absl::RFC3339_full, (*l)["spec"].value("renewTime", ""), &renewed, &err)) {
+          worst_lease_age = std::max(worst_lease_age.load(), absl::ToDoubleSeconds(absl::Now() - renewed));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  auto stub = v1::EndpointService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", c.grpc_port), grpc::InsecureChannelCredentials()));
+  std::atomic<int> done{0};
+  std::vector<std::unique_ptr<Flooder>> flood;
+  // Half junk (refused without a review), half forged JWTs with every claim in order
+  // (each costs a TokenReview): the worst an outsider can send.
+  for (int i = 0; i < 2000; ++i) {
+    const std::string token = i % 2 ? "junk" : ProjectedJwt(absl::StrCat("forged-", i), {.username = kAgentSa, .audiences = {"weft-controller"},
+                                  .extra = {{"authentication.kubernetes.io/pod-name", {"weft-agent-n1"}},
+                                            {"authentication.kubernetes.io/pod-uid", {"u"}}}});
+    flood.push_back(std::make_unique<Flooder>(stub.get(), token, &done));
+    if (i % 200 == 199) std::this_thread::sleep_for(std::chrono::milliseconds(100));  // 2,000 in 1 s
+  }
+  // The honest agent, in the middle of it.
+  const auto tried = std::chrono::steady_clock::now();
+  Agent honest(c.grpc_port);
+  auto w = honest.Join("n1", "agent-n1");
+  const auto admitted_after = std::chrono::steady_clock::now() - tried;
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_LT(admitted_after, std::chrono::seconds(2))
+      << "admitted " << std::chrono::duration_cast<std::chrono::milliseconds>(admitted_after).count() << " ms after it tried";
+  for (int i = 0; i < 300 && done.load() < 2000; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a few more Lease samples
+  sampler.request_stop();
+  sampler.join();
+  EXPECT_EQ(done.load(), 2000) << "every flooding connection was answered";
+  std::printf("2,000 unauthenticated Hellos in 1 s: an honest agent admitted %lld ms after it tried; controller threads %d "
+              "before, %d at most; Lease renewed at most %.1f s ago at any sample (lease 3 s)\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(admitted_after).count()),
+              threads_before, peak.load(), worst_lease_age.load());
+  EXPECT_LT(peak, threads_before + 32) << "threads must not grow with connections";
+  EXPECT_LT(worst_lease_age, 3.0) << "the Lease must be renewed within its duration";
+  EXPECT_TRUE(c.Ready()) << "still the leader";
+  flood.clear();
 }
 
 TEST_F(ControllerKubeTest, OneLeaderAndTheStandbyTakesOverWithinTheLeaseDuration) {

@@ -25,6 +25,7 @@ class ChildProcess {
   void Kill();
   void Signal(int sig);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   // Whether it has exited (reaped here; then running() is false too).
   bool Exited();
   const std::string& log_path() const { return log_; }

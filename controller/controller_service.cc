@@ -84,19 +84,30 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
       return;
     }
     grpc::Status s = grpc::Status::OK;
-    // Past the rate an honest agent sends at, messages are read and dropped (counted):
-    // the stream stays, the controller's work per agent stays bounded.
+    // Past the rate an honest agent sends at, a message is dropped (counted) and the
+    // next one is not read before the service's next tick (100 ms): the stream stays,
+    // and what a flooding agent costs is bounded in CPU and memory (the rest waits in
+    // its own send buffer, HTTP/2 flow control).
+    bool pause = false;
     if (joined_ && !rate_.Take(sys::SteadyMs())) {
       service_->input_dropped_rate_.fetch_add(1, std::memory_order_relaxed);
+      in_.Clear();  // its memory goes now, not at the next read
+      pause = true;
+      service_->Pause(this);
     } else {
       s = Handle(in_);
     }
     std::lock_guard<std::mutex> l(write_mu_);
     if (!s.ok()) {
       FinishLocked(s);
-    } else if (!finished_) {
+    } else if (!finished_ && !pause) {
       StartRead(&in_);
     }
+  }
+  // The service's tick: reading again after a pause (service lock held).
+  void ResumeLocked() {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (!finished_) StartRead(&in_);
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> l(write_mu_);
@@ -247,8 +258,15 @@ void ControllerService::Arrived(AgentStream* stream) {
   unjoined_[stream] = sys::SteadyMs();
 }
 
+void ControllerService::Pause(AgentStream* stream) {
+  std::lock_guard<std::mutex> l(mu_);
+  paused_.insert(stream);
+}
+
 void ControllerService::SweepUnjoined() {
   std::lock_guard<std::mutex> l(mu_);
+  for (AgentStream* s : paused_) s->ResumeLocked();
+  paused_.clear();
   const int64_t now = sys::SteadyMs();
   for (auto it = unjoined_.begin(); it != unjoined_.end();) {
     if (now - it->second < hello_deadline_ms_.load()) {
@@ -654,6 +672,7 @@ void ControllerService::QueueDirectivesLocked(const std::string& node) {
 void ControllerService::Leave(AgentStream* stream) {
   std::lock_guard<std::mutex> l(mu_);
   unjoined_.erase(stream);
+  paused_.erase(stream);
   auto it = streams_.find(stream->node());
   // Only if it is still the node's current stream; the node's state stays (the data
   // plane keeps working while an agent restarts).

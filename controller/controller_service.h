@@ -117,6 +117,8 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   void Leave(AgentStream* stream);
   // A new stream, not joined yet (the sweeper ends it after the Hello deadline).
   void Arrived(AgentStream* stream);
+  // A stream past its message rate: it reads again at the next tick.
+  void Pause(AgentStream* stream);
   void SweepUnjoined();
   void SaveLocked();
   // Queues directives between `node` and every other node, to both sides. Lock held.
@@ -142,6 +144,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // node → the pod CIDRs the controller gave it (the only ones its peers ever get).
   std::map<std::string, std::vector<std::string>> assigned_;  // guarded by mu_
   std::map<AgentStream*, int64_t> unjoined_;  // stream → when it arrived (steady ms); guarded by mu_
+  std::set<AgentStream*> paused_;             // streams not reading until the next tick; mu_
   std::atomic<int64_t> hello_deadline_ms_{kHelloDeadline.count()};
   std::atomic<uint64_t> input_refused_{0};         // messages refused (the stream ends)
   std::atomic<uint64_t> input_dropped_rate_{0};    // messages over an agent's rate
@@ -149,7 +152,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::string state_file_;
   // Last: destroyed first, so no admission runs against a half-destroyed service.
   std::unique_ptr<AdmissionPool> admission_;          // Kubernetes mode
-  std::jthread sweeper_;                              // ends streams past the Hello deadline
+  std::jthread sweeper_;  // every 100 ms: resumes paused streams, ends those past the Hello deadline
 };
 
 }  // namespace weft::controller

@@ -39,12 +39,13 @@ std::string KeyBytes(const weft::wireguard::Key& k) { return std::string(reinter
 
 int Agent(const std::string& controller, const std::string& ca_file, const std::string& token, const std::string& node,
           const std::string& attack, const std::string& victim_cidr, const std::string& victim_key,
-          const std::string& own_key) {
+          const std::string& own_key, int flood_seconds) {
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = ReadFile(ca_file) + "\n";
   auto stub = weft::v1::EndpointService::NewStub(grpc::CreateChannel(controller, grpc::SslCredentials(o)));
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(attack == "flood-health" ? flood_seconds + 20 : 10));
   auto stream = stub->Connect(&ctx);
   AgentMessage hello;
   hello.mutable_hello()->set_node(node);
@@ -88,6 +89,29 @@ int Agent(const std::string& controller, const std::string& ca_file, const std::
     n->set_wireguard_public_key(KeyBytes(*k));
   } else if (attack == "candidates-100") {
     for (int i = 0; i < 99; ++i) *n->add_candidates() = *host;
+  } else if (attack == "flood-health") {
+    // Honest first, then health reports of almost 1 MiB as fast as 1,000 a second.
+    stream->Write(m);
+    AgentMessage h;
+    for (int i = 0; i < 1900; ++i) {
+      auto* p = h.mutable_health()->add_peers();
+      p->set_peer("peer-" + std::to_string(i));
+      p->set_reason(std::string(500, 'x'));
+    }
+    const std::string bytes = h.SerializeAsString();
+    const auto start = std::chrono::steady_clock::now();
+    int sent = 0;
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(flood_seconds)) {
+      if (!stream->Write(h)) break;
+      ++sent;
+      std::this_thread::sleep_until(start + std::chrono::microseconds(1000LL * sent));  // at most 1,000/s
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("flood: sent %d health reports of %zu bytes in %.1f s\n", sent, bytes.size(), secs);
+    ctx.TryCancel();
+    grpc::Status s = stream->Finish();
+    std::printf("status %d: %s\n", s.error_code(), s.error_message().c_str());
+    return 0;
   } else if (attack != "none") {
     std::fprintf(stderr, "unknown --attack %s\n", attack.c_str());
     return 2;
@@ -154,6 +178,7 @@ class HostileController final : public weft::v1::EndpointService::Service {
 
 int main(int argc, char** argv) {
   std::string mode, controller, ca_file, token_file, node, attack = "none", victim_cidr, victim_key, own_key, listen;
+  int flood_seconds = 10;
   std::vector<std::string> pod_cidrs, cluster_cidrs, peer_cidrs;
   weft::flags::FlagSet f("weft-hostile",
                          "weft-hostile --mode agent --controller ADDR --ca-file F --join-token-file F --node NAME "
@@ -165,17 +190,19 @@ int main(int argc, char** argv) {
       .String("join-token-file", &token_file, "FILE", "agent mode: a valid join token")
       .String("node", &node, "NAME", "agent mode: the node to join as")
       .String("attack", &attack, "KIND",
-              "agent mode: none, cidr-of-victim, default-halves, victim-key or candidates-100")
+              "agent mode: none, cidr-of-victim, default-halves, victim-key, candidates-100 or flood-health")
       .String("victim-cidr", &victim_cidr, "CIDR", "cidr-of-victim: the CIDR to claim")
       .String("victim-key", &victim_key, "BASE64", "victim-key: the key to claim")
       .String("key", &own_key, "BASE64", "agent mode: the node's own public key (default: a new one)")
+      .Int("flood-seconds", &flood_seconds, 1, 600, "flood-health: for how long")
       .String("listen", &listen, "ADDR", "controller mode: where to serve (insecure)")
       .List("pod-cidr", &pod_cidrs, "TEXT", "controller mode: Welcome.pod_cidrs, as given")
       .List("cluster-cidr", &cluster_cidrs, "TEXT", "controller mode: Welcome.cluster_cidrs, as given")
       .List("peer-cidr", &peer_cidrs, "TEXT", "controller mode: a peer \"mallory\" claiming these");
   if (auto code = weft::flags::ParseForMain(f, argc, argv)) return *code;
   if (mode == "agent") {
-    return Agent(controller, ca_file, ReadFile(token_file), node, attack, victim_cidr, victim_key, own_key);
+    return Agent(controller, ca_file, ReadFile(token_file), node, attack, victim_cidr, victim_key, own_key,
+                 flood_seconds);
   }
   if (mode == "controller") {
     HostileController svc(pod_cidrs, cluster_cidrs, peer_cidrs);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -136,6 +137,65 @@ TEST_F(TrustLabTest, ARogueAgentChangesNoHonestNodesPeersOrRoutes) {
   EXPECT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 5));
   json after = json::parse(cluster.ControllerStatus());
   EXPECT_EQ(after["agentInput"]["refused"], 5) << after["agentInput"].dump();
+}
+
+long RssKb(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+// An admitted agent sending health reports of almost 1 MiB, up to 1,000 a second: the
+// excess is dropped and counted, the controller's memory stays flat, and an honest agent
+// that restarts meanwhile is welcomed as usual.
+TEST_F(TrustLabTest, AFloodingAgentIsThrottledAndOthersAreUnaffected) {
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "dc", "nat": "none", "nodes": ["a", "rogue"]},
+      {"name": "home", "nat": "easy", "nodes": ["b"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
+  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const char* n : {"a", "b"}) {
+    ASSERT_TRUE(cluster.StartAgent(n).ok());
+    ASSERT_TRUE(cluster.AddPod(n).ok());
+  }
+  ASSERT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 20)) << cluster.AgentLog("a");
+  const long rss_before = RssKb(cluster.ControllerPid());
+  std::vector<std::string> argv = {WEFT_HOSTILE_BINARY, "--mode", "agent", "--controller", "198.51.100.200:7443",
+                                   "--ca-file", cluster.File("ca.crt"), "--join-token-file", cluster.File("token"),
+                                   "--node", "rogue", "--attack", "flood-health", "--flood-seconds", "10"};
+  ChildProcess flood(cluster.lab().ns("n-rogue").path(), argv, cluster.File("hostile-flood.log"));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // An honest agent restarts in the middle of it: welcomed (its conflist written) as usual.
+  cluster.StopAgent("b");
+  std::filesystem::remove(cluster.File("b/net.d/10-weft.conflist"));  // StartAgent waits for a new one
+  const auto restart = std::chrono::steady_clock::now();
+  ASSERT_TRUE(cluster.StartAgent("b").ok()) << cluster.AgentLog("b");
+  const double welcomed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - restart).count();
+  long rss_peak = rss_before;
+  for (int i = 0; i < 300 && !flood.Exited(); ++i) {  // bounded: 30 s
+    rss_peak = std::max(rss_peak, RssKb(cluster.ControllerPid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string out = testing::Slurp(cluster.File("hostile-flood.log"));
+  json status = json::parse(cluster.ControllerStatus());
+  std::printf("%s controller RSS %ld KB before, %ld KB at most; agentInput %s; b welcomed %.1f s after restarting\n",
+              out.substr(0, out.find('\n')).c_str(), rss_before, rss_peak, status["agentInput"].dump().c_str(),
+              welcomed_s);
+  EXPECT_NE(out.find("flood: sent"), std::string::npos) << out;
+  EXPECT_GT(status["agentInput"]["droppedRate"].get<int>(), 0) << status["agentInput"].dump();
+  EXPECT_GT(status["agentInput"]["droppedHealthEntries"].get<int>(), 0) << status["agentInput"].dump();
+  EXPECT_LT(rss_peak - rss_before, 50 * 1024) << "controller memory grew";
+  EXPECT_LT(welcomed_s, 5.0);
+  for (const auto& n : status["nodes"]) {
+    if (n["name"] == "a" || n["name"] == "b") {
+      EXPECT_TRUE(n["connected"].get<bool>()) << n.dump();
+    }
+  }
+  EXPECT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 10)) << cluster.AgentLog("b");
 }
 
 TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {

@@ -50,6 +50,7 @@ class LabCluster {
 
   // Control-plane faults.
   void StopController();
+  pid_t ControllerPid() const { return controller_ ? controller_->pid() : -1; }
   absl::Status StartController();
   // The controller restarted without its state file: a cluster that forgot every node.
   absl::Status RestartControllerFresh();

@@ -13,7 +13,7 @@ int TokenReviewAdmission::reviews() const {
   return reviews_;
 }
 
-absl::StatusOr<TokenReviewAdmission::Reviewed> TokenReviewAdmission::Review(const std::string& token) {
+absl::StatusOr<TokenReviewAdmission::Reviewed> TokenReviewAdmission::Review(const std::string& token) try {
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -65,10 +65,12 @@ absl::StatusOr<TokenReviewAdmission::Reviewed> TokenReviewAdmission::Review(cons
   if (cache_.size() > 100000) cache_.clear();  // bounded
   cache_[token] = out;
   return out;
+} catch (const nlohmann::json::exception& e) {
+  return absl::UnavailableError(absl::StrCat("unreadable TokenReview response: ", e.what()));
 }
 
 absl::StatusOr<std::string> TokenReviewAdmission::PodNode(const std::string& ns, const std::string& pod,
-                                                          const std::string& uid) {
+                                                          const std::string& uid) try {
   auto p = client_.Get(absl::StrCat("/api/v1/namespaces/", ns, "/pods/", pod));
   if (!p.ok()) {
     if (absl::IsNotFound(p.status())) {
@@ -95,6 +97,8 @@ absl::StatusOr<std::string> TokenReviewAdmission::PodNode(const std::string& ns,
     return absl::PermissionDeniedError(absl::StrCat("the token's Pod ", ns, "/", pod, " is not on a node"));
   }
   return node;
+} catch (const nlohmann::json::exception& e) {
+  return absl::UnavailableError(absl::StrCat("unreadable Pod: ", e.what()));
 }
 
 absl::StatusOr<std::vector<std::string>> TokenReviewAdmission::Admit(const v1::Hello& hello) {

@@ -8,7 +8,7 @@
 
 namespace weft::controller {
 
-NodeFacts NodeFactsOf(const nlohmann::json& node) {
+NodeFacts NodeFactsOf(const nlohmann::json& node) try {
   NodeFacts f;
   if (auto m = node.find("metadata"); m != node.end() && m->is_object()) f.uid = m->value("uid", "");
   f.reachable_ip = k8s::ReachableNodeAddress(node);
@@ -26,9 +26,11 @@ NodeFacts NodeFactsOf(const nlohmann::json& node) {
   }
   f.provider_id = spec->value("providerID", "");
   return f;
+} catch (const nlohmann::json::exception& e) {
+  return {};  // a field of the wrong type: read as nothing
 }
 
-AwsNodeSnat AwsNodeSnatOf(const nlohmann::json& ds) {
+AwsNodeSnat AwsNodeSnatOf(const nlohmann::json& ds) try {
   AwsNodeSnat out{"prng", false};
   const nlohmann::json containers =
       ds.value("spec", nlohmann::json::object()).value("template", nlohmann::json::object())
@@ -43,6 +45,8 @@ AwsNodeSnat AwsNodeSnatOf(const nlohmann::json& ds) {
     }
   }
   return out;
+} catch (const nlohmann::json::exception& e) {
+  return {"prng", false};  // unreadable: the default
 }
 
 NodeCache::NodeCache(k8s::KubeClient& client, OnChange on_change)

@@ -38,7 +38,7 @@ bool Condition(const json& endpoint, const char* name, bool unset) {
 }  // namespace
 
 std::vector<net::Endpoint> RelaysFromSlices(const std::vector<json>& slices, const std::string& port_name,
-                                            const std::function<std::string(const std::string&)>& reachable_ip) {
+                                            const std::function<std::string(const std::string&)>& reachable_ip) try {
   std::vector<net::Endpoint> out;
   for (const auto& s : slices) {
     if (!s.is_object() || s.value("addressType", "") != "IPv4") continue;
@@ -61,6 +61,8 @@ std::vector<net::Endpoint> RelaysFromSlices(const std::vector<json>& slices, con
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+} catch (const nlohmann::json::exception& e) {
+  return {};  // unreadable slices: no relays from them
 }
 
 RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std::string& service,

@@ -139,7 +139,7 @@ void SetTransitionTimes(const nlohmann::json& previous, const std::string& now, 
   }
 }
 
-absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status) {
+absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status) try {
   auto r = status.find("report");
   if (r == status.end() || !r->is_object()) return absl::NotFoundError("the WeftNode status has no report");
   v1::NodeInfo n;
@@ -149,6 +149,8 @@ absl::StatusOr<v1::NodeInfo> NodeInfoFromStatus(const nlohmann::json& status) {
   if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("WeftNode status.report: ", s.ToString()));
   if (n.name().empty()) return absl::InvalidArgumentError("WeftNode status.report has no name");
   return n;
+} catch (const nlohmann::json::exception& e) {
+  return absl::InvalidArgumentError(absl::StrCat("WeftNode status: ", e.what()));
 }
 
 nlohmann::json NewWeftNode(const std::string& name) {

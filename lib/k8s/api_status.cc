@@ -4,7 +4,7 @@
 
 namespace weft::k8s {
 
-absl::Status StatusFromResponse(int http_status, absl::string_view body) {
+absl::Status StatusFromResponse(int http_status, absl::string_view body) try {
   if (http_status >= 200 && http_status < 300) return absl::OkStatus();
   std::string message, reason;
   nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
@@ -29,6 +29,8 @@ absl::Status StatusFromResponse(int http_status, absl::string_view body) {
       if (http_status >= 500) return absl::UnavailableError(message);
       return absl::UnknownError(message);
   }
+} catch (const nlohmann::json::exception& e) {
+  return absl::UnknownError(absl::StrCat("HTTP ", http_status, ": unreadable Status body (", e.what(), ")"));
 }
 
 nlohmann::json ApiStatus(int code, absl::string_view reason, absl::string_view message) {
@@ -41,7 +43,7 @@ nlohmann::json ApiStatus(int code, absl::string_view reason, absl::string_view m
           {"code", code}};
 }
 
-absl::StatusOr<WatchEvent> ParseWatchEvent(absl::string_view line) {
+absl::StatusOr<WatchEvent> ParseWatchEvent(absl::string_view line) try {
   nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return absl::InvalidArgumentError("watch event is not a JSON object");
   auto type = j.find("type");
@@ -54,6 +56,8 @@ absl::StatusOr<WatchEvent> ParseWatchEvent(absl::string_view line) {
     return absl::InvalidArgumentError(absl::StrCat("unknown watch event type \"", e.type, "\""));
   }
   return e;
+} catch (const nlohmann::json::exception& e) {
+  return absl::InvalidArgumentError(absl::StrCat("watch event: ", e.what()));
 }
 
 absl::Status WatchErrorStatus(const WatchEvent& e) {
@@ -61,18 +65,22 @@ absl::Status WatchErrorStatus(const WatchEvent& e) {
   return StatusFromResponse(code, e.object.dump());
 }
 
-std::string ResourceVersionOf(const nlohmann::json& obj) {
+std::string ResourceVersionOf(const nlohmann::json& obj) try {
   auto m = obj.find("metadata");
   if (m == obj.end() || !m->is_object()) return "";
   auto rv = m->find("resourceVersion");
   return rv != m->end() && rv->is_string() ? rv->get<std::string>() : "";
+} catch (const nlohmann::json::exception& e) {
+  return "";
 }
 
-std::string NameOf(const nlohmann::json& obj) {
+std::string NameOf(const nlohmann::json& obj) try {
   auto m = obj.find("metadata");
   if (m == obj.end() || !m->is_object()) return "";
   auto n = m->find("name");
   return n != m->end() && n->is_string() ? n->get<std::string>() : "";
+} catch (const nlohmann::json::exception& e) {
+  return "";
 }
 
 }  // namespace weft::k8s

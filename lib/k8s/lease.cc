@@ -8,7 +8,7 @@ namespace weft::k8s {
 
 std::string MicroTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone()); }
 
-absl::StatusOr<LeaseSpec> LeaseSpecOf(const nlohmann::json& lease) {
+absl::StatusOr<LeaseSpec> LeaseSpecOf(const nlohmann::json& lease) try {
   LeaseSpec s;
   auto spec = lease.find("spec");
   if (spec == lease.end()) return s;
@@ -31,6 +31,8 @@ absl::StatusOr<LeaseSpec> LeaseSpecOf(const nlohmann::json& lease) {
   if (absl::Status st = time_field("acquireTime", &s.acquire_time); !st.ok()) return st;
   if (absl::Status st = time_field("renewTime", &s.renew_time); !st.ok()) return st;
   return s;
+} catch (const nlohmann::json::exception& e) {
+  return absl::InvalidArgumentError(absl::StrCat("Lease: ", e.what()));
 }
 
 nlohmann::json LeaseSpecJson(const LeaseSpec& s) {

@@ -12,7 +12,7 @@ bool IsIpv4(const std::string& s) {
 
 }  // namespace
 
-std::string ReachableNodeAddress(const nlohmann::json& node) {
+std::string ReachableNodeAddress(const nlohmann::json& node) try {
   auto status = node.find("status");
   if (status == node.end() || !status->is_object()) return "";
   auto addresses = status->find("addresses");
@@ -26,6 +26,8 @@ std::string ReachableNodeAddress(const nlohmann::json& node) {
     if (type == "InternalIP" && internal.empty()) internal = address;
   }
   return internal;
+} catch (const nlohmann::json::exception& e) {
+  return "";
 }
 
 }  // namespace weft::k8s

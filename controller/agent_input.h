@@ -47,7 +47,8 @@ absl::Status CheckHello(const v1::Hello& h);
 absl::Status CheckNodeInfo(const v1::NodeInfo& n);
 
 // A health report reduced to what the node may speak of: one entry per peer for which
-// `is_peer` holds, each with a valid endpoint (or none) and bounded text. Entries
+// `is_peer` holds, each with an address as endpoint (WireGuard's, as the node sees it: a
+// relayed peer's is the node's loopback proxy) or none, and bounded text. Entries
 // dropped are added to `*dropped`.
 v1::HealthReport CleanHealth(const v1::HealthReport& report, const std::function<bool(const std::string&)>& is_peer,
                              size_t* dropped);

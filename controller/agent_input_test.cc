@@ -128,15 +128,17 @@ TEST(AgentInputTest, HealthSpeaksOnlyOfTheNodesOwnPeersOnce) {
   add("b", "192.0.2.9", 51820);                  // twice
   add("self", "192.0.2.1", 51820);               // not a peer
   add("ghost", "192.0.2.3", 51820);              // no such node
-  add("d", "224.0.0.1", 51820);                  // not unicast
+  add("d", "10.0.0.1", 70000);                   // no such port
+  add("f", "127.0.0.1", 40001);                  // relayed: WireGuard sends to the local proxy
   add("e", "192.0.2.5", 51820)->set_reason(std::string(600, 'x'));
   size_t dropped = 0;
   v1::HealthReport out = CleanHealth(
-      r, [](const std::string& p) { return p == "b" || p == "c" || p == "d" || p == "e"; }, &dropped);
-  ASSERT_EQ(out.peers_size(), 2);
+      r, [](const std::string& p) { return p == "b" || p == "c" || p == "d" || p == "e" || p == "f"; }, &dropped);
+  ASSERT_EQ(out.peers_size(), 3);
   EXPECT_EQ(out.peers(0).peer(), "b");
   EXPECT_EQ(out.peers(0).endpoint().ip(), "192.0.2.2");
   EXPECT_EQ(out.peers(1).peer(), "c");
+  EXPECT_EQ(out.peers(2).peer(), "f");
   EXPECT_EQ(dropped, 5u);
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controller/agent_input.h"
+#include "controller/node_token.h"
 #include "lib/api/node_nat.h"
 #include "lib/api/trailers.h"
 #include "lib/nat/path_strategy.h"
@@ -517,8 +518,14 @@ grpc::Status ControllerService::Join(AgentStream* stream, const v1::Hello& hello
     input_refused_.fetch_add(1, std::memory_order_relaxed);
     return ToGrpc(bad);
   }
-  if (hello.token() != join_token_) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad join token");
+  // The node's own token admits that node; the shared join token any (unless refused).
+  const bool own = TokensEqual(hello.token(), NodeToken(join_token_, hello.node()));
+  if (!own && (node_tokens_only_ || !TokensEqual(hello.token(), join_token_))) {
+    input_refused_.fetch_add(1, std::memory_order_relaxed);
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        node_tokens_only_ ? "bad token: this controller admits each node with its own token only "
+                                            "(weft-controller --print-node-token NODE)"
+                                          : "bad join token");
   }
   return JoinAdmitted(stream, hello, {});
 }

@@ -41,6 +41,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // Standalone mode: agents authenticate with `join_token` and get their pod CIDR from
   // `pods` (a block of the cluster CIDR each).
   ControllerService(std::string join_token, PodCidrAllocator pods);
+  // Standalone: refuse the shared join token; each node joins with its own
+  // (node_token.h), which admits that node's name only.
+  void SetNodeTokensOnly(bool only) { node_tokens_only_ = only; }
   // Kubernetes mode. Serves nothing until SetLeading(true).
   ControllerService(Admit admit, std::vector<std::string> cluster_cidrs);
   ~ControllerService();
@@ -146,6 +149,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::map<AgentStream*, int64_t> unjoined_;  // stream → when it arrived (steady ms); guarded by mu_
   std::set<AgentStream*> paused_;             // streams not reading until the next tick; mu_
   std::atomic<int64_t> hello_deadline_ms_{kHelloDeadline.count()};
+  std::atomic<bool> node_tokens_only_{false};
   std::atomic<uint64_t> input_refused_{0};         // messages refused (the stream ends)
   std::atomic<uint64_t> input_dropped_rate_{0};    // messages over an agent's rate
   std::atomic<uint64_t> input_dropped_health_{0};  // health entries about no peer of the node

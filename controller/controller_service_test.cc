@@ -1,5 +1,6 @@
 // The EndpointService over an in-process gRPC channel: real streams, no network.
 #include "controller/controller_service.h"
+#include "controller/node_token.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -458,6 +459,32 @@ TEST_F(ControllerServiceTest, AConnectionThatNeverJoinsIsEndedAtTheHelloDeadline
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   EXPECT_EQ(service_.connected(), 1u);
   EXPECT_TRUE(Close(a).ok());
+}
+
+// Standalone node credentials: a node's own token admits that node only; with
+// node tokens only, the shared join token admits nobody.
+TEST_F(ControllerServiceTest, ANodesOwnTokenAdmitsThatNodeOnly) {
+  const std::string a_token = NodeToken("secret", "a");
+  EXPECT_EQ(a_token.rfind("wn1.", 0), 0u);
+  EXPECT_NE(a_token, NodeToken("secret", "b"));
+  EXPECT_NE(a_token, NodeToken("other-secret", "a"));
+  Agent a = Connect("a", a_token);
+  EXPECT_FALSE(a.pod_cidr.empty());
+  EXPECT_TRUE(Close(a).ok());
+  Agent b = Connect("b", a_token, 0, /*welcomed=*/false);
+  v1::ControllerMessage m;
+  EXPECT_FALSE(b.stream->Read(&m));
+  EXPECT_EQ(b.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  service_.SetNodeTokensOnly(true);
+  Agent shared = Connect("c", "secret", 0, /*welcomed=*/false);
+  EXPECT_FALSE(shared.stream->Read(&m));
+  grpc::Status s = shared.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(s.error_message().find("--print-node-token"), std::string::npos) << s.error_message();
+  Agent again = Connect("a", a_token);
+  EXPECT_FALSE(again.pod_cidr.empty());
+  EXPECT_TRUE(Close(again).ok());
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "controller/agent_input.h"
 #include "controller/controller_service.h"
 #include "controller/kube_admission.h"
+#include "controller/node_token.h"
 #include "controller/kube_nodes.h"
 #include "controller/kube_relays.h"
 #include "controller/relay_secret.h"
@@ -71,7 +72,8 @@ std::unique_ptr<grpc::Server> g_server;
 
 int main(int argc, char** argv) {
   using namespace weft;
-  bool status_from_network = false;
+  bool status_from_network = false, node_tokens_only = false;
+  std::string print_node_token;
   std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file,
               relay_service, relay_file, relay_secret_name;
   std::vector<net::Endpoint> relays;
@@ -100,7 +102,12 @@ int main(int argc, char** argv) {
               "(loopback peers only: kubectl port-forward or the host)")
       .Bool("status-from-network", &status_from_network,
             "serve GET /status (every node's endpoints and NAT verdicts) to any peer, not only loopback")
-      .String("join-token-file", &token_file, "FILE", "standalone: the token agents must present")
+      .String("join-token-file", &token_file, "FILE",
+              "standalone: the cluster's join token; agents present it, or their node's own token")
+      .Bool("node-tokens-only", &node_tokens_only,
+            "standalone: refuse the shared join token from agents; each node joins with its own token only")
+      .String("print-node-token", &print_node_token, "NODE",
+              "standalone: print NODE's own token (derived from the join token; it admits NODE only) and exit")
       .Int("node-prefix", &node_prefix, 1, 128, "standalone: the size of each node's block")
       .String("state-file", &state_file, "FILE", "standalone: durable state")
       .Custom("relay", "IP:PORT[,IP:PORT]", "", "TURN relays handed to agents",
@@ -151,6 +158,13 @@ int main(int argc, char** argv) {
     auto p = net::IpPrefix::ParseNetwork(c);
     if (!p.ok()) return Usage("--cluster-cidr: " + std::string(p.status().message()));
     cluster_cidrs.push_back(p->ToString());
+  }
+  if (!print_node_token.empty()) {
+    if (token_file.empty()) return Usage("--print-node-token needs --join-token-file");
+    const std::string token = ReadFile(token_file);
+    if (token.size() < 16) return Usage("the join token must be at least 16 characters");
+    std::printf("%s\n", controller::NodeToken(token, print_node_token).c_str());
+    return 0;
   }
   if (cluster_cidrs.empty()) return Usage("--cluster-cidr is required");
   const bool bootstrap_tls = !tls_boot.secret.empty();
@@ -216,6 +230,7 @@ int main(int argc, char** argv) {
     auto pods = controller::PodCidrAllocator::Create(*net::IpPrefix::ParseNetwork(cluster_cidrs[0]), node_prefix);
     if (!pods.ok()) return Usage(std::string(pods.status().message()));
     service = std::make_unique<controller::ControllerService>(token, *std::move(pods));
+    service->SetNodeTokensOnly(node_tokens_only);
     if (!state_file.empty()) {
       if (absl::Status s = service->UseStateFile(state_file); !s.ok()) {
         Log(s.ToString());

@@ -226,6 +226,11 @@ class ControllerKubeTest : public ::testing::Test {
     NamedTokens()["forged-jwt"] = ProjectedJwt("forged-jwt", {.username = kAgentSa, .audiences = {"weft-controller"},
                                                                .extra = {{"authentication.kubernetes.io/pod-name", {"weft-agent-n1"}},
                                                                          {"authentication.kubernetes.io/pod-uid", {"u"}}}});
+    AddAgentToken("agent-wrong-reviewed-audience",
+                  {.username = kAgentSa, .audiences = {"weft-controller"},
+                   .extra = {{"authentication.kubernetes.io/pod-name", {"weft-agent-n1"}},
+                             {"authentication.kubernetes.io/pod-uid", {"u"}}},
+                   .reviewed_audiences = std::vector<std::string>{"https://kubernetes.default.svc"}});
     AddAgentToken("agent-unbound", {.username = kAgentSa, .audiences = {"weft-controller"}});
     AddAgentToken("default-sa", {.username = "system:serviceaccount:default:default", .audiences = {"weft-controller"}});
     AddAgentToken("api-audience", {.username = kAgentSa, .audiences = {"https://kubernetes.default.svc"}});
@@ -291,6 +296,8 @@ TEST_F(ControllerKubeTest, AdmitsOnlyTheAgentServiceAccountForAnExistingNode) {
       {"n2", "agent-n1", absl::StatusCode::kPermissionDenied, "bound to Pod weft-agent-n1 on node \"n1\", not \"n2\""},
       {"n2", "agent129-n1", absl::StatusCode::kPermissionDenied, "on node \"n1\", not \"n2\""},
       {"n1", "agent-unbound", absl::StatusCode::kUnauthenticated, "not bound to a Pod"},
+      {"n1", "agent-wrong-reviewed-audience", absl::StatusCode::kUnauthenticated,
+       "audiences do not include \"weft-controller\" (status.audiences)"},
       {"n1", "agent-other-pod", absl::StatusCode::kPermissionDenied, "does not belong to DaemonSet weft-agent"},
       {"n1", "agent-stale-pod", absl::StatusCode::kPermissionDenied, "earlier Pod"},
       {"ghost", "agent-ghost", absl::StatusCode::kNotFound, "no Node named \"ghost\""},

@@ -44,6 +44,10 @@ class FakeApiServer {
     std::vector<std::string> groups;
     std::vector<std::string> audiences;  // the token's; TokenReview checks them
     std::map<std::string, std::vector<std::string>> extra;
+    // When set, TokenReview authenticates the token whatever audiences were asked for and
+    // reports these in status.audiences (a misbehaving or older server), so a client's
+    // own check of status.audiences can be tested.
+    std::optional<std::vector<std::string>> reviewed_audiences;
   };
 
   // Listens on 127.0.0.1 (a free port). Requests must carry a known bearer token when

@@ -30,6 +30,7 @@
 #include "lib/wireguard/uapi.h"
 #include "absl/strings/escaping.h"
 #include "node-agent/egress.h"
+#include "node-agent/host_candidates.h"
 #include "node-agent/peer_guard.h"
 #include "node-agent/node_files.h"
 #include "node-agent/snat_guard.h"
@@ -126,12 +127,15 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
   for (const auto& c : pod_cidrs_) n.add_pod_cidrs(c);
   if (auto nl = net::NlSocket::Open(); nl.ok()) {
     auto wg = net::GetLink(*nl, opts_.wg_interface);
+    int uplink = 0;  // the interface towards the STUN servers: its addresses first
+    if (!opts_.stun.empty()) {
+      if (auto r = net::GetRoute(*nl, opts_.stun.front().ip); r.ok()) uplink = r->ifindex;
+    }
     if (auto addrs = net::ListAddresses(*nl, 0); addrs.ok()) {
-      for (const auto& a : *addrs) {
-        if (a.scope != RT_SCOPE_UNIVERSE || !a.prefix.address.is_v4() || (wg.ok() && a.ifindex == wg->index)) continue;
+      for (const auto& ip : HostCandidates(*addrs, uplink, wg.ok() ? wg->index : -1)) {
         auto* c = n.add_candidates();
         c->set_type(v1::CANDIDATE_TYPE_HOST);
-        c->mutable_endpoint()->set_ip(a.prefix.address.ToString());
+        c->mutable_endpoint()->set_ip(ip.ToString());
         c->mutable_endpoint()->set_port(opts_.wg_port);
       }
     }

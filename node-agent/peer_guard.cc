@@ -1,6 +1,8 @@
 #include "node-agent/peer_guard.h"
 
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
@@ -45,20 +47,34 @@ GuardedPeers GuardPeers(const std::string& self, const std::vector<net::IpPrefix
       candidates[name].push_back(*p);
     }
   }
-  // Overlaps between peers: neither keeps the prefix.
+  // Overlaps between peers: neither keeps the prefix. Prefixes are nested or disjoint,
+  // so in order of first address (the wider first) the ones that contain a prefix are
+  // exactly those still open on a stack: n log n, not a comparison per pair (this runs
+  // on every delta, and a cluster may have thousands of nodes).
+  struct Entry {
+    net::IpPrefix prefix;
+    const std::string* node;
+    size_t index;  // in candidates[*node]
+  };
+  std::vector<Entry> sorted;
+  for (const auto& [name, prefixes] : candidates) {
+    for (size_t i = 0; i < prefixes.size(); ++i) sorted.push_back({prefixes[i], &name, i});
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.prefix.address, a.prefix.length) < std::tie(b.prefix.address, b.prefix.length);
+  });
   std::map<std::string, std::set<size_t>> drop;
-  for (auto a = candidates.begin(); a != candidates.end(); ++a) {
-    for (auto b = std::next(a); b != candidates.end(); ++b) {
-      for (size_t i = 0; i < a->second.size(); ++i) {
-        for (size_t j = 0; j < b->second.size(); ++j) {
-          if (!a->second[i].Overlaps(b->second[j])) continue;
-          drop[a->first].insert(i);
-          drop[b->first].insert(j);
-          Refuse(g, a->first, absl::StrCat("pod CIDR ", a->second[i].ToString(), " overlaps ", b->first, "'s"));
-          Refuse(g, b->first, absl::StrCat("pod CIDR ", b->second[j].ToString(), " overlaps ", a->first, "'s"));
-        }
-      }
+  std::vector<const Entry*> open;  // each contains the next
+  for (const Entry& e : sorted) {
+    while (!open.empty() && !open.back()->prefix.Covers(e.prefix)) open.pop_back();
+    for (const Entry* o : open) {
+      if (*o->node == *e.node) continue;
+      drop[*o->node].insert(o->index);
+      drop[*e.node].insert(e.index);
+      Refuse(g, *o->node, absl::StrCat("pod CIDR ", o->prefix.ToString(), " overlaps ", *e.node, "'s"));
+      Refuse(g, *e.node, absl::StrCat("pod CIDR ", e.prefix.ToString(), " overlaps ", *o->node, "'s"));
     }
+    open.push_back(&e);
   }
   std::set<std::string> keyless;
   for (const auto& [key, names] : by_key) {

@@ -1,5 +1,7 @@
 #include "node-agent/peer_guard.h"
 
+#include <random>
+
 #include "gtest/gtest.h"
 
 namespace weft::agent {
@@ -57,6 +59,43 @@ TEST_F(PeerGuardTest, APeerClaimingAnothersPrefixTakesNothingFromIt) {
   EXPECT_TRUE(Cidrs(g, "victim").empty());
   EXPECT_TRUE(g.refused.contains("victim"));
   EXPECT_NE(g.refused.at("rogue").find("overlaps victim's"), std::string::npos);
+}
+
+// Against the plain definition (a prefix is dropped when another node's overlaps it),
+// over random nested and disjoint claims.
+TEST_F(PeerGuardTest, OverlapsAreFoundAsByComparingEveryPair) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    std::map<std::string, v1::NodeInfo> nodes;
+    for (int n = 0; n < 20; ++n) {
+      std::vector<std::string> cidrs;
+      for (int k = 0; k < 1 + static_cast<int>(rng() % 2); ++k) {
+        const int len = 18 + static_cast<int>(rng() % 8);
+        const uint32_t base = (10u << 24) | (244u << 16) | (1u << 8) * (1 + rng() % 200);
+        cidrs.push_back(net::IpPrefix{net::IpAddress::V4(base), len}.First().ToString() + "/" + std::to_string(len));
+      }
+      const std::string name = "n" + std::to_string(n);
+      nodes[name] = Node(name, cidrs, static_cast<char>('A' + n));
+    }
+    GuardedPeers g = Guard(nodes);
+    for (const auto& [name, n] : nodes) {
+      std::vector<std::string> want;
+      for (const auto& c : n.pod_cidrs()) {
+        const net::IpPrefix p = *net::IpPrefix::Parse(c);
+        if (p.Overlaps(*net::IpPrefix::Parse("10.244.0.0/24"))) continue;  // ours
+        bool contested = false;
+        for (const auto& [other, o] : nodes) {
+          if (other == name) continue;
+          for (const auto& oc : o.pod_cidrs()) {
+            const net::IpPrefix q = *net::IpPrefix::Parse(oc);
+            if (!q.Overlaps(*net::IpPrefix::Parse("10.244.0.0/24")) && q.Overlaps(p)) contested = true;
+          }
+        }
+        if (!contested) want.push_back(c);
+      }
+      EXPECT_EQ(Cidrs(g, name), want) << "round " << round << " node " << name;
+    }
+  }
 }
 
 TEST_F(PeerGuardTest, AKeyTwiceOrOurOwnIsRefused) {

@@ -235,12 +235,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
 
 ControllerService::ControllerService(std::string join_token, PodCidrAllocator pods)
     : join_token_(std::move(join_token)), epoch_(NewEpoch()), pods_(std::move(pods)) {
-  sweeper_ = std::jthread([this](std::stop_token st) {
-    while (!st.stop_requested()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      SweepUnjoined();
-    }
-  });
+  StartTicker();
 }
 
 ControllerService::ControllerService(Admit admit, std::vector<std::string> cluster_cidrs)
@@ -249,10 +244,14 @@ ControllerService::ControllerService(Admit admit, std::vector<std::string> clust
       leading_(false),
       epoch_(NewEpoch()),
       admission_(std::make_unique<AdmissionPool>(kAdmissionThreads, kAdmissionQueue, kAdmissionPerConnection)) {
-  sweeper_ = std::jthread([this](std::stop_token st) {
+  StartTicker();
+}
+
+void ControllerService::StartTicker() {
+  ticker_ = std::jthread([this](std::stop_token st) {
     while (!st.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      SweepUnjoined();
+      Tick();
     }
   });
 }
@@ -267,7 +266,7 @@ void ControllerService::Pause(AgentStream* stream) {
   paused_.insert(stream);
 }
 
-void ControllerService::SweepUnjoined() {
+void ControllerService::Tick() {
   std::lock_guard<std::mutex> l(mu_);
   for (AgentStream* s : paused_) s->ResumeLocked();
   paused_.clear();
@@ -604,9 +603,8 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
   if (!leading_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is no longer the leader");
   // The controller is the only authority for pod CIDRs: a node publishes the ones it was
   // given, or nothing reaches its peers (they route these into the tunnel).
-  const std::vector<std::string>& assigned = assigned_[node];
   std::vector<std::string> claimed(info.pod_cidrs().begin(), info.pod_cidrs().end());
-  std::vector<std::string> want = assigned;
+  std::vector<std::string> want = assigned_[node];
   std::sort(claimed.begin(), claimed.end());
   std::sort(want.begin(), want.end());
   if (claimed != want) {

@@ -118,11 +118,14 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // A node update from the stream authenticated as `node`.
   grpc::Status Update(const std::string& node, const v1::NodeInfo& info);
   void Leave(AgentStream* stream);
-  // A new stream, not joined yet (the sweeper ends it after the Hello deadline).
+  // A new stream, not joined yet (Tick ends it after the Hello deadline).
   void Arrived(AgentStream* stream);
   // A stream past its message rate: it reads again at the next tick.
   void Pause(AgentStream* stream);
-  void SweepUnjoined();
+  // Every 100 ms (ticker_): paused streams read again; unjoined ones past the Hello
+  // deadline end.
+  void StartTicker();
+  void Tick();
   void SaveLocked();
   // Queues directives between `node` and every other node, to both sides. Lock held.
   void QueueDirectivesLocked(const std::string& node);
@@ -156,7 +159,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::string state_file_;
   // Last: destroyed first, so no admission runs against a half-destroyed service.
   std::unique_ptr<AdmissionPool> admission_;          // Kubernetes mode
-  std::jthread sweeper_;  // every 100 ms: resumes paused streams, ends those past the Hello deadline
+  std::jthread ticker_;  // Tick(), every 100 ms
 };
 
 }  // namespace weft::controller

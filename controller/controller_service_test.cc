@@ -67,6 +67,16 @@ class ControllerServiceTest : public ::testing::Test {
     n->mutable_nat()->mutable_reflexive()->set_port(51820);
     return m;
   }
+  // A node joined and reported (its snapshot and its own delta read).
+  Agent Reported(const std::string& node, const std::string& ip) {
+    Agent a = Connect(node);
+    v1::ControllerMessage m;
+    EXPECT_TRUE(a.stream->Read(&m));  // snapshot
+    EXPECT_TRUE(a.stream->Write(Report(node, v1::NAT_MAPPING_NONE, ip, a.pod_cidr)));
+    EXPECT_TRUE(a.stream->Read(&m));  // its delta
+    EXPECT_EQ(m.msg_case(), v1::ControllerMessage::kDelta);
+    return a;
+  }
   static grpc::Status Close(Agent& a) {
     a.stream->WritesDone();
     v1::ControllerMessage drain;
@@ -282,11 +292,8 @@ TEST_F(ControllerServiceTest, OversizedMessagesAreRefused) {
 
 // A rogue admitted agent: what it claims beyond its own node never reaches its peers.
 TEST_F(ControllerServiceTest, ARogueAgentsClaimsAreRefusedWithAClearStatus) {
-  Agent honest = Connect("honest");
+  Agent honest = Reported("honest", "198.51.100.1");
   v1::ControllerMessage m;
-  ASSERT_TRUE(honest.stream->Read(&m));  // snapshot
-  ASSERT_TRUE(honest.stream->Write(Report("honest", v1::NAT_MAPPING_NONE, "198.51.100.1", honest.pod_cidr)));
-  ASSERT_TRUE(honest.stream->Read(&m));  // its delta
   const v1::Snapshot before = service_.Snapshot();
 
   struct Attack {
@@ -400,12 +407,9 @@ TEST_F(ControllerServiceTest, MessagesPastTheRateAreDroppedAndCounted) {
 }
 
 TEST_F(ControllerServiceTest, ANodesKeyIsPinnedUntilTheAdminForgetsIt) {
-  Agent a = Connect("a");
-  v1::ControllerMessage m;
-  ASSERT_TRUE(a.stream->Read(&m));  // snapshot
-  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_NONE, "198.51.100.1", a.pod_cidr)));
-  ASSERT_TRUE(a.stream->Read(&m));  // its delta
+  Agent a = Reported("a", "198.51.100.1");
   EXPECT_TRUE(Close(a).ok());
+  v1::ControllerMessage m;
 
   // A valid token, node a's name, another key: refused, nothing changed.
   Agent thief = Connect("a");

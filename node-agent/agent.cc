@@ -68,6 +68,21 @@ std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {
   return std::nullopt;
 }
 
+// A Welcome's CIDRs (`what`: "pod", "cluster"), each a network other than /0.
+absl::StatusOr<std::vector<net::IpPrefix>> WelcomeNetworks(const google::protobuf::RepeatedPtrField<std::string>& cidrs,
+                                                           absl::string_view what) {
+  std::vector<net::IpPrefix> out;
+  for (const auto& c : cidrs) {
+    auto p = net::IpPrefix::ParseNetwork(c);
+    if (!p.ok() || p->length == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("Welcome refused: ", what, " CIDR \"",
+                                                     absl::CHexEscape(c.substr(0, 64)), "\" is not a network"));
+    }
+    out.push_back(*p);
+  }
+  return out;
+}
+
 std::vector<PlannedPeer> FromDevice(const wireguard::DeviceStatus& st) {
   std::vector<PlannedPeer> out;
   for (const auto& p : st.peers) {
@@ -326,27 +341,12 @@ void Agent::SetRelays(const google::protobuf::RepeatedPtrField<v1::RelayServer>&
 absl::Status Agent::OnWelcome(const v1::Welcome& w) {
   // Typed before anything is used: each CIDR a network, a few of them; what does not
   // parse refuses the whole Welcome (nothing of it is applied).
-  std::vector<net::IpPrefix> own, cluster;
   if (w.pod_cidrs_size() == 0 || w.pod_cidrs_size() > 4 || w.cluster_cidrs_size() == 0 || w.cluster_cidrs_size() > 16) {
     return absl::InvalidArgumentError(absl::StrCat("Welcome refused: ", w.pod_cidrs_size(), " pod CIDRs and ",
                                                    w.cluster_cidrs_size(), " cluster CIDRs (1-4 and 1-16 expected)"));
   }
-  for (const auto& c : w.pod_cidrs()) {
-    auto p = net::IpPrefix::ParseNetwork(c);
-    if (!p.ok() || p->length == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("Welcome refused: pod CIDR \"", absl::CHexEscape(c.substr(0, 64)),
-                                                     "\" is not a network"));
-    }
-    own.push_back(*p);
-  }
-  for (const auto& c : w.cluster_cidrs()) {
-    auto p = net::IpPrefix::ParseNetwork(c);
-    if (!p.ok() || p->length == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("Welcome refused: cluster CIDR \"",
-                                                     absl::CHexEscape(c.substr(0, 64)), "\" is not a network"));
-    }
-    cluster.push_back(*p);
-  }
+  ASSIGN_OR_RETURN(const std::vector<net::IpPrefix> own, WelcomeNetworks(w.pod_cidrs(), "pod"));
+  ASSIGN_OR_RETURN(const std::vector<net::IpPrefix> cluster, WelcomeNetworks(w.cluster_cidrs(), "cluster"));
   ASSIGN_OR_RETURN(const std::string egress, EgressRuleset(own, cluster, opts_.wg_interface));
   epoch_ = w.epoch();
   SetRelays(w.relays());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -14,9 +15,7 @@ namespace {
 // pathological fill pattern cannot spin: far more than any pod CIDR holds pods.
 constexpr uint64_t kMaxProbes = 1 << 20;
 
-bool Plain(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
+bool Plain(char c) { return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'; }
 
 // One field of a record: "-" when empty, bytes other than Plain() as %XX (and a lone
 // "-" escaped, so it is not read back as empty).

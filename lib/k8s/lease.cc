@@ -136,13 +136,15 @@ void LeaderElector::Release() {
 void LeaderElector::Run(std::stop_token stop) {
   using Clock = std::chrono::steady_clock;
   std::atomic<Clock::rep> last_renew{Clock::now().time_since_epoch().count()};
+  auto overdue = [&](Clock::time_point now) {
+    return now - Clock::time_point(Clock::duration(last_renew.load())) > opts_.renew_deadline;
+  };
   // Leadership ends when the renew deadline passes, even while a renewal is stuck in a
   // request that has not returned (an API server that accepts and never answers).
   std::jthread watchdog([&](std::stop_token st) {
     while (!st.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      const auto since = Clock::now() - Clock::time_point(Clock::duration(last_renew.load()));
-      if (leading() && since > opts_.renew_deadline) SetLeading(false);
+      if (leading() && overdue(Clock::now())) SetLeading(false);
     }
   });
   while (!stop.stop_requested()) {
@@ -152,8 +154,7 @@ void LeaderElector::Run(std::stop_token stop) {
     if (held.ok() && *held) {
       last_renew = now.time_since_epoch().count();
       SetLeading(true);
-    } else if (!leading() || now - Clock::time_point(Clock::duration(last_renew.load())) > opts_.renew_deadline ||
-               (held.ok() && !*held)) {
+    } else if (!leading() || overdue(now) || (held.ok() && !*held)) {
       // Someone else holds it, or we could not renew in time: stop before they start.
       SetLeading(false);
     }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "lib/status/status_macros.h"
 #include "lib/testing/slurp.h"
 #include "lib/wireguard/device.h"
 #include "lib/wireguard/uapi.h"
@@ -59,6 +60,28 @@ std::string RunHostile(LabCluster& cluster, const std::string& node, const std::
   return testing::Slurp(log);
 }
 
+// Honest nodes a (public) and b (easy NAT), agents running, pods talking; node "rogue"
+// has no agent: weft-hostile plays it.
+absl::StatusOr<std::unique_ptr<LabCluster>> HonestPairAndARogue() {
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "dc", "nat": "none", "nodes": ["a", "rogue"]},
+      {"name": "home", "nat": "easy", "nodes": ["b"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
+  ASSIGN_OR_RETURN(std::unique_ptr<LabCluster> c, LabCluster::Create(*spec, bin, /*start_agents=*/false));
+  for (const char* n : {"a", "b"}) {
+    RETURN_IF_ERROR(c->StartAgent(n));
+    RETURN_IF_ERROR(c->AddPod(n));
+  }
+  if (!c->PodPing("a", c->PodIp("b"), 20)) return absl::UnavailableError("a and b do not talk:\n" + c->AgentLog("a"));
+  return c;
+}
+
+// weft-hostile as an admitted agent of `cluster` (a valid join token) for `node`.
+std::vector<std::string> HostileAgentArgs(LabCluster& cluster, const std::string& node) {
+  return {"--mode", "agent", "--controller", "198.51.100.200:7443", "--ca-file", cluster.File("ca.crt"),
+          "--join-token-file", cluster.File("token"), "--node", node};
+}
+
 class TrustLabTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -67,23 +90,13 @@ class TrustLabTest : public ::testing::Test {
 };
 
 TEST_F(TrustLabTest, ARogueAgentChangesNoHonestNodesPeersOrRoutes) {
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
-      {"name": "dc", "nat": "none", "nodes": ["a", "rogue"]},
-      {"name": "home", "nat": "easy", "nodes": ["b"]}]})");
-  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
-  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  auto c = HonestPairAndARogue();
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
-  for (const char* n : {"a", "b"}) {
-    ASSERT_TRUE(cluster.StartAgent(n).ok());
-    ASSERT_TRUE(cluster.AddPod(n).ok());
-  }
-  ASSERT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 20)) << cluster.AgentLog("a");
   ASSERT_TRUE(cluster.PodPing("b", cluster.PodIp("a"), 20)) << cluster.AgentLog("b");
 
-  const std::vector<std::string> join = {"--mode", "agent", "--controller", "198.51.100.200:7443", "--ca-file",
-                                         cluster.File("ca.crt"), "--join-token-file", cluster.File("token"),
-                                         "--node", "rogue", "--key", kRogueKey};
+  std::vector<std::string> join = HostileAgentArgs(cluster, "rogue");
+  join.insert(join.end(), {"--key", kRogueKey});
   // First the rogue as an honest node: the tool works, and a and b take it as a peer.
   auto run = [&](const std::string& attack, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = join;
@@ -123,9 +136,7 @@ TEST_F(TrustLabTest, ARogueAgentChangesNoHonestNodesPeersOrRoutes) {
   }
   // The join token is every node's: with it, node a's name and another key (the tool's
   // own), refused: a's key was pinned when it first joined.
-  std::vector<std::string> as_a = join;
-  as_a.resize(as_a.size() - 2);  // a key of its own, new
-  as_a.back() = "a";
+  std::vector<std::string> as_a = HostileAgentArgs(cluster, "a");  // and a key of its own, new
   as_a.insert(as_a.end(), {"--attack", "none"});
   const std::string taken = RunHostile(cluster, "rogue", as_a, cluster.File("hostile-as-a.log"));
   EXPECT_NE(taken.find("status 7: NodeInfo refused: node \"a\" joined before with another WireGuard key"),
@@ -151,22 +162,13 @@ long RssKb(pid_t pid) {
 // excess is dropped and counted, the controller's memory stays flat, and an honest agent
 // that restarts meanwhile is welcomed as usual.
 TEST_F(TrustLabTest, AFloodingAgentIsThrottledAndOthersAreUnaffected) {
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
-      {"name": "dc", "nat": "none", "nodes": ["a", "rogue"]},
-      {"name": "home", "nat": "easy", "nodes": ["b"]}]})");
-  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
-  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  auto c = HonestPairAndARogue();
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
-  for (const char* n : {"a", "b"}) {
-    ASSERT_TRUE(cluster.StartAgent(n).ok());
-    ASSERT_TRUE(cluster.AddPod(n).ok());
-  }
-  ASSERT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 20)) << cluster.AgentLog("a");
   const long rss_before = RssKb(cluster.ControllerPid());
-  std::vector<std::string> argv = {WEFT_HOSTILE_BINARY, "--mode", "agent", "--controller", "198.51.100.200:7443",
-                                   "--ca-file", cluster.File("ca.crt"), "--join-token-file", cluster.File("token"),
-                                   "--node", "rogue", "--attack", "flood-health", "--flood-seconds", "10"};
+  std::vector<std::string> argv = HostileAgentArgs(cluster, "rogue");
+  argv.insert(argv.begin(), WEFT_HOSTILE_BINARY);
+  argv.insert(argv.end(), {"--attack", "flood-health", "--flood-seconds", "10"});
   ChildProcess flood(cluster.lab().ns("n-rogue").path(), argv, cluster.File("hostile-flood.log"));
   std::this_thread::sleep_for(std::chrono::seconds(3));
   // An honest agent restarts in the middle of it: welcomed (its conflist written) as usual.

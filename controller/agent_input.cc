@@ -54,19 +54,9 @@ absl::Status CheckEndpoint(const v1::Endpoint& e) {
   auto ip = net::IpAddress::Parse(e.ip());
   if (!ip.ok()) return absl::InvalidArgumentError("not an IP address");
   if (e.port() == 0 || e.port() > 65535) return absl::InvalidArgumentError("port not in 1-65535");
-  const uint8_t* b = ip->bytes();
-  bool bad;
-  if (ip->is_v4()) {
-    bad = b[0] == 0 || b[0] == 127 || (b[0] == 169 && b[1] == 254) || b[0] >= 224;  // 224/4 multicast, 240/4, broadcast
-  } else {
-    bool unspecified = true, loopback = true;
-    for (int i = 0; i < 16; ++i) {
-      unspecified = unspecified && b[i] == 0;
-      loopback = loopback && b[i] == (i == 15 ? 1 : 0);
-    }
-    bad = unspecified || loopback || b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+  if (absl::string_view kind = net::NonUnicastKind(*ip); !kind.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(e.ip(), " is not a unicast address a peer can reach (", kind, ")"));
   }
-  if (bad) return absl::InvalidArgumentError(absl::StrCat(e.ip(), " is not a unicast address a peer can reach"));
   return absl::OkStatus();
 }
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "controller/kube_nodes.h"
-#include "controller/kube_relays.h"
+#include "lib/k8s/relay_watch.h"
 #include "controller/weftnode.h"
 #include "lib/k8s/api_status.h"
 #include "lib/k8s/lease.h"
@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)weft::controller::NodeFactsOf(j);
   (void)weft::controller::AwsNodeSnatOf(j);
   (void)weft::controller::NodeInfoFromStatus(j);
-  (void)weft::controller::RelaysFromSlices({j}, "turn", [](const std::string&) { return std::string("192.0.2.1"); });
+  (void)weft::k8s::RelaysFromSlices({j}, "turn", [](const std::string&) { return std::string("192.0.2.1"); });
   (void)weft::k8s::LeaseSpecOf(j);
   (void)weft::k8s::ReachableNodeAddress(j);
   (void)weft::k8s::ResourceVersionOf(j);

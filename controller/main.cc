@@ -26,7 +26,8 @@
 #include "controller/kube_admission.h"
 #include "controller/node_token.h"
 #include "controller/kube_nodes.h"
-#include "controller/kube_relays.h"
+#include "lib/k8s/relay_watch.h"
+#include "lib/turn/turn_credentials.h"
 #include "controller/relay_secret.h"
 #include "controller/tls_bootstrap.h"
 #include "controller/weftnode.h"
@@ -177,7 +178,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<controller::ControllerService> service;
   std::unique_ptr<k8s::KubeClient> client, review_client, lease_client;
   std::unique_ptr<controller::NodeCache> nodes;
-  std::unique_ptr<controller::RelayWatch> relay_watch;
+  std::unique_ptr<k8s::RelayWatch> relay_watch;
   std::unique_ptr<controller::TokenReviewAdmission> admit;
   std::unique_ptr<controller::WeftNodeWriter> writer;
   if (kubernetes) {
@@ -265,7 +266,8 @@ int main(int argc, char** argv) {
       relay_secret_file.clear();
       relay_secret = *s;
     } else {
-      relay_secret = ReadFile(relay_secret_file);
+      auto secrets = turn::ParseSecrets(ReadFile(relay_secret_file));  // the first issues (a rotation)
+      if (secrets.ok()) relay_secret = secrets->front();
     }
     if (relay_secret.size() < 16) {
       return Usage("relays need --relay-secret or --relay-secret-file (the relays' shared secret, 16+ characters)");
@@ -277,7 +279,7 @@ int main(int argc, char** argv) {
     if (!kubernetes || parts.size() != 2 || parts[0].empty() || parts[1].empty() || !relays.empty()) {
       return Usage("--relay-service NAMESPACE/NAME needs --kubernetes (and replaces --relay)");
     }
-    relay_watch = std::make_unique<controller::RelayWatch>(
+    relay_watch = std::make_unique<k8s::RelayWatch>(
         *client, parts[0], parts[1],
         [n = nodes.get()](const std::string& node) {
           auto f = n->Find(node);

@@ -1,5 +1,7 @@
 #include "controller/relay_secret.h"
 
+#include "lib/turn/turn_credentials.h"
+
 #include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
@@ -33,12 +35,12 @@ absl::StatusOr<std::string> EnsureRelaySecret(k8s::KubeClient& client, const std
     return absl::FailedPreconditionError(
         absl::StrCat("Secret ", ns, "/", name, " has no data.", kRelaySecretKey, " (the relays' TURN shared secret)"));
   }
-  value = std::string(absl::StripAsciiWhitespace(value));
-  if (value.size() < 16) {
+  auto lines = turn::ParseSecrets(value);  // the first issues; relays accept all (a rotation)
+  if (!lines.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("Secret ", ns, "/", name, ": data.", kRelaySecretKey, " is shorter than 16 characters"));
+        absl::StrCat("Secret ", ns, "/", name, ": data.", kRelaySecretKey, ": ", lines.status().message()));
   }
-  return value;
+  return lines->front();
 }
 
 }  // namespace weft::controller

@@ -16,6 +16,7 @@ free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SO
 port=$(free_port); peer_port=$(free_port)
 echo "interop-secret-0123456789" > "$dir/secret"
 "$relay" --secret-file "$dir/secret" --listen "127.0.0.1:$port" --relay-ports 40000-40999 --http-listen "" \
+  --allow-loopback-peers --allowed-peer-ip 127.0.0.1 \
   >"$dir/relay.log" 2>&1 & pids+=($!)
 turnutils_peer -L 127.0.0.1 -p "$peer_port" >"$dir/peer.log" 2>&1 & pids+=($!)
 sleep 0.5

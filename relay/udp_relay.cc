@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -20,7 +22,7 @@ constexpr size_t kMaxDatagram = 65536;
 // epoll keys: allocations count up from 1; TCP connections and the listeners live high.
 constexpr uint64_t kTcpListenKey = 1ull << 62;
 constexpr uint64_t kTcpKeyBase = (1ull << 62) + 1;
-constexpr size_t kTcpOutLimit = 4 << 20;  // a client that stops reading loses data, not the server
+constexpr size_t kTcpReadChunk = 16 << 10;  // framed after every read: at most a frame and a chunk buffered
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -73,6 +75,13 @@ absl::StatusOr<std::unique_ptr<UdpRelay>> UdpRelay::Create(RelayOptions opts) {
   }
   ev.data.u64 = kTcpListenKey;
   epoll_ctl(r->epoll_fd_, EPOLL_CTL_ADD, r->tcp_fd_, &ev);
+  // Peers: this relay's own relayed addresses at least; never its own service port.
+  turn::PeerPolicyOptions& peers = r->opts_.turn.peers;
+  if (std::find(peers.relay_ips.begin(), peers.relay_ips.end(), r->opts_.relay_ip) == peers.relay_ips.end()) {
+    peers.relay_ips.push_back(r->opts_.relay_ip);
+  }
+  peers.own.push_back(net::Endpoint{r->opts_.listen.ip, r->port_});
+  peers.own.push_back(net::Endpoint{r->opts_.relay_ip, r->port_});
   r->server_ = std::make_unique<turn::TurnServer>(r->opts_.turn, *r);
   return r;
 }
@@ -147,12 +156,11 @@ void UdpRelay::FlushSends(std::vector<turn::Send>& out) {
   // Consecutive datagrams from one socket go out in one sendmmsg.
   size_t i = 0;
   while (i < out.size()) {
-    if (out[i].allocation == 0 && !tcp_by_remote_.empty()) {
-      if (auto t = tcp_by_remote_.find(out[i].to); t != tcp_by_remote_.end()) {
-        WriteTcp(tcp_.at(t->second), out[i].data);
-        ++i;
-        continue;
-      }
+    if (out[i].allocation == 0 && out[i].transport == turn::Transport::kTcp) {
+      auto t = tcp_by_remote_.find(out[i].to);
+      if (t == tcp_by_remote_.end() || !WriteTcp(t->second, tcp_.at(t->second), out[i].data)) ++tcp_stats_.dropped;
+      ++i;
+      continue;
     }
     const uint64_t from = out[i].allocation;
     int fd = listen_fd_;
@@ -169,7 +177,7 @@ void UdpRelay::FlushSends(std::vector<turn::Send>& out) {
     sockaddr_in to[kBatch];
     int n = 0;
     while (i < out.size() && out[i].allocation == from && n < kBatch &&
-           (from != 0 || tcp_by_remote_.empty() || !tcp_by_remote_.contains(out[i].to))) {
+           (from != 0 || out[i].transport == turn::Transport::kUdp)) {
       to[n] = net::ToSockaddrV4(out[i].to);
       iov[n] = {out[i].data.data(), out[i].data.size()};
       msgs[n] = {};
@@ -216,20 +224,42 @@ void UdpRelay::Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<tu
   }
 }
 
-void UdpRelay::Accept() {
+void UdpRelay::Accept(int64_t now_ms) {
   for (int k = 0; k < 64; ++k) {
     sockaddr_in from{};
     socklen_t len = sizeof(from);
     int fd = accept4(tcp_fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the listener stays readable and would spin the loop. Stop
+        // watching it for a while; the pending connections wait in the backlog.
+        ++tcp_stats_.refused;
+        epoll_event ev{};
+        ev.data.u64 = kTcpListenKey;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, tcp_fd_, &ev);
+        listener_paused_until_ms_ = now_ms + 100;
+      }
+      return;
+    }
+    const net::Endpoint remote = net::FromSockaddrV4(from);
+    if (tcp_.size() >= opts_.max_tcp_connections || tcp_per_address_[remote.ip] >= opts_.max_tcp_per_address) {
+      ++tcp_stats_.refused;
+      if (tcp_per_address_[remote.ip] == 0) tcp_per_address_.erase(remote.ip);
+      close(fd);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // STUN answers and ChannelData go at once
     const uint64_t key = kTcpKeyBase + next_tcp_++;
-    TcpClient c;
+    TcpClient& c = tcp_[key];
     c.fd = fd;
-    c.remote = net::FromSockaddrV4(from);
-    tcp_by_remote_[c.remote] = key;
-    tcp_[key] = std::move(c);
+    c.remote = remote;
+    c.deadline_ms = now_ms + opts_.tcp_allocate_timeout_ms;
+    tcp_by_remote_[remote] = key;
+    ++tcp_per_address_[remote.ip];
+    c.events = EPOLLIN;
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = c.events;
     ev.data.u64 = key;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
@@ -240,77 +270,129 @@ void UdpRelay::CloseTcp(uint64_t key) {
   if (it == tcp_.end()) return;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
   close(it->second.fd);
-  tcp_by_remote_.erase(it->second.remote);
+  const net::Endpoint remote = it->second.remote;
+  tcp_by_remote_.erase(remote);
+  if (auto p = tcp_per_address_.find(remote.ip); p != tcp_per_address_.end() && --p->second == 0) {
+    tcp_per_address_.erase(p);
+  }
   tcp_.erase(it);
+  // RFC 8656 section 3.1: the allocation is the connection's; nobody else may use it.
+  server_->ClientGone(turn::Client{turn::Transport::kTcp, remote});
 }
 
-void UdpRelay::WriteTcp(TcpClient& c, absl::Span<const uint8_t> frame) {
-  // ChannelData is padded to a multiple of 4 on streams (RFC 8656 section 12.5).
-  const bool channel_data = !frame.empty() && (frame[0] & 0xC0) == 0x40;
-  const size_t pad = channel_data ? (4 - frame.size() % 4) % 4 : 0;
-  if (c.out.size() + frame.size() + pad > kTcpOutLimit) return;
-  c.out.insert(c.out.end(), frame.begin(), frame.end());
-  c.out.insert(c.out.end(), pad, 0);
-  while (!c.out.empty()) {
-    ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n <= 0) break;
-    c.out.erase(c.out.begin(), c.out.begin() + n);
-  }
+void UdpRelay::WatchTcp(uint64_t key, TcpClient& c) {
+  const size_t queued = c.out.size() - c.out_at;
+  // A client that does not read what it asked for is not read either: its requests wait
+  // in the kernel's buffers, not in this process.
+  uint32_t want = queued < opts_.tcp_stop_reading_bytes ? static_cast<uint32_t>(EPOLLIN) : 0u;
+  if (queued > 0) want |= static_cast<uint32_t>(EPOLLOUT);
+  if (want == c.events) return;
+  c.events = want;
   epoll_event ev{};
-  ev.events = static_cast<uint32_t>(EPOLLIN) | (c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
-  ev.data.u64 = tcp_by_remote_.at(c.remote);
+  ev.events = want;
+  ev.data.u64 = key;
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void UdpRelay::FlushTcp(TcpClient& c) {
+  while (c.out_at < c.out.size()) {
+    ssize_t n = send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+    c.out_at += static_cast<size_t>(n);
+  }
+  if (c.out_at == c.out.size()) {
+    c.out.clear();
+    c.out_at = 0;
+    if (c.out.capacity() > (opts_.tcp_max_queued_bytes)) c.out.shrink_to_fit();
+  } else if (c.out_at > c.out.size() / 2) {
+    c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_at));
+    c.out_at = 0;
+  }
+}
+
+bool UdpRelay::WriteTcp(uint64_t key, TcpClient& c, absl::Span<const uint8_t> frame) {
+  // Answers always fit (reading stops at tcp_stop_reading_bytes, below the limit); data
+  // relayed to a client that cannot take it is dropped like a full UDP buffer would.
+  if (c.out.size() - c.out_at + frame.size() + 3 > opts_.tcp_max_queued_bytes) return false;
+  turn::AppendStreamFrame(frame, c.out);
+  FlushTcp(c);
+  WatchTcp(key, c);
+  return true;
 }
 
 void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out) {
   auto it = tcp_.find(key);
   if (it == tcp_.end()) return;
   TcpClient& c = it->second;
-  if (!c.out.empty()) WriteTcp(c, {});
-  uint8_t buf[65536];
-  for (int round = 0; round < 16; ++round) {
+  const turn::Client client{turn::Transport::kTcp, c.remote};
+  if (c.out_at < c.out.size()) {
+    FlushTcp(c);
+    WatchTcp(key, c);
+  }
+  uint8_t buf[kTcpReadChunk];
+  for (int round = 0; round < 16 && (c.events & EPOLLIN); ++round) {
     ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-      CloseTcp(key);  // the allocation stays until it expires or is refreshed away
+      Flush(out);
+      CloseTcp(key);
       return;
     }
     if (n < 0) break;
-    c.in.insert(c.in.end(), buf, buf + n);
-    if (c.in.size() > (1 << 20)) {
-      CloseTcp(key);  // no frame is that long: not a TURN client
-      return;
+    c.in.Append(absl::Span<const uint8_t>(buf, static_cast<size_t>(n)));
+    // Framed after every read: a fast client never has more than a frame buffered here.
+    bool whole = false;
+    for (;;) {
+      auto frame = c.in.Next();
+      if (!frame.ok()) {
+        ++tcp_stats_.bad_streams;  // neither STUN nor ChannelData: the stream is lost
+        Flush(out);
+        CloseTcp(key);
+        return;
+      }
+      if (frame->empty()) break;
+      whole = true;
+      server_->OnClient(client, *frame, now_ms, out);
+    }
+    // The slow-frame clock runs from the last whole frame while one is unfinished.
+    if (c.in.partial() == 0) c.partial_since_ms = 0;
+    else if (whole || c.partial_since_ms == 0) c.partial_since_ms = now_ms;
+    Flush(out);  // answers may stop the reading (WatchTcp)
+    it = tcp_.find(key);
+    if (it == tcp_.end()) return;
+    if (static_cast<size_t>(n) < sizeof(buf)) break;
+  }
+}
+
+void UdpRelay::TickTcp(int64_t now_ms) {
+  if (listener_paused_until_ms_ != 0 && now_ms >= listener_paused_until_ms_) {
+    listener_paused_until_ms_ = 0;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTcpListenKey;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, tcp_fd_, &ev);
+  }
+  std::vector<uint64_t> expired;
+  for (auto& [key, c] : tcp_) {
+    const bool allocated = server_->HasAllocation(turn::Client{turn::Transport::kTcp, c.remote});
+    if (allocated) {
+      c.deadline_ms = 0;
+    } else if (c.deadline_ms == 0) {
+      c.deadline_ms = now_ms + opts_.tcp_allocate_timeout_ms;  // its allocation ended
+    }
+    if (c.deadline_ms != 0 && now_ms >= c.deadline_ms) {
+      ++tcp_stats_.allocate_timeouts;
+      expired.push_back(key);
+    } else if (c.partial_since_ms != 0 && now_ms - c.partial_since_ms >= opts_.tcp_frame_timeout_ms) {
+      ++tcp_stats_.frame_timeouts;
+      expired.push_back(key);
     }
   }
-  size_t at = 0;
-  while (c.in.size() - at >= 4) {
-    const uint8_t* p = c.in.data() + at;
-    size_t frame;
-    if ((p[0] & 0xC0) == 0x40) {
-      const size_t len = size_t{p[2]} << 8 | p[3];
-      frame = 4 + len;
-      const size_t padded = frame + (4 - frame % 4) % 4;
-      if (c.in.size() - at < padded) break;
-      server_->OnClient(c.remote, absl::Span<const uint8_t>(p, frame), now_ms, out);
-      at += padded;
-      continue;
-    }
-    if ((p[0] & 0xC0) != 0) {
-      CloseTcp(key);  // neither STUN nor ChannelData: the stream is lost
-      return;
-    }
-    if (c.in.size() - at < stun::kHeaderSize) break;
-    frame = stun::kHeaderSize + (size_t{p[2]} << 8 | p[3]);
-    if (c.in.size() - at < frame) break;
-    server_->OnClient(c.remote, absl::Span<const uint8_t>(p, frame), now_ms, out);
-    at += frame;
-  }
-  c.in.erase(c.in.begin(), c.in.begin() + at);
-  Flush(out);
+  for (uint64_t key : expired) CloseTcp(key);
 }
 
 void UdpRelay::Run(std::stop_token stop) {
   std::vector<turn::Send> out;
-  int64_t last_expire = NowMs();
+  int64_t last_expire = NowMs(), last_tick = last_expire;
   epoll_event events[64];
   while (!stop.stop_requested()) {
     const int n = epoll_wait(epoll_fd_, events, 64, 200);
@@ -319,7 +401,7 @@ void UdpRelay::Run(std::stop_token stop) {
     for (int k = 0; k < n; ++k) {
       const uint64_t id = events[k].data.u64;
       if (id == kTcpListenKey) {
-        Accept();
+        Accept(now);
         continue;
       }
       if (id >= kTcpKeyBase) {
@@ -334,15 +416,45 @@ void UdpRelay::Run(std::stop_token stop) {
       }
       Drain(fd, id, now, out);
     }
+    if (now - last_tick >= 100) {
+      TickTcp(now);
+      last_tick = now;
+    }
     if (now - last_expire >= 1000) {
       server_->Expire(now);
       last_expire = now;
     }
     std::lock_guard<std::mutex> l(stats_mu_);
+    if (peer_relays_) {
+      server_->SetRelayIps(*std::move(peer_relays_));
+      peer_relays_.reset();
+    }
+    if (secrets_) {
+      server_->SetSecrets(*std::move(secrets_));
+      secrets_.reset();
+    }
     stats_ = server_->counters();
     allocations_ = server_->allocations();
     local_stat_ = local_;
+    tcp_stats_.connections = tcp_.size();
+    tcp_stat_ = tcp_stats_;
   }
+}
+
+void UdpRelay::SetPeerRelays(std::vector<net::IpAddress> ips) {
+  if (std::find(ips.begin(), ips.end(), opts_.relay_ip) == ips.end()) ips.push_back(opts_.relay_ip);
+  std::lock_guard<std::mutex> l(stats_mu_);
+  peer_relays_ = std::move(ips);
+}
+
+void UdpRelay::SetSecrets(std::vector<std::string> secrets) {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  secrets_ = std::move(secrets);
+}
+
+TcpCounters UdpRelay::tcp_counters() const {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  return tcp_stat_;
 }
 
 turn::Counters UdpRelay::counters() const {

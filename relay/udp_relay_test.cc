@@ -52,7 +52,7 @@ class UdpRelayTest : public ::testing::Test {
     o.relay_ip = o.listen.ip;
     o.port_min = 42000;
     o.port_max = 42999;
-    o.turn.secret = kSecret;
+    o.turn.secrets = {kSecret};
     o.turn.nonce_key = "test-nonce-key";
     auto r = UdpRelay::Create(o);
     ASSERT_TRUE(r.ok()) << r.status();

@@ -145,4 +145,28 @@ std::string MacAddress::ToString() const {
                          bytes[4], bytes[5]);
 }
 
+absl::string_view NonUnicastKind(const IpAddress& a) {
+  const uint8_t* b = a.bytes();
+  if (a.is_v4()) {
+    if (b[0] == 0) return b[1] == 0 && b[2] == 0 && b[3] == 0 ? "unspecified" : "this network";
+    if (b[0] == 127) return "loopback";
+    if (b[0] == 169 && b[1] == 254) return "link-local";
+    if (b[0] >= 224 && b[0] < 240) return "multicast";
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "broadcast";
+    if (b[0] >= 240) return "reserved";
+    return "";
+  }
+  bool zero_head = true;
+  for (int i = 0; i < 15; ++i) zero_head = zero_head && b[i] == 0;
+  if (zero_head && b[15] == 0) return "unspecified";
+  if (zero_head && b[15] == 1) return "loopback";
+  if (b[0] == 0xff) return "multicast";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "link-local";
+  // IPv4-mapped (::ffff:a.b.c.d): what the IPv4 address is.
+  bool mapped = b[10] == 0xff && b[11] == 0xff;
+  for (int i = 0; i < 10; ++i) mapped = mapped && b[i] == 0;
+  if (mapped) return NonUnicastKind(IpAddress::FromBytes(Family::kV4, b + 12));
+  return "";
+}
+
 }  // namespace weft::net

@@ -74,6 +74,11 @@ struct IpPrefix {
   friend bool operator==(const IpPrefix&, const IpPrefix&) = default;
 };
 
+// Why `a` is not a unicast address a remote host can be reached at: "unspecified",
+// "loopback", "link-local", "multicast", "broadcast", "this network" (0/8),
+// "reserved" (240/4); "" when it is one.
+absl::string_view NonUnicastKind(const IpAddress& a);
+
 // A 48-bit Ethernet address.
 struct MacAddress {
   std::array<uint8_t, 6> bytes{};

@@ -6,6 +6,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace weft::turn {
 
@@ -31,6 +33,19 @@ absl::StatusOr<int64_t> ExpiryOf(absl::string_view username) {
     return absl::InvalidArgumentError("the username is not \"<expiry>:<name>\"");
   }
   return t;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseSecrets(absl::string_view text) {
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (line.size() < 16) return absl::InvalidArgumentError("a secret must be at least 16 characters");
+    out.emplace_back(line);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("no secret");
+  if (out.size() > 4) return absl::InvalidArgumentError("at most 4 secrets (a rotation needs 2)");
+  return out;
 }
 
 }  // namespace weft::turn

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -25,6 +26,12 @@ Credentials IssueCredentials(absl::string_view secret, absl::string_view name, i
 std::string PasswordFor(absl::string_view secret, absl::string_view username);
 // The expiry in a REST username; InvalidArgument when it has none.
 absl::StatusOr<int64_t> ExpiryOf(absl::string_view username);
+
+// A secret file or Secret value: one secret per line. During a rotation it holds the new
+// secret first and the old after it: relays accept every one, credentials are issued
+// with the first. Blank lines and surrounding spaces are ignored; each secret is 16+
+// characters, at most 4. InvalidArgument otherwise.
+absl::StatusOr<std::vector<std::string>> ParseSecrets(absl::string_view text);
 
 }  // namespace weft::turn
 

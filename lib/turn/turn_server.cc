@@ -48,9 +48,12 @@ bool Understood(uint16_t type) {
 
 }  // namespace
 
-std::string TurnServer::Nonce(const net::Endpoint& client, int64_t now_ms) const {
+std::string TurnServer::Nonce(const Client& client, int64_t now_ms) const {
+  // Bound to the whole 5-tuple (transport, address, port) and to the time: a request
+  // captured on the way is no good from anywhere else, nor after nonce_lifetime_s.
   const std::string stamp = absl::StrCat(absl::Hex(now_ms / 1000, absl::kZeroPad8));
-  const std::string msg = absl::StrCat(stamp, "/", client.ip.ToString());
+  const std::string msg = absl::StrCat(stamp, "/", client.transport == Transport::kTcp ? "tcp/" : "udp/",
+                                       client.address.ToString());
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha1(), opts_.nonce_key.data(), static_cast<int>(opts_.nonce_key.size()),
@@ -58,7 +61,7 @@ std::string TurnServer::Nonce(const net::Endpoint& client, int64_t now_ms) const
   return absl::StrCat(stamp, absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac), 8)));
 }
 
-bool TurnServer::NonceValid(const net::Endpoint& client, absl::string_view nonce, int64_t now_ms) const {
+bool TurnServer::NonceValid(const Client& client, absl::string_view nonce, int64_t now_ms) const {
   if (nonce.size() != 24) return false;
   int64_t stamp = 0;
   if (!absl::SimpleHexAtoi(nonce.substr(0, 8), &stamp)) return false;
@@ -66,29 +69,49 @@ bool TurnServer::NonceValid(const net::Endpoint& client, absl::string_view nonce
   return Nonce(client, stamp * 1000) == nonce;
 }
 
-void TurnServer::Error(const net::Endpoint& client, const stun::Message& m, int code, absl::string_view reason,
-                       const std::vector<uint8_t>* key, std::vector<Send>& out) {
+void TurnServer::Error(const Client& client, const stun::Message& m, int code, absl::string_view reason,
+                       const std::vector<uint8_t>& key, std::vector<Send>& out) {
+  if (code != 403 && code != 508 && code != 486) ++counters_.refused;
   stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
   b.AddErrorCode(code, reason);
   b.AddString(stun::kSoftware, opts_.software);
-  if (key != nullptr) b.AddIntegrity(*key);
-  out.push_back({0, client, b.Finish()});
+  b.AddIntegrity(key);
+  out.push_back({0, client.address, b.Finish(), client.transport});
 }
 
-TurnServer::Auth TurnServer::Authenticate(const net::Endpoint& client, const stun::Message& m, int64_t now_ms,
+void TurnServer::ErrorUnauthenticated(const Client& client, const stun::Message& m, size_t request_size, int code,
+                                      absl::Span<const uint8_t> unknown, std::vector<Send>& out) {
+  stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
+  b.AddErrorCode(code, "");
+  if (!unknown.empty()) b.AddRaw(stun::kUnknownAttributes, unknown);
+  std::vector<uint8_t> answer = b.Finish(false);
+  if (answer.size() > request_size) {
+    ++counters_.not_answered;  // no amplification for whoever forged the source address
+    return;
+  }
+  out.push_back({0, client.address, std::move(answer), client.transport});
+}
+
+absl::Status TurnServer::PeerAllowed(const net::Endpoint& peer) const {
+  if (by_relayed_.contains(peer)) return absl::OkStatus();  // a pair on this relay
+  return policy_.Check(peer);
+}
+
+TurnServer::Auth TurnServer::Authenticate(const Client& client, const stun::Message& m, size_t request_size, int64_t now_ms,
                                           std::vector<Send>& out) {
   Auth a;
-  auto challenge = [&](int code, absl::string_view reason) {
+  // The challenge RFC 8489 section 9.2 requires, and no more: ERROR-CODE without a reason
+  // phrase, REALM and NONCE (it may be larger than a minimal request: 64 bytes).
+  auto challenge = [&](int code) {
     ++counters_.unauthenticated;
     stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
-    b.AddErrorCode(code, reason);
+    b.AddErrorCode(code, "");
     b.AddString(stun::kRealm, opts_.realm);
     b.AddString(stun::kNonce, Nonce(client, now_ms));
-    b.AddString(stun::kSoftware, opts_.software);
-    out.push_back({0, client, b.Finish()});
+    out.push_back({0, client.address, b.Finish(false), client.transport});
   };
   if (!m.Find(stun::kMessageIntegrity) && !m.Find(stun::kMessageIntegritySha256)) {
-    challenge(401, "Unauthenticated");
+    challenge(401);
     return a;
   }
   auto username = m.GetString(stun::kUsername);
@@ -96,31 +119,33 @@ TurnServer::Auth TurnServer::Authenticate(const net::Endpoint& client, const stu
   auto nonce = m.GetString(stun::kNonce);
   if (!username.ok() || !realm.ok() || !nonce.ok()) {
     ++counters_.malformed;
-    Error(client, m, 400, "Bad Request: USERNAME, REALM and NONCE go with MESSAGE-INTEGRITY", nullptr, out);
+    ErrorUnauthenticated(client, m, request_size, 400, {}, out);
     return a;
   }
   if (!NonceValid(client, *nonce, now_ms)) {
-    challenge(438, "Stale Nonce");
+    challenge(438);
     return a;
   }
   auto expiry = ExpiryOf(*username);
-  if (*realm != opts_.realm || !expiry.ok() || *expiry * 1000 < now_ms) {
-    challenge(401, expiry.ok() && *expiry * 1000 < now_ms ? "Unauthenticated: expired credentials"
-                                                          : "Unauthenticated");
+  if (*realm != opts_.realm || !expiry.ok() || *expiry * 1000 < now_ms ||
+      *expiry * 1000 > now_ms + opts_.max_credential_lifetime_s * 1000) {
+    challenge(401);
     return a;
   }
-  std::vector<uint8_t> key = stun::LongTermKey(*username, opts_.realm, PasswordFor(opts_.secret, *username));
-  if (!m.CheckIntegrity(key).ok()) {
-    challenge(401, "Unauthenticated: wrong credentials");
-    return a;
+  for (const std::string& secret : secrets_) {
+    std::vector<uint8_t> key = stun::LongTermKey(*username, opts_.realm, PasswordFor(secret, *username));
+    if (m.CheckIntegrity(key).ok()) {
+      a.ok = true;
+      a.key = std::move(key);
+      a.username = *username;
+      return a;
+    }
   }
-  a.ok = true;
-  a.key = std::move(key);
-  a.username = *username;
+  challenge(401);
   return a;
 }
 
-TurnServer::Allocation* TurnServer::ByClient(const net::Endpoint& client) {
+TurnServer::Allocation* TurnServer::ByClient(const Client& client) {
   auto it = by_client_.find(client);
   if (it == by_client_.end()) return nullptr;
   return &allocations_.at(it->second);
@@ -131,8 +156,13 @@ void TurnServer::Remove(uint64_t id) {
   if (it == allocations_.end()) return;
   ports_.Close(id);
   by_client_.erase(it->second.client);
+  by_relayed_.erase(it->second.relayed);
   if (auto u = per_user_.find(it->second.username); u != per_user_.end() && --u->second == 0) per_user_.erase(u);
   allocations_.erase(it);
+}
+
+void TurnServer::ClientGone(const Client& client) {
+  if (auto it = by_client_.find(client); it != by_client_.end()) Remove(it->second);
 }
 
 bool TurnServer::Spend(Allocation& a, size_t bytes, int64_t now_ms) {
@@ -148,39 +178,40 @@ bool TurnServer::Spend(Allocation& a, size_t bytes, int64_t now_ms) {
   return true;
 }
 
-void TurnServer::Allocate(const net::Endpoint& client, const stun::Message& m, const Auth& auth, int64_t now_ms,
+void TurnServer::Allocate(const Client& client, const stun::Message& m, const Auth& auth, int64_t now_ms,
                           std::vector<Send>& out) {
   if (ByClient(client) != nullptr) {
-    Error(client, m, 437, "Allocation Mismatch", &auth.key, out);
+    Error(client, m, 437, "Allocation Mismatch", auth.key, out);
     return;
   }
   auto transport = m.GetU32(stun::kRequestedTransport);
   if (!transport.ok()) {
-    Error(client, m, 400, "Bad Request: no REQUESTED-TRANSPORT", &auth.key, out);
+    Error(client, m, 400, "Bad Request: no REQUESTED-TRANSPORT", auth.key, out);
     return;
   }
   if ((*transport >> 24) != kUdp) {
-    Error(client, m, 442, "Unsupported Transport Protocol", &auth.key, out);
+    Error(client, m, 442, "Unsupported Transport Protocol", auth.key, out);
     return;
   }
   if (auto family = m.GetU32(stun::kRequestedAddressFamily); family.ok() && (*family >> 24) != 0x01) {
-    Error(client, m, 440, "Address Family not Supported", &auth.key, out);
+    Error(client, m, 440, "Address Family not Supported", auth.key, out);
     return;
   }
   if (per_user_[auth.username] >= opts_.max_allocations_per_user) {
     ++counters_.quota;
-    Error(client, m, 486, "Allocation Quota Reached", &auth.key, out);
+    Error(client, m, 486, "Allocation Quota Reached", auth.key, out);
     return;
   }
   if (allocations_.size() >= opts_.max_allocations) {
     ++counters_.quota;
-    Error(client, m, 508, "Insufficient Capacity", &auth.key, out);
+    Error(client, m, 508, "Insufficient Capacity", auth.key, out);
     return;
   }
   const uint64_t id = next_id_++;
   auto relayed = ports_.Open(id, m.Find(stun::kEvenPort).has_value());
   if (!relayed.ok()) {
-    Error(client, m, 508, "Insufficient Capacity: no relay port", &auth.key, out);
+    ++counters_.quota;
+    Error(client, m, 508, "Insufficient Capacity: no relay port", auth.key, out);
     return;
   }
   uint32_t lifetime = opts_.default_lifetime_s;
@@ -196,48 +227,46 @@ void TurnServer::Allocate(const net::Endpoint& client, const stun::Message& m, c
   a.tokens_at_ms = now_ms;
   allocations_[id] = std::move(a);
   by_client_[client] = id;
+  by_relayed_[*relayed] = id;
   ++per_user_[auth.username];
   stun::Builder b(stun::kAllocate, stun::Class::kSuccess, m.tx_id());
   b.AddXorAddress(stun::kXorRelayedAddress, *relayed)
       .AddU32(stun::kLifetime, lifetime)
-      .AddXorAddress(stun::kXorMappedAddress, client)
+      .AddXorAddress(stun::kXorMappedAddress, client.address)
       .AddString(stun::kSoftware, opts_.software)
       .AddIntegrity(auth.key);
-  out.push_back({0, client, b.Finish()});
+  out.push_back({0, client.address, b.Finish(), client.transport});
 }
 
-void TurnServer::OnRequest(const net::Endpoint& client, const stun::Message& m, int64_t now_ms, std::vector<Send>& out) {
+void TurnServer::OnRequest(const Client& client, const stun::Message& m, size_t request_size, int64_t now_ms,
+                           std::vector<Send>& out) {
   if (m.method() == stun::kBinding) {
+    // The one answer STUN gives anyone: 32 bytes for IPv4 (a request is 20 or more).
     ++counters_.binding;
     stun::Builder b(stun::kBinding, stun::Class::kSuccess, m.tx_id());
-    b.AddXorAddress(stun::kXorMappedAddress, client).AddString(stun::kSoftware, opts_.software);
-    out.push_back({0, client, b.Finish()});
+    b.AddXorAddress(stun::kXorMappedAddress, client.address);
+    out.push_back({0, client.address, b.Finish(false), client.transport});
     return;
   }
   if (m.method() != stun::kAllocate && m.method() != stun::kRefresh && m.method() != stun::kCreatePermission &&
       m.method() != stun::kChannelBind) {
     ++counters_.malformed;
-    Error(client, m, 400, "Bad Request: unknown method", nullptr, out);
+    ErrorUnauthenticated(client, m, request_size, 400, {}, out);
     return;
   }
   std::vector<uint8_t> unknown;
   for (const auto& attr : m.attributes()) {
-    if (!Understood(attr.type)) {
+    if (!Understood(attr.type) && unknown.size() < 32) {
       unknown.push_back(static_cast<uint8_t>(attr.type >> 8));
       unknown.push_back(static_cast<uint8_t>(attr.type));
     }
   }
   if (!unknown.empty()) {
-    stun::Builder b(m.method(), stun::Class::kError, m.tx_id());
-    std::string which;
-    for (size_t k = 0; k + 1 < unknown.size(); k += 2) {
-      absl::StrAppend(&which, k ? ", " : "", "0x", absl::Hex(unknown[k] << 8 | unknown[k + 1], absl::kZeroPad4));
-    }
-    b.AddErrorCode(420, absl::StrCat("Unknown Attribute: ", which)).AddRaw(stun::kUnknownAttributes, unknown);
-    out.push_back({0, client, b.Finish()});
+    ++counters_.unknown_attribute;
+    ErrorUnauthenticated(client, m, request_size, 420, unknown, out);
     return;
   }
-  const Auth auth = Authenticate(client, m, now_ms, out);
+  const Auth auth = Authenticate(client, m, request_size, now_ms, out);
   if (!auth.ok) return;
   if (m.method() == stun::kAllocate) {
     Allocate(client, m, auth, now_ms, out);
@@ -246,11 +275,11 @@ void TurnServer::OnRequest(const net::Endpoint& client, const stun::Message& m, 
   Allocation* a = ByClient(client);
   if (a == nullptr) {
     ++counters_.no_allocation;
-    Error(client, m, 437, "Allocation Mismatch: no allocation for this 5-tuple", &auth.key, out);
+    Error(client, m, 437, "Allocation Mismatch: no allocation for this 5-tuple", auth.key, out);
     return;
   }
   if (a->username != auth.username) {
-    Error(client, m, 441, "Wrong Credentials", &auth.key, out);
+    Error(client, m, 441, "Wrong Credentials", auth.key, out);
     return;
   }
   stun::Builder b(m.method(), stun::Class::kSuccess, m.tx_id());
@@ -260,29 +289,39 @@ void TurnServer::OnRequest(const net::Endpoint& client, const stun::Message& m, 
     b.AddU32(stun::kLifetime, lifetime).AddString(stun::kSoftware, opts_.software).AddIntegrity(auth.key);
     if (lifetime == 0) Remove(a->id);
     else a->expiry_ms = now_ms + int64_t{lifetime} * 1000;
-    out.push_back({0, client, b.Finish()});
+    out.push_back({0, client.address, b.Finish(), client.transport});
     return;
   }
   auto peer = m.GetXorAddress(stun::kXorPeerAddress);
   if (!peer.ok()) {
-    Error(client, m, 400, "Bad Request: no XOR-PEER-ADDRESS", &auth.key, out);
+    Error(client, m, 400, "Bad Request: no XOR-PEER-ADDRESS", auth.key, out);
     return;
   }
   if (peer->ip.is_v4() != a->relayed.ip.is_v4()) {
-    Error(client, m, 443, "Peer Address Family Mismatch", &auth.key, out);
+    Error(client, m, 443, "Peer Address Family Mismatch", auth.key, out);
+    return;
+  }
+  if (absl::Status allowed = PeerAllowed(*peer); !allowed.ok()) {
+    ++counters_.forbidden;
+    Error(client, m, 403, allowed.message(), auth.key, out);
+    return;
+  }
+  if (!a->permissions.contains(peer->ip) && a->permissions.size() >= opts_.max_permissions) {
+    ++counters_.quota;
+    Error(client, m, 508, "Insufficient Capacity: too many permissions", auth.key, out);
     return;
   }
   if (m.method() == stun::kChannelBind) {
     auto number = m.GetU32(stun::kChannelNumber);
     const uint16_t ch = number.ok() ? static_cast<uint16_t>(*number >> 16) : 0;
     if (ch < kFirstChannel || ch > kLastChannel) {
-      Error(client, m, 400, "Bad Request: CHANNEL-NUMBER out of range", &auth.key, out);
+      Error(client, m, 400, "Bad Request: CHANNEL-NUMBER out of range", auth.key, out);
       return;
     }
     auto bound = a->channels.find(ch);
     auto of = a->channel_of.find(*peer);
     if ((bound != a->channels.end() && bound->second.peer != *peer) || (of != a->channel_of.end() && of->second != ch)) {
-      Error(client, m, 400, "Bad Request: channel or peer bound otherwise", &auth.key, out);
+      Error(client, m, 400, "Bad Request: channel or peer bound otherwise", auth.key, out);
       return;
     }
     a->channels[ch] = {*peer, now_ms + int64_t{opts_.channel_lifetime_s} * 1000};
@@ -290,11 +329,10 @@ void TurnServer::OnRequest(const net::Endpoint& client, const stun::Message& m, 
   }
   a->permissions[peer->ip] = now_ms + int64_t{opts_.permission_lifetime_s} * 1000;
   b.AddString(stun::kSoftware, opts_.software).AddIntegrity(auth.key);
-  out.push_back({0, client, b.Finish()});
+  out.push_back({0, client.address, b.Finish(), client.transport});
 }
 
-void TurnServer::OnClient(const net::Endpoint& client, absl::Span<const uint8_t> pkt, int64_t now_ms,
-                          std::vector<Send>& out) {
+void TurnServer::OnClient(const Client& client, absl::Span<const uint8_t> pkt, int64_t now_ms, std::vector<Send>& out) {
   if (pkt.size() >= 4 && (pkt[0] & 0xC0) == 0x40) {  // ChannelData
     const uint16_t ch = Be16(pkt.data()), len = Be16(pkt.data() + 2);
     if (ch < kFirstChannel || ch > kLastChannel || size_t{len} + 4 > pkt.size()) {
@@ -327,7 +365,7 @@ void TurnServer::OnClient(const net::Endpoint& client, absl::Span<const uint8_t>
     return;
   }
   if (m->message_class() == stun::Class::kRequest) {
-    OnRequest(client, *m, now_ms, out);
+    OnRequest(client, *m, pkt.size(), now_ms, out);
     return;
   }
   if (m->message_class() == stun::Class::kIndication && m->method() == stun::kSend) {
@@ -345,6 +383,10 @@ void TurnServer::OnClient(const net::Endpoint& client, absl::Span<const uint8_t>
     auto perm = a->permissions.find(peer->ip);
     if (perm == a->permissions.end() || perm->second < now_ms) {
       ++counters_.no_permission;
+      return;
+    }
+    if (!PeerAllowed(*peer).ok()) {  // the IP is permitted, but not every port of it is
+      ++counters_.forbidden;
       return;
     }
     if (!Spend(*a, data->value.size(), now_ms)) return;
@@ -377,7 +419,7 @@ void TurnServer::OnPeer(uint64_t id, const net::Endpoint& peer, absl::Span<const
     d[2] = static_cast<uint8_t>(pkt.size() >> 8);
     d[3] = static_cast<uint8_t>(pkt.size());
     std::memcpy(d.data() + 4, pkt.data(), pkt.size());
-    out.push_back({0, a.client, std::move(d)});
+    out.push_back({0, a.client.address, std::move(d), a.client.transport});
     return;
   }
   stun::TxId tx{};
@@ -385,7 +427,7 @@ void TurnServer::OnPeer(uint64_t id, const net::Endpoint& peer, absl::Span<const
   std::memcpy(tx.data(), &n, sizeof(n));
   stun::Builder b(stun::kData, stun::Class::kIndication, tx);
   b.AddXorAddress(stun::kXorPeerAddress, peer).AddRaw(stun::kDataAttr, pkt);
-  out.push_back({0, a.client, b.Finish(false)});
+  out.push_back({0, a.client.address, b.Finish(false), a.client.transport});
 }
 
 void TurnServer::Expire(int64_t now_ms) {

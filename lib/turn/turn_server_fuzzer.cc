@@ -20,7 +20,7 @@ class Ports : public weft::turn::RelayPorts {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Ports ports;
-  static weft::turn::TurnServer server({.secret = "fuzz", .max_allocations = 64}, ports);
+  static weft::turn::TurnServer server({.secrets = {"fuzz-secret-0123456789"}, .max_allocations = 64}, ports);
   if (size == 0) return 0;
   const auto client = *weft::net::Endpoint::Parse(data[0] & 1 ? "198.51.100.7:51820" : "198.51.100.8:4000");
   std::vector<weft::turn::Send> out;

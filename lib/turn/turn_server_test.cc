@@ -30,7 +30,13 @@ const Endpoint kStranger = Ep("192.0.2.99:4000");
 
 class TurnServerTest : public ::testing::Test {
  protected:
-  TurnServerTest() : server_({.secret = "s3cret", .nonce_key = "k", .max_allocations_per_user = 1}, ports_) {
+  static ServerOptions Options() {
+    ServerOptions o{.secrets = {"s3cret"}, .nonce_key = "k", .max_allocations_per_user = 1};
+    o.peers.relay_ips = {*net::IpAddress::Parse("203.0.113.9")};
+    o.peers.allowed = {*net::IpPrefix::Parse("192.0.2.0/24")};  // where these tests' peers are
+    return o;
+  }
+  TurnServerTest() : server_(Options(), ports_) {
     creds_ = IssueCredentials("s3cret", "node-a", kNow / 1000 + 3600);
   }
   stun::TxId Tx() {

@@ -3,8 +3,8 @@
 // (a TURN allocation's relayed ports are the relay's own, so agents must reach each
 // relay at its own address, not through a load balancer): each endpoint is reached at
 // its Node's ExternalIP, else at the endpoint's address.
-#ifndef WEFT_CONTROLLER_KUBE_RELAYS_H_
-#define WEFT_CONTROLLER_KUBE_RELAYS_H_
+#ifndef WEFT_LIB_K8S_RELAY_WATCH_H_
+#define WEFT_LIB_K8S_RELAY_WATCH_H_
 
 #include <functional>
 #include <map>
@@ -17,7 +17,7 @@
 #include "lib/k8s/reflector.h"
 #include "lib/net/endpoint.h"
 
-namespace weft::controller {
+namespace weft::k8s {
 
 // The relays behind `slices` (discovery.k8s.io/v1 EndpointSlices of one Service), sorted
 // and without duplicates: IPv4 endpoints that are ready and not terminating, at the UDP
@@ -31,7 +31,7 @@ class RelayWatch {
   using OnChange = std::function<void(std::vector<net::Endpoint> relays)>;
   // Watches the EndpointSlices of Service `ns`/`service`; `on_change` gets the relays
   // after every change that changes them (from Run's thread, or NodesChanged's caller).
-  RelayWatch(k8s::KubeClient& client, const std::string& ns, const std::string& service,
+  RelayWatch(KubeClient& client, const std::string& ns, const std::string& service,
              std::function<std::string(const std::string& node)> reachable_ip, OnChange on_change);
 
   void Run(std::stop_token stop);
@@ -44,7 +44,7 @@ class RelayWatch {
 
   const std::function<std::string(const std::string&)> reachable_ip_;
   const OnChange on_change_;
-  k8s::Reflector reflector_;
+  Reflector reflector_;
   std::mutex publish_mu_;  // taken before mu_
   std::mutex mu_;
   std::map<std::string, nlohmann::json> slices_;  // name → slice; guarded by mu_
@@ -52,6 +52,6 @@ class RelayWatch {
   bool published_ = false;                         // guarded by mu_
 };
 
-}  // namespace weft::controller
+}  // namespace weft::k8s
 
-#endif  // WEFT_CONTROLLER_KUBE_RELAYS_H_
+#endif  // WEFT_LIB_K8S_RELAY_WATCH_H_

@@ -1,8 +1,8 @@
-#include "controller/kube_relays.h"
+#include "lib/k8s/relay_watch.h"
 
 #include "gtest/gtest.h"
 
-namespace weft::controller {
+namespace weft::k8s {
 namespace {
 
 using nlohmann::json;
@@ -46,4 +46,4 @@ TEST(RelaysFromSlicesTest, SkipsWhatIsNotAUsableRelay) {
 }
 
 }  // namespace
-}  // namespace weft::controller
+}  // namespace weft::k8s

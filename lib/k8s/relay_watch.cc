@@ -1,4 +1,4 @@
-#include "controller/kube_relays.h"
+#include "lib/k8s/relay_watch.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/k8s/api_status.h"
 
-namespace weft::controller {
+namespace weft::k8s {
 namespace {
 
 using nlohmann::json;
@@ -65,7 +65,7 @@ std::vector<net::Endpoint> RelaysFromSlices(const std::vector<json>& slices, con
   return {};  // unreadable slices: no relays from them
 }
 
-RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std::string& service,
+RelayWatch::RelayWatch(KubeClient& client, const std::string& ns, const std::string& service,
                        std::function<std::string(const std::string&)> reachable_ip, OnChange on_change)
     : reachable_ip_(std::move(reachable_ip)),
       on_change_(std::move(on_change)),
@@ -78,7 +78,7 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                           std::lock_guard<std::mutex> l(mu_);
                           slices_.clear();
                           for (auto& s : items) {
-                            const std::string name = k8s::NameOf(s);
+                            const std::string name = NameOf(s);
                             slices_[name] = std::move(s);
                           }
                         }
@@ -88,7 +88,7 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                       [this](const std::string& type, const json& s) {
                         {
                           std::lock_guard<std::mutex> l(mu_);
-                          const std::string name = k8s::NameOf(s);
+                          const std::string name = NameOf(s);
                           if (type == "DELETED") slices_.erase(name);
                           else slices_[name] = s;
                         }
@@ -96,7 +96,7 @@ RelayWatch::RelayWatch(k8s::KubeClient& client, const std::string& ns, const std
                       },
                   .error =
                       [ns, service](const absl::Status& s) {
-                        std::fprintf(stderr, "weft-controller: watching the endpoints of Service %s/%s: %s\n",
+                        std::fprintf(stderr, "watching the endpoints of Service %s/%s: %s\n",
                                      ns.c_str(), service.c_str(), s.ToString().c_str());
                       }}) {}
 
@@ -126,4 +126,4 @@ void RelayWatch::Publish() {
   on_change_(std::move(relays));
 }
 
-}  // namespace weft::controller
+}  // namespace weft::k8s

@@ -195,6 +195,7 @@ void UdpRelay::FlushSends(std::vector<turn::Send>& out) {
       sent += r;
     }
   }
+  if (!dirty_tcp_.empty()) FlushDirtyTcp();
 }
 
 void UdpRelay::Drain(int fd, uint64_t allocation, int64_t now_ms, std::vector<turn::Send>& out) {
@@ -315,9 +316,22 @@ bool UdpRelay::WriteTcp(uint64_t key, TcpClient& c, absl::Span<const uint8_t> fr
   // relayed to a client that cannot take it is dropped like a full UDP buffer would.
   if (c.out.size() - c.out_at + frame.size() + 3 > opts_.tcp_max_queued_bytes) return false;
   turn::AppendStreamFrame(frame, c.out);
-  FlushTcp(c);
-  WatchTcp(key, c);
+  if (!c.dirty) {  // sent once per loop step, however many frames (FlushDirtyTcp)
+    c.dirty = true;
+    dirty_tcp_.push_back(key);
+  }
   return true;
+}
+
+void UdpRelay::FlushDirtyTcp() {
+  for (uint64_t key : dirty_tcp_) {
+    auto it = tcp_.find(key);
+    if (it == tcp_.end()) continue;
+    it->second.dirty = false;
+    FlushTcp(it->second);
+    WatchTcp(key, it->second);
+  }
+  dirty_tcp_.clear();
 }
 
 void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out) {
@@ -330,7 +344,9 @@ void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& ou
     WatchTcp(key, c);
   }
   uint8_t buf[kTcpReadChunk];
-  for (int round = 0; round < 16 && (c.events & EPOLLIN); ++round) {
+  // One read per readiness: a connection flooding requests waits for the next loop turn
+  // like everyone else (epoll is level-triggered), so UDP clients are not starved.
+  for (int round = 0; round < 1 && (c.events & EPOLLIN); ++round) {
     ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
       Flush(out);

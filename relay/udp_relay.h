@@ -88,12 +88,14 @@ class UdpRelay : public turn::RelayPorts {
     int64_t deadline_ms = 0;        // to hold an allocation; 0 while it holds one
     int64_t partial_since_ms = 0;   // when the frame not yet whole began; 0: none
     uint32_t events = 0;            // what epoll watches
+    bool dirty = false;             // frames queued since the last flush
   };
   void Accept(int64_t now_ms);
   void ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out);
   // Queues `frame` (and its padding); false when the client's queue is full.
   bool WriteTcp(uint64_t key, TcpClient& c, absl::Span<const uint8_t> frame);
   void FlushTcp(TcpClient& c);
+  void FlushDirtyTcp();
   void WatchTcp(uint64_t key, TcpClient& c);
   void CloseTcp(uint64_t key);
   // Deadlines, the listener re-armed after running out of descriptors.
@@ -106,6 +108,7 @@ class UdpRelay : public turn::RelayPorts {
   std::map<uint64_t, TcpClient> tcp_;             // epoll key → connection
   std::map<net::Endpoint, uint64_t> tcp_by_remote_;
   std::map<net::IpAddress, size_t> tcp_per_address_;
+  std::vector<uint64_t> dirty_tcp_;  // connections with frames to send
   uint64_t next_tcp_ = 0;
   int64_t listener_paused_until_ms_ = 0;  // out of descriptors: accept again then
   TcpCounters tcp_stats_;  // loop thread only

@@ -2,7 +2,9 @@
 //   1. STUN Binding: requests/s answered and latency p50/p99, a window of requests in
 //      flight per client socket;
 //   2. TURN: ChannelData of 1,200 bytes from a client through the relay to a peer:
-//      packets/s delivered to the peer.
+//      packets/s delivered to the peer;
+//   3. TURN over TCP: round trips of 200-byte ChannelData through the relay to an echo
+//      peer and back, 4 in flight: p50/p99 (what TCP_NODELAY is for).
 // Both servers get the same load from the same client (one thread, sendmmsg/recvmmsg);
 // coturn runs with its defaults (a relay thread per CPU), weft-relay with its one loop.
 //   build/bench/relay/relay_bench [--seconds 3]
@@ -30,8 +32,10 @@
 #include "absl/strings/str_cat.h"
 #include "lib/stun/stun_message.h"
 #include "lib/testing/free_port.h"
+#include "lib/turn/stream_framer.h"
 #include "lib/turn/turn_credentials.h"
 #include "lib/flags/flags.h"
+#include <netinet/tcp.h>
 
 namespace {
 
@@ -250,6 +254,122 @@ double BenchTurn(int port, int seconds) {
   return received / std::chrono::duration<double>(end - start).count();
 }
 
+// TURN over TCP: allocates on a TCP connection, binds a channel to an echo peer, then
+// keeps 4 ChannelData messages of 200 bytes in flight for `seconds`; round-trip times.
+StunResult BenchTcpRtt(int port, int seconds) {
+  StunResult r;
+  int peer = UdpSocket();
+  sockaddr_in pa{};
+  socklen_t len = sizeof(pa);
+  getsockname(peer, reinterpret_cast<sockaddr*>(&pa), &len);
+  const weft::net::Endpoint peer_ep{*weft::net::IpAddress::Parse("127.0.0.1"), ntohs(pa.sin_port)};
+  std::atomic<bool> done{false};
+  std::thread echo([&] {
+    uint8_t buf[2048];
+    while (!done) {
+      pollfd p{peer, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      sockaddr_in from{};
+      socklen_t fl = sizeof(from);
+      ssize_t n;
+      while ((n = recvfrom(peer, buf, sizeof(buf), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fl)) > 0) {
+        sendto(peer, buf, n, 0, reinterpret_cast<sockaddr*>(&from), fl);
+        fl = sizeof(from);
+      }
+    }
+  });
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const sockaddr_in server = Loopback(port);
+  weft::turn::StreamFramer framer;
+  auto read_frame = [&](int timeout_ms) -> std::vector<uint8_t> {
+    const auto until = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      auto f = framer.Next();
+      if (!f.ok()) return {};
+      if (!f->empty()) return std::vector<uint8_t>(f->begin(), f->end());
+      const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
+      pollfd p{fd, POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, left) <= 0) return {};
+      uint8_t buf[4096];
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) return {};
+      framer.Append(absl::Span<const uint8_t>(buf, n));
+    }
+  };
+  const auto creds = weft::turn::IssueCredentials(kSecret, "bench-tcp", time(nullptr) + 3600);
+  std::string nonce;
+  auto request = [&](uint16_t method, const std::vector<std::pair<uint16_t, uint32_t>>& u32s, bool with_peer) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      weft::stun::TxId tx{};
+      tx[0] = static_cast<uint8_t>(method);
+      tx[1] = static_cast<uint8_t>(attempt);
+      weft::stun::Builder b(method, weft::stun::Class::kRequest, tx);
+      for (auto [t, v] : u32s) b.AddU32(t, v);
+      if (with_peer) b.AddXorAddress(weft::stun::kXorPeerAddress, peer_ep);
+      if (!nonce.empty()) {
+        b.AddString(weft::stun::kUsername, creds.username).AddString(weft::stun::kRealm, "weft").AddString(weft::stun::kNonce, nonce);
+        b.AddIntegrity(weft::stun::LongTermKey(creds.username, "weft", creds.password));
+      }
+      auto req = b.Finish();
+      send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+      auto answer = read_frame(1000);
+      auto m = weft::stun::Message::Parse(answer);
+      if (!m.ok()) return false;
+      if (m->message_class() == weft::stun::Class::kSuccess) return true;
+      if (auto nn = m->GetString(weft::stun::kNonce); nn.ok()) nonce = *nn;
+    }
+    return false;
+  };
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof(server)) != 0 ||
+      !request(weft::stun::kAllocate, {{weft::stun::kRequestedTransport, 17u << 24}}, false) ||
+      !request(weft::stun::kChannelBind, {{weft::stun::kChannelNumber, 0x4000u << 16}}, true)) {
+    std::fprintf(stderr, "relay_bench: TURN over TCP setup failed on port %d\n", port);
+  } else {
+    std::vector<double> lat;
+    std::map<uint64_t, Clock::time_point> sent;
+    uint64_t next = 1;
+    auto send_one = [&] {
+      std::vector<uint8_t> frame(4 + 200, 0);
+      frame[0] = 0x40;
+      frame[2] = 0;
+      frame[3] = 200;
+      const uint64_t id = next++;
+      std::memcpy(frame.data() + 4, &id, sizeof(id));
+      sent[id] = Clock::now();
+      send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    };
+    for (int k = 0; k < 4; ++k) send_one();
+    const auto start = Clock::now(), end = start + std::chrono::seconds(seconds);
+    while (Clock::now() < end) {
+      auto f = read_frame(200);
+      if (f.size() < 12 || (f[0] & 0xC0) != 0x40) {
+        send_one();  // lost: keep 4 in flight
+        continue;
+      }
+      uint64_t id = 0;
+      std::memcpy(&id, f.data() + 4, sizeof(id));
+      if (auto it = sent.find(id); it != sent.end()) {
+        lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - it->second).count());
+        sent.erase(it);
+      }
+      send_one();
+    }
+    r.rate = lat.size() / std::chrono::duration<double>(Clock::now() - start).count();
+    if (!lat.empty()) {
+      std::sort(lat.begin(), lat.end());
+      r.p50_us = lat[lat.size() / 2];
+      r.p99_us = lat[lat.size() * 99 / 100];
+    }
+  }
+  done = true;
+  echo.join();
+  close(fd);
+  close(peer);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -267,10 +387,11 @@ int main(int argc, char** argv) {
   const int weft_port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
   const int coturn_port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
   pid_t weft = Spawn({WEFT_RELAY_BINARY, "--secret-file", std::string(dir) + "/secret", "--listen",
-                      absl::StrCat("127.0.0.1:", weft_port), "--relay-ports", "41000-41999", "--http-listen", ""});
+                      absl::StrCat("127.0.0.1:", weft_port), "--relay-ports", "41000-41999", "--http-listen", "",
+                      "--allow-loopback-peers", "--allowed-peer-ip", "127.0.0.1"});
   pid_t coturn = Spawn({"turnserver", "-n", "--listening-ip", "127.0.0.1", "-p", std::to_string(coturn_port),
                         "--relay-ip", "127.0.0.1", "--min-port", "42000", "--max-port", "42999", "--use-auth-secret",
-                        "--static-auth-secret", kSecret, "--realm", "weft", "--no-tls", "--no-dtls", "--no-tcp",
+                        "--static-auth-secret", kSecret, "--realm", "weft", "--no-tls", "--no-dtls",
                         "--no-cli", "--pidfile", std::string(dir) + "/coturn.pid", "--log-file", "stdout",
                         "--userdb", std::string(dir) + "/turndb", "--no-software-attribute",
                         "--allow-loopback-peers"});
@@ -285,6 +406,9 @@ int main(int argc, char** argv) {
   const double tw = BenchTurn(weft_port, seconds), tc = BenchTurn(coturn_port, seconds);
   std::printf("TURN ChannelData 1200 B  weft-relay %9.0f pkt/s | coturn %9.0f pkt/s | x%.2f (target >= 1)\n", tw, tc,
               tc > 0 ? tw / tc : 0);
+  const StunResult rw = BenchTcpRtt(weft_port, seconds), rc = BenchTcpRtt(coturn_port, seconds);
+  std::printf("TURN over TCP RTT, 4 in flight  weft-relay p50 %6.0f us p99 %6.0f us | coturn p50 %6.0f us p99 %6.0f us | p99 x%.2f (target <= 2)\n",
+              rw.p50_us, rw.p99_us, rc.p50_us, rc.p99_us, rc.p99_us > 0 ? rw.p99_us / rc.p99_us : 0);
   Stop(weft);
   Stop(coturn);
   std::string rm = absl::StrCat("rm -rf ", dir);

@@ -4,6 +4,8 @@
 
 #include <functional>
 
+#include "absl/strings/str_cat.h"
+
 #include "lib/turn/turn_credentials.h"
 
 namespace weft::turn {
@@ -46,8 +48,12 @@ class TurnServerTest : public ::testing::Test {
   }
   // Sends `pkt` from `from`; returns what the server sent.
   std::vector<Send> FromClient(const std::vector<uint8_t>& pkt, const Endpoint& from = kClient) {
+    return FromClientOver(Transport::kUdp, pkt, from);
+  }
+  std::vector<Send> FromClientOver(Transport t, const std::vector<uint8_t>& pkt, const Endpoint& from = kClient,
+                                   int64_t now = kNow) {
     std::vector<Send> out;
-    server_.OnClient(from, pkt, kNow, out);
+    server_.OnClient(Client{t, from}, pkt, now, out);
     return out;
   }
   // A request, signed with `creds` after a first unauthenticated try gave the nonce.
@@ -207,6 +213,133 @@ TEST_F(TurnServerTest, CountsGarbage) {
   EXPECT_TRUE(FromClient({1, 2, 3}).empty());
   EXPECT_TRUE(FromClient(std::vector<uint8_t>(64, 0xff)).empty());
   EXPECT_EQ(server_.counters().malformed, 2u);
+}
+
+TEST_F(TurnServerTest, PeersOutsideThePolicyAre403AndNothingIsRelayedToThem) {
+  ASSERT_EQ(Code(Allocate()[0]), 200);
+  const uint64_t before = server_.counters().to_peers;
+  for (const char* peer : {"127.0.0.1:4000", "0.0.0.0:50001", "224.0.0.251:5353", "239.1.2.3:50001",
+                           "255.255.255.255:50001", "169.254.169.254:80", "203.0.113.9:3478", "203.0.113.9:22",
+                           "198.51.100.99:50001"}) {
+    for (uint16_t method : {stun::kCreatePermission, stun::kChannelBind}) {
+      auto out = Request(method, [&](stun::Builder& b) {
+        if (method == stun::kChannelBind) b.AddU32(stun::kChannelNumber, 0x4000u << 16);
+        b.AddXorAddress(stun::kXorPeerAddress, Ep(peer));
+      }, creds_);
+      ASSERT_EQ(out.size(), 1u);
+      EXPECT_EQ(Code(out[0]), 403) << peer;
+      EXPECT_EQ(out[0].allocation, 0u);
+    }
+    stun::Builder send(stun::kSend, stun::Class::kIndication, Tx());
+    send.AddXorAddress(stun::kXorPeerAddress, Ep(peer)).AddRaw(stun::kDataAttr, std::vector<uint8_t>{1});
+    EXPECT_TRUE(FromClient(send.Finish(false)).empty()) << peer;
+    EXPECT_TRUE(FromClient({0x40, 0x00, 0x00, 0x01, 'x', 0, 0, 0}).empty()) << "no channel was bound";
+  }
+  EXPECT_EQ(server_.counters().to_peers, before);
+  EXPECT_EQ(server_.counters().forbidden, 18u);
+  // A permitted relay IP does not open its other ports to Send indications.
+  ASSERT_EQ(Code(Request(stun::kCreatePermission, [](stun::Builder& b) {
+    b.AddXorAddress(stun::kXorPeerAddress, Ep("203.0.113.9:50123"));
+  }, creds_)[0]), 200);
+  stun::Builder own(stun::kSend, stun::Class::kIndication, Tx());
+  own.AddXorAddress(stun::kXorPeerAddress, Ep("203.0.113.9:3478")).AddRaw(stun::kDataAttr, std::vector<uint8_t>{1});
+  EXPECT_TRUE(FromClient(own.Finish(false)).empty());
+  EXPECT_EQ(server_.counters().forbidden, 19u);
+}
+
+TEST_F(TurnServerTest, PermissionsPerAllocationAreBounded) {
+  ASSERT_EQ(Code(Allocate()[0]), 200);
+  for (int i = 1; i <= 64; ++i) {
+    ASSERT_EQ(Code(Request(stun::kCreatePermission, [i](stun::Builder& b) {
+      b.AddXorAddress(stun::kXorPeerAddress, Ep(absl::StrCat("192.0.2.", i, ":7")));
+    }, creds_)[0]), 200);
+  }
+  EXPECT_EQ(Code(Request(stun::kCreatePermission, [](stun::Builder& b) {
+    b.AddXorAddress(stun::kXorPeerAddress, Ep("192.0.2.65:7"));
+  }, creds_)[0]), 508);
+  EXPECT_EQ(Code(Request(stun::kCreatePermission, [](stun::Builder& b) {
+    b.AddXorAddress(stun::kXorPeerAddress, Ep("192.0.2.1:7"));
+  }, creds_)[0]), 200) << "refreshing one it has is fine";
+}
+
+TEST_F(TurnServerTest, AReplayedAllocateAfterTheNonceLifetimeIsRefused) {
+  // A request captured on the way (signed, with its nonce), replayed later.
+  stun::Builder first(stun::kAllocate, stun::Class::kRequest, Tx());
+  first.AddU32(stun::kRequestedTransport, 17u << 24);
+  auto challenge = FromClient(first.Finish());
+  const std::string nonce = *stun::Message::Parse(challenge[0].data)->GetString(stun::kNonce);
+  stun::Builder b(stun::kAllocate, stun::Class::kRequest, Tx());
+  b.AddU32(stun::kRequestedTransport, 17u << 24);
+  b.AddString(stun::kUsername, creds_.username).AddString(stun::kRealm, "weft").AddString(stun::kNonce, nonce);
+  b.AddIntegrity(stun::LongTermKey(creds_.username, "weft", creds_.password));
+  const std::vector<uint8_t> captured = b.Finish();
+  EXPECT_EQ(Code(FromClientOver(Transport::kUdp, captured, Ep("198.51.100.66:1234"))[0]), 438)
+      << "the nonce is bound to the client's 5-tuple";
+  EXPECT_EQ(Code(FromClientOver(Transport::kTcp, captured)[0]), 438) << "and to its transport";
+  EXPECT_EQ(Code(FromClientOver(Transport::kUdp, captured, kClient, kNow + 601 * 1000)[0]), 438)
+      << "and lives 10 minutes";
+  EXPECT_EQ(server_.allocations(), 0u);
+  EXPECT_EQ(Code(FromClientOver(Transport::kUdp, captured, kClient, kNow + 599 * 1000)[0]), 200);
+}
+
+TEST_F(TurnServerTest, AUsernameExpiringBeyondTheCredentialLifetimeIsRefused) {
+  Credentials forever = IssueCredentials("s3cret", "node-a", 4102444800);  // 2100-01-01
+  EXPECT_EQ(Code(Allocate(kClient, &forever)[0]), 401);
+  Credentials day = IssueCredentials("s3cret", "node-a", kNow / 1000 + 24 * 3600);
+  EXPECT_EQ(Code(Allocate(kClient, &day)[0]), 200) << "what the controller issues";
+}
+
+TEST_F(TurnServerTest, SecretsRotateWithAnOverlap) {
+  const Credentials old_creds = creds_;
+  const Credentials new_creds = IssueCredentials("n3w-secret", "node-a", kNow / 1000 + 3600);
+  EXPECT_EQ(Code(Allocate(Ep("198.51.100.7:1"), &new_creds)[0]), 401);
+  server_.SetSecrets({"n3w-secret", "s3cret"});
+  EXPECT_EQ(Code(Allocate(Ep("198.51.100.7:1"), &new_creds)[0]), 200);
+  EXPECT_EQ(Code(Request(stun::kRefresh, [](stun::Builder& b) { b.AddU32(stun::kLifetime, 0); }, new_creds,
+                         Ep("198.51.100.7:1"))[0]), 200);
+  EXPECT_EQ(Code(Allocate(kClient, &old_creds)[0]), 200) << "the old one still works in the overlap";
+  server_.SetSecrets({"n3w-secret"});
+  EXPECT_EQ(Code(Request(stun::kRefresh, [](stun::Builder&) {}, old_creds)[0]), 401) << "then it does not";
+}
+
+TEST_F(TurnServerTest, TheTransportIsPartOfTheFiveTupleAndATcpAllocationEndsWithItsConnection) {
+  ASSERT_EQ(Code(Allocate()[0]), 200);  // over UDP from kClient
+  const uint64_t id = *ports_.open.begin();
+  ASSERT_EQ(Code(Request(stun::kChannelBind, [](stun::Builder& b) {
+    b.AddU32(stun::kChannelNumber, 0x4000u << 16).AddXorAddress(stun::kXorPeerAddress, kPeer);
+  }, creds_)[0]), 200);
+  // The same address and port over TCP is another client: nothing of the UDP one's.
+  EXPECT_TRUE(FromClientOver(Transport::kTcp, {0x40, 0x00, 0x00, 0x01, 'x', 0, 0, 0}).empty());
+  EXPECT_EQ(server_.counters().no_allocation, 1u);
+  std::vector<Send> out;
+  server_.OnPeer(id, kPeer, std::vector<uint8_t>{'y'}, kNow, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].transport, Transport::kUdp) << "relayed data goes to the allocation's own transport";
+  server_.ClientGone(Client{Transport::kTcp, kClient});
+  EXPECT_EQ(server_.allocations(), 1u) << "a TCP connection going away is not the UDP client's";
+  server_.ClientGone(Client{Transport::kUdp, kClient});
+  EXPECT_EQ(server_.allocations(), 0u);
+}
+
+TEST_F(TurnServerTest, NothingLargerThanTheRequestBeforeAuthentication) {
+  // 420: one unknown comprehension-required attribute (28 bytes) would get 36 back.
+  stun::Builder odd(stun::kAllocate, stun::Class::kRequest, Tx());
+  odd.AddU32(0x0031, 1);
+  const std::vector<uint8_t> small = odd.Finish(false);
+  EXPECT_TRUE(FromClient(small).empty());
+  EXPECT_EQ(server_.counters().not_answered, 1u);
+  // An unknown method, a 400 with a bare header: not answered either.
+  stun::Builder unknown(0x0fff, stun::Class::kRequest, Tx());
+  EXPECT_TRUE(FromClient(unknown.Finish(false)).empty());
+  // The 401 challenge is ERROR-CODE, REALM and NONCE, no more.
+  stun::Builder bare(stun::kAllocate, stun::Class::kRequest, Tx());
+  bare.AddU32(stun::kRequestedTransport, 17u << 24);
+  auto challenge = FromClient(bare.Finish());
+  ASSERT_EQ(challenge.size(), 1u);
+  EXPECT_LE(challenge[0].data.size(), 64u);
+  auto binding = FromClient(stun::BuildBindingRequest(Tx()));
+  ASSERT_EQ(binding.size(), 1u);
+  EXPECT_EQ(binding[0].data.size(), 32u) << "XOR-MAPPED-ADDRESS only";
 }
 
 }  // namespace

@@ -312,6 +312,12 @@ def check_relay(objs):
     cr = one(objs, "ClusterRole", "weft-relay")
     if cr and cr["rules"] != [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]:
         fail(f"relay ClusterRole: {cr['rules']}, want get nodes only")
+    if f"--peer-relays-service={d['metadata']['namespace']}/weft-relay" not in args:
+        fail("relay: not told the other relays (--peer-relays-service): cross-relay pairs would get 403")
+    rrole = one(objs, "Role", "weft-relay")
+    if rrole and rrole["rules"] != [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                                     "verbs": ["list", "watch"]}]:
+        fail(f"relay Role: {rrole['rules']}, want list/watch endpointslices only")
     role = one(objs, "Role", "weft-controller")
     if role:
         got = {}

@@ -19,6 +19,7 @@
 #include "node-agent/relay_client.h"
 #include "tests/kube/fake_apiserver.h"
 #include "tests/lab/child_process.h"
+#include "tests/relay/turn_probe.h"
 
 namespace weft {
 namespace {
@@ -51,14 +52,14 @@ class RelayKubeTest : public ::testing::Test {
                                                     {"status", {{"addresses", addresses}}}})
                     .ok());
   }
-  std::unique_ptr<lab::ChildProcess> StartRelay(const std::string& node, int port, const std::string& log) {
-    return std::make_unique<lab::ChildProcess>(
-        "",
-        std::vector<std::string>{WEFT_RELAY_BINARY, "--listen", absl::StrCat("127.0.0.1:", port), "--secret-file",
-                                 dir_ + "/secret", "--http-listen", "", "--relay-ports", "41000-41999",
-                                 "--relay-ip-from-node", node, "--kube-api", api_->url(), "--kube-token-file",
-                                 dir_ + "/token"},
-        log);
+  std::unique_ptr<lab::ChildProcess> StartRelay(const std::string& node, int port, const std::string& log,
+                                                std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {WEFT_RELAY_BINARY, "--listen", absl::StrCat("127.0.0.1:", port), "--secret-file",
+                                     dir_ + "/secret", "--http-listen", "", "--relay-ports", "41000-41999",
+                                     "--relay-ip-from-node", node, "--kube-api", api_->url(), "--kube-token-file",
+                                     dir_ + "/token"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<lab::ChildProcess>("", args, log);
   }
 
   static constexpr char kSecret[] = "relay-secret-0123456789";
@@ -84,6 +85,50 @@ TEST_F(RelayKubeTest, RelayedAddressesAreTheNodesExternalIp) {
   EXPECT_EQ((*client)->relayed().ip.ToString(), "203.0.113.50");
   EXPECT_GE((*client)->relayed().port, 41000);
   EXPECT_NE(ReadAll(dir_ + "/relay.log").find("Node relay-1 is reached at 203.0.113.50"), std::string::npos);
+}
+
+// The chart's relays find each other through their Service's EndpointSlices: a peer at
+// another relay's relayed address is allowed, any other address refused (403), and a
+// relay that leaves the Service is no peer any more.
+TEST_F(RelayKubeTest, PeersAreTheRelaysOfTheRelayService) {
+  PutNode("relay-1", json::array({{{"type", "ExternalIP"}, {"address", "203.0.113.50"}}}));
+  PutNode("relay-2", json::array({{{"type", "InternalIP"}, {"address", "10.0.9.2"}},
+                                  {{"type", "ExternalIP"}, {"address", "203.0.113.51"}}}));
+  const std::string slice_path = "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/weft-relay-x7k2p";
+  const json slice = {
+      {"apiVersion", "discovery.k8s.io/v1"}, {"kind", "EndpointSlice"},
+      {"metadata", {{"name", "weft-relay-x7k2p"}, {"labels", {{"kubernetes.io/service-name", "weft-relay"}}}}},
+      {"addressType", "IPv4"},
+      {"ports", {{{"name", "turn-udp"}, {"protocol", "UDP"}, {"port", 3478}}}},
+      {"endpoints", {{{"addresses", {"10.0.9.2"}}, {"conditions", {{"ready", true}}}, {"nodeName", "relay-2"}}}}};
+  ASSERT_TRUE(api_->Put(slice_path, slice).ok());
+  const int port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+  auto relay = StartRelay("relay-1", port, dir_ + "/relay.log", {"--peer-relays-service", "kube-system/weft-relay"});
+  const turn::Credentials c = turn::IssueCredentials(
+      kSecret, "n1", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 600);
+  const net::Endpoint at{*net::IpAddress::Parse("127.0.0.1"), static_cast<uint16_t>(port)};
+  std::unique_ptr<testing::TurnProbe> probe;
+  for (int i = 0; i < 50; ++i) {  // the relay starts: at most 5 s
+    probe = std::make_unique<testing::TurnProbe>(false, at, net::LoopbackV4(0), c);
+    if (probe->Allocate().has_value()) break;
+    probe.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(probe) << ReadAll(dir_ + "/relay.log");
+  const net::Endpoint other_relay = *net::Endpoint::Parse("203.0.113.51:41500");
+  int code = 0;
+  for (int i = 0; i < 50 && (code = probe->Permit(other_relay)) != 200; ++i) {  // the watch syncs: 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(code, 200) << ReadAll(dir_ + "/relay.log");
+  EXPECT_EQ(probe->Permit(*net::Endpoint::Parse("10.0.9.2:41500")), 403) << "the relay's InternalIP is no relayed address";
+  EXPECT_EQ(probe->Permit(*net::Endpoint::Parse("203.0.113.52:41500")), 403);
+  EXPECT_EQ(probe->Permit(*net::Endpoint::Parse("203.0.113.51:3478")), 403) << "not a relayed port";
+  ASSERT_TRUE(api_->Delete(slice_path).ok());
+  for (int i = 0; i < 50 && (code = probe->Permit(other_relay)) != 403; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(code, 403) << "relay-2 left the Service";
 }
 
 TEST_F(RelayKubeTest, ANodeWithoutAddressesIsAClearError) {

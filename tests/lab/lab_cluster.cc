@@ -70,7 +70,10 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
       std::vector<std::string> args;
       if (bin.relay_kind == "weft") {
         args = {bin.relay, "--secret-file", c->dir_ + "/relay-secret", "--listen", "198.51.100.200:" + port,
-                "--relay-ports", lo + "-" + hi, "--http-listen", ""};
+                "--relay-ports", lo + "-" + hi, "--http-listen", "",
+                // The lab's relays share one IP with a port range each: the others' ranges
+                // are relayed ports too (in Kubernetes every relay has the chart's range).
+                "--peer-ports", "49152-65535"};
       } else {
         args = {"/usr/bin/turnserver", "-n", "--listening-ip", "198.51.100.200", "-p", port, "--relay-ip",
                 "198.51.100.200", "--min-port", lo, "--max-port", hi, "--use-auth-secret",

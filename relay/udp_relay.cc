@@ -343,40 +343,35 @@ void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& ou
     FlushTcp(c);
     WatchTcp(key, c);
   }
-  uint8_t buf[kTcpReadChunk];
   // One read per readiness: a connection flooding requests waits for the next loop turn
   // like everyone else (epoll is level-triggered), so UDP clients are not starved.
-  for (int round = 0; round < 1 && (c.events & EPOLLIN); ++round) {
-    ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+  if (!(c.events & EPOLLIN)) return;
+  uint8_t buf[kTcpReadChunk];
+  const ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) {
+    CloseTcp(key);
+    return;
+  }
+  c.in.Append(absl::Span<const uint8_t>(buf, static_cast<size_t>(n)));
+  // Framed after every read: a fast client never has more than a frame buffered here.
+  bool whole = false;
+  for (;;) {
+    auto frame = c.in.Next();
+    if (!frame.ok()) {
+      ++tcp_stats_.bad_streams;  // neither STUN nor ChannelData: the stream is lost
       Flush(out);
       CloseTcp(key);
       return;
     }
-    if (n < 0) break;
-    c.in.Append(absl::Span<const uint8_t>(buf, static_cast<size_t>(n)));
-    // Framed after every read: a fast client never has more than a frame buffered here.
-    bool whole = false;
-    for (;;) {
-      auto frame = c.in.Next();
-      if (!frame.ok()) {
-        ++tcp_stats_.bad_streams;  // neither STUN nor ChannelData: the stream is lost
-        Flush(out);
-        CloseTcp(key);
-        return;
-      }
-      if (frame->empty()) break;
-      whole = true;
-      server_->OnClient(client, *frame, now_ms, out);
-    }
-    // The slow-frame clock runs from the last whole frame while one is unfinished.
-    if (c.in.partial() == 0) c.partial_since_ms = 0;
-    else if (whole || c.partial_since_ms == 0) c.partial_since_ms = now_ms;
-    Flush(out);  // answers may stop the reading (WatchTcp)
-    it = tcp_.find(key);
-    if (it == tcp_.end()) return;
-    if (static_cast<size_t>(n) < sizeof(buf)) break;
+    if (frame->empty()) break;
+    whole = true;
+    server_->OnClient(client, *frame, now_ms, out);
   }
+  // The slow-frame clock runs from the last whole frame while one is unfinished.
+  if (c.in.partial() == 0) c.partial_since_ms = 0;
+  else if (whole || c.partial_since_ms == 0) c.partial_since_ms = now_ms;
+  Flush(out);  // answers may stop the reading (WatchTcp)
 }
 
 void UdpRelay::TickTcp(int64_t now_ms) {

@@ -101,6 +101,18 @@ struct StunResult {
   double rate = 0, p50_us = 0, p99_us = 0;
 };
 
+// `rate` and the median and 99th percentile of `lat` (microseconds).
+StunResult Latencies(double rate, std::vector<double>& lat) {
+  StunResult r;
+  r.rate = rate;
+  if (!lat.empty()) {
+    std::sort(lat.begin(), lat.end());
+    r.p50_us = lat[lat.size() / 2];
+    r.p99_us = lat[lat.size() * 99 / 100];
+  }
+  return r;
+}
+
 // Keeps `window` Binding requests in flight on each of `sockets` sockets for `seconds`.
 StunResult BenchStun(int port, int seconds) {
   constexpr int kSockets = 4, kWindow = 32;
@@ -149,14 +161,7 @@ StunResult BenchStun(int port, int seconds) {
   }
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   for (int fd : fds) close(fd);
-  StunResult r;
-  r.rate = answered / secs;
-  if (!lat.empty()) {
-    std::sort(lat.begin(), lat.end());
-    r.p50_us = lat[lat.size() / 2];
-    r.p99_us = lat[lat.size() * 99 / 100];
-  }
-  return r;
+  return Latencies(answered / secs, lat);
 }
 
 // A TURN request signed with REST credentials after the 401 that gives the nonce.
@@ -356,12 +361,7 @@ StunResult BenchTcpRtt(int port, int seconds) {
       }
       send_one();
     }
-    r.rate = lat.size() / std::chrono::duration<double>(Clock::now() - start).count();
-    if (!lat.empty()) {
-      std::sort(lat.begin(), lat.end());
-      r.p50_us = lat[lat.size() / 2];
-      r.p99_us = lat[lat.size() * 99 / 100];
-    }
+    r = Latencies(lat.size() / std::chrono::duration<double>(Clock::now() - start).count(), lat);
   }
   done = true;
   echo.join();

@@ -243,6 +243,8 @@ TEST_F(RelayAbuseTest, TwoHundredTcpConnectionsThatNeverReadKeepTheRelaySmall) {
   }
   for (int i = 0; i < 200; ++i) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;  // a small window: what the relay answers piles up on its side
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     sockaddr_in src = net::ToSockaddrV4(Ep(absl::StrCat("127.0.2.", 2 + i % 100, ":0")));
     bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src));
     sockaddr_in to = net::ToSockaddrV4(relay());

@@ -46,11 +46,8 @@ void RelayClient::SendFrame(absl::Span<const uint8_t> frame) {
     send(fd_, frame.data(), frame.size(), MSG_DONTWAIT);
     return;
   }
-  const bool channel_data = !frame.empty() && (frame[0] & 0xC0) == 0x40;
-  const size_t pad = channel_data ? (4 - frame.size() % 4) % 4 : 0;
-  if (tcp_out_.size() + frame.size() + pad > (4u << 20)) return;
-  tcp_out_.insert(tcp_out_.end(), frame.begin(), frame.end());
-  tcp_out_.insert(tcp_out_.end(), pad, 0);
+  if (tcp_out_.size() + frame.size() + 3 > (4u << 20)) return;
+  turn::AppendStreamFrame(frame, tcp_out_);
   FlushTcp();
 }
 
@@ -129,26 +126,16 @@ bool RelayClient::ReadFrames(const std::function<void(absl::Span<const uint8_t>)
       if (errno == ECONNREFUSED || errno == ECONNRESET) return false;  // ICMP, or the stream reset
       break;
     }
-    tcp_in_.insert(tcp_in_.end(), buf, buf + n);
-  }
-  size_t at = 0;
-  while (tcp_in_.size() - at >= 4) {
-    const uint8_t* p = tcp_in_.data() + at;
-    size_t frame, step;
-    if ((p[0] & 0xC0) == 0x40) {
-      frame = 4 + (size_t{p[2]} << 8 | p[3]);
-      step = frame + (4 - frame % 4) % 4;
-    } else {
-      if (tcp_in_.size() - at < stun::kHeaderSize) break;
-      frame = stun::kHeaderSize + (size_t{p[2]} << 8 | p[3]);
-      step = frame;
+    // Framed after every read: at most a frame and a read are buffered.
+    tcp_in_.Append(absl::Span<const uint8_t>(buf, static_cast<size_t>(n)));
+    for (;;) {
+      auto frame = tcp_in_.Next();
+      if (!frame.ok()) return false;  // neither STUN nor ChannelData: the stream is lost
+      if (frame->empty()) break;
+      on_frame(*frame);
     }
-    if (tcp_in_.size() - at < step) break;
-    on_frame(absl::Span<const uint8_t>(p, frame));
-    at += step;
   }
-  tcp_in_.erase(tcp_in_.begin(), tcp_in_.begin() + at);
-  return tcp_in_.size() < (1u << 20);
+  return true;
 }
 
 std::vector<uint8_t> RelayClient::Signed(stun::Builder& b) {

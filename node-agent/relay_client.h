@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "lib/net/endpoint.h"
 #include "lib/stun/stun_message.h"
+#include "lib/turn/stream_framer.h"
 
 namespace weft::agent {
 
@@ -84,7 +85,8 @@ class RelayClient {
   int ep_ = -1;  // epoll: fd_ (kRelayKey) and the proxy sockets (channel << 32 | fd)
   static constexpr uint64_t kRelayKey = ~uint64_t{0};
   sockaddr_in wg_addr_{};  // WireGuard's port on 127.0.0.1, where relayed packets go
-  std::vector<uint8_t> tcp_in_, tcp_out_;  // TCP: partial frames in, unsent bytes out
+  turn::StreamFramer tcp_in_;      // TCP: frames out of the stream
+  std::vector<uint8_t> tcp_out_;   // TCP: unsent bytes
   net::Endpoint relayed_;
   std::string realm_, nonce_;
   std::vector<uint8_t> key_;

@@ -187,6 +187,7 @@ absl::Status RelayClient::Allocate() {
 absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
   std::unique_ptr<RelayClient> c(new RelayClient(std::move(opts)));
   c->wg_addr_ = net::ToSockaddrV4(net::LoopbackV4(c->opts_.wg_port));
+  c->lifetime_s_ = c->opts_.lifetime_s;
   c->fd_ = socket(AF_INET, (c->opts_.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   if (c->fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
   if (c->opts_.tcp) {
@@ -286,9 +287,16 @@ void RelayClient::Maintain(int64_t now_ms) {
     last_probe_ms_ = now_ms;
     out.push_back(stun::BuildBindingRequest(RandomTx()));
   }
-  if (now_ms - allocated_ms_ > int64_t{lifetime_s_} * 500) {  // refresh at half the lifetime
-    allocated_ms_ = now_ms;
-    stun::Builder b(stun::kRefresh, stun::Class::kRequest, RandomTx());
+  // Refresh at half the lifetime, and again a second later until it succeeds: a refresh
+  // refused for a stale nonce (438; nonces last 10 minutes on weft-relay and coturn) must
+  // not wait for the next half-lifetime, or the allocation expires first.
+  const bool due = refresh_pending_ ? now_ms - refresh_sent_ms_ >= 1000
+                                    : now_ms - allocated_ms_ > int64_t{lifetime_s_} * 500;
+  if (due) {
+    refresh_tx_ = RandomTx();
+    refresh_pending_ = true;
+    refresh_sent_ms_ = now_ms;
+    stun::Builder b(stun::kRefresh, stun::Class::kRequest, refresh_tx_);
     b.AddU32(stun::kLifetime, lifetime_s_);
     out.push_back(Signed(b));
   }
@@ -330,8 +338,21 @@ void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
     ++from_relay_;
     return;
   }
-  if (auto e = m->GetErrorCode(); e.ok() && e->code == 438) {  // stale nonce: the next round re-signs
+  auto e = m->GetErrorCode();
+  if (e.ok() && e->code == 438) {  // stale nonce: the next round re-signs
     if (auto nonce = m->GetString(stun::kNonce); nonce.ok()) nonce_ = *nonce;
+  }
+  if (refresh_pending_ && m->tx_id() == refresh_tx_) {
+    if (m->message_class() == stun::Class::kSuccess) {
+      refresh_pending_ = false;
+      allocated_ms_ = sys::SteadyMs();
+      if (auto l = m->GetU32(stun::kLifetime); l.ok() && *l > 0) lifetime_s_ = *l;
+    } else if (e.ok() && e->code == 438) {
+      refresh_sent_ms_ = 0;  // re-signed with the new nonce at the next step
+    } else if (e.ok()) {
+      refused_ = true;  // 437: the allocation is gone; 401: the credentials expired
+    }
+    return;
   }
   std::lock_guard<std::mutex> l(mu_);
   auto p = pending_.find(m->tx_id());

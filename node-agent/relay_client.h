@@ -32,6 +32,7 @@ class RelayClient {
     std::string username, password, realm_hint;
     uint16_t wg_port = 51820;  // WireGuard on 127.0.0.1 receives what the relay brings
     bool tcp = false;          // TURN over TCP to the relay, for nodes whose UDP is blocked
+    uint32_t lifetime_s = 600; // the allocation's lifetime asked for (refreshed at half)
   };
   // Allocates (bounded: about 3 s) and starts relaying.
   static absl::StatusOr<std::unique_ptr<RelayClient>> Start(Options opts);
@@ -91,7 +92,10 @@ class RelayClient {
   std::string realm_, nonce_;
   std::vector<uint8_t> key_;
   uint32_t lifetime_s_ = 600;
-  int64_t allocated_ms_ = 0;
+  int64_t allocated_ms_ = 0;       // allocated or last refreshed (loop thread)
+  bool refresh_pending_ = false;   // a Refresh sent and not answered with success (loop thread)
+  stun::TxId refresh_tx_{};
+  int64_t refresh_sent_ms_ = 0;
   std::atomic<int64_t> last_rx_ms_{0};
   std::atomic<bool> refused_{false};
   int64_t last_probe_ms_ = 0;

@@ -46,8 +46,10 @@ struct FakeWireGuard {
 
 class UdpRelayTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartRelay(600); }
+  void StartRelay(int64_t nonce_lifetime_s) {
     RelayOptions o;
+    o.turn.nonce_lifetime_s = nonce_lifetime_s;
     o.listen = *net::Endpoint::Parse("127.0.0.1:0");
     o.relay_ip = o.listen.ip;
     o.port_min = 42000;
@@ -59,12 +61,13 @@ class UdpRelayTest : public ::testing::Test {
     relay_ = *std::move(r);
     loop_ = std::jthread([this](std::stop_token st) { relay_->Run(st); });
   }
-  std::unique_ptr<agent::RelayClient> Client(const std::string& name, uint16_t wg_port) {
+  std::unique_ptr<agent::RelayClient> Client(const std::string& name, uint16_t wg_port, uint32_t lifetime_s = 600) {
     const int64_t expiry =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 600;
     const turn::Credentials c = turn::IssueCredentials(kSecret, name, expiry);
     auto client = agent::RelayClient::Start({.server = net::LoopbackV4(relay_->port()), .username = c.username,
-                                             .password = c.password, .wg_port = wg_port});
+                                             .password = c.password, .wg_port = wg_port,
+                                             .lifetime_s = lifetime_s});
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
@@ -110,6 +113,26 @@ TEST_F(UdpRelayTest, AnAllocationWithoutPermissionGetsNothingAndTheDropIsCounted
   ASSERT_TRUE(c_to_b.ok());
   EXPECT_FALSE(Delivered(wc, *c_to_b, wb, "not for b"));
   EXPECT_GT(relay_->counters().no_permission, 0u);
+}
+
+// Nonces go stale (10 minutes on weft-relay and coturn): a Refresh refused with 438 is
+// signed again with the new nonce at once, not half a lifetime later, when the
+// allocation would have expired. Here: 3 s allocations, 1 s nonces.
+TEST_F(UdpRelayTest, AnAllocationOutlivesItsNonces) {
+  loop_ = {};
+  relay_.reset();
+  StartRelay(1);
+  FakeWireGuard wa;
+  auto a = Client("node-a", wa.port, 3);
+  ASSERT_TRUE(a);
+  int lost = 0;
+  for (int i = 0; i < 80; ++i) {  // 8 s: several refreshes, most with a stale nonce first
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    lost += relay_->allocations() != 1;
+  }
+  EXPECT_EQ(lost, 0);
+  EXPECT_TRUE(a->alive());
+  EXPECT_GT(relay_->counters().unauthenticated, 0u) << "stale nonces were met";
 }
 
 }  // namespace

@@ -295,9 +295,10 @@ void UdpRelay::WatchTcp(uint64_t key, TcpClient& c) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
 }
 
-void UdpRelay::FlushTcp(TcpClient& c) {
+bool UdpRelay::FlushTcp(TcpClient& c) {
   while (c.out_at < c.out.size()) {
     ssize_t n = send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;  // reset, EPIPE
     if (n <= 0) break;
     c.out_at += static_cast<size_t>(n);
   }
@@ -309,6 +310,7 @@ void UdpRelay::FlushTcp(TcpClient& c) {
     c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_at));
     c.out_at = 0;
   }
+  return true;
 }
 
 bool UdpRelay::WriteTcp(uint64_t key, TcpClient& c, absl::Span<const uint8_t> frame) {
@@ -324,14 +326,16 @@ bool UdpRelay::WriteTcp(uint64_t key, TcpClient& c, absl::Span<const uint8_t> fr
 }
 
 void UdpRelay::FlushDirtyTcp() {
+  std::vector<uint64_t> gone;  // the connection broke while we wrote
   for (uint64_t key : dirty_tcp_) {
     auto it = tcp_.find(key);
     if (it == tcp_.end()) continue;
     it->second.dirty = false;
-    FlushTcp(it->second);
-    WatchTcp(key, it->second);
+    if (FlushTcp(it->second)) WatchTcp(key, it->second);
+    else gone.push_back(key);
   }
   dirty_tcp_.clear();
+  for (uint64_t key : gone) CloseTcp(key);
 }
 
 void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out) {
@@ -339,8 +343,11 @@ void UdpRelay::ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& ou
   if (it == tcp_.end()) return;
   TcpClient& c = it->second;
   const turn::Client client{turn::Transport::kTcp, c.remote};
-  if (c.out_at < c.out.size()) {
-    FlushTcp(c);
+  if (c.out_at < c.out.size()) {  // writable again (or broken: EPOLLERR/EPOLLHUP come here too)
+    if (!FlushTcp(c)) {
+      CloseTcp(key);
+      return;
+    }
     WatchTcp(key, c);
   }
   // One read per readiness: a connection flooding requests waits for the next loop turn

@@ -94,7 +94,8 @@ class UdpRelay : public turn::RelayPorts {
   void ReadTcp(uint64_t key, int64_t now_ms, std::vector<turn::Send>& out);
   // Queues `frame` (and its padding); false when the client's queue is full.
   bool WriteTcp(uint64_t key, TcpClient& c, absl::Span<const uint8_t> frame);
-  void FlushTcp(TcpClient& c);
+  // Sends what is queued; false when the connection is broken.
+  bool FlushTcp(TcpClient& c);
   void FlushDirtyTcp();
   void WatchTcp(uint64_t key, TcpClient& c);
   void CloseTcp(uint64_t key);

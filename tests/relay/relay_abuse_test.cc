@@ -101,13 +101,13 @@ class RelayAbuseTest : public ::testing::Test {
   }
   net::Endpoint relay() const { return net::LoopbackV4(static_cast<uint16_t>(port_)); }
   turn::Credentials Creds(const std::string& name) { return turn::IssueCredentials(kSecret, name, UnixNow() + 600); }
-  // One STUN Binding over UDP answered within 100 ms.
-  bool Binding() {
+  // One STUN Binding over UDP answered within `ms`.
+  bool Binding(int ms = 100) {
     TurnProbe p(false, relay(), net::LoopbackV4(0), {});
     stun::TxId tx{};
     tx[0] = 7;
     p.SendFrame(stun::BuildBindingRequest(tx));
-    return !p.Receive(100).empty();
+    return !p.Receive(ms).empty();
   }
   // A value from /metrics ("weft_relay_allocations", "weft_relay_tcp_connections").
   int64_t Metric(const std::string& line_prefix) {
@@ -221,7 +221,7 @@ TEST_F(RelayAbuseTest, FiveThousandIdleTcpConnectionsAreCappedAndUdpClientsStill
   EXPECT_LE(open, 1024) << "the default cap";
   EXPECT_GE(Metric("weft_relay_tcp_closed_total{reason=\"over_cap\"}"), 1);
   // Served meanwhile: STUN and a TURN allocation over UDP.
-  EXPECT_TRUE(Binding());
+  EXPECT_TRUE(Binding(1000));
   TurnProbe c(false, relay(), net::LoopbackV4(0), Creds("node-a"));
   EXPECT_TRUE(c.Allocate().has_value());
   // Without an allocation a connection is closed after 10 s; the loop does not spin.
@@ -271,8 +271,8 @@ TEST_F(RelayAbuseTest, TwoHundredTcpConnectionsThatNeverReadKeepTheRelaySmall) {
   EXPECT_GT(peak_kb, 0);
   EXPECT_LT(peak_kb, 100 * 1024) << "relay peak RSS";
   int answered = 0;
-  for (int i = 0; i < 10; ++i) answered += Binding() ? 1 : 0;
-  EXPECT_GE(answered, 8) << "UDP clients are still served";
+  for (int i = 0; i < 10; ++i) answered += Binding(1000) ? 1 : 0;  // a second each: CI machines are busy
+  EXPECT_GE(answered, 9) << "UDP clients are still served";
   std::fprintf(stderr, "relay CPU %.1f s\n", CpuSeconds());
   for (int fd : fds) close(fd);
 }

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "lib/status/status_macros.h"
 #include "lib/sys/steady_ms.h"
 
 namespace weft::agent {
@@ -30,14 +31,6 @@ void PrepareBatch(mmsghdr* msgs, iovec* iov, int n, uint8_t* base, size_t slot, 
 }
 
 constexpr int kRelayTcpMss = 1200;
-constexpr uint16_t kFirstChannel = 0x4000;
-
-stun::TxId RandomTx() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  stun::TxId t;
-  for (auto& b : t) b = static_cast<uint8_t>(rng());
-  return t;
-}
 
 }  // namespace
 
@@ -138,48 +131,50 @@ bool RelayClient::ReadFrames(const std::function<void(absl::Span<const uint8_t>)
   return true;
 }
 
-std::vector<uint8_t> RelayClient::Signed(stun::Builder& b) {
-  if (!nonce_.empty()) {
-    b.AddString(stun::kUsername, opts_.username).AddString(stun::kRealm, realm_).AddString(stun::kNonce, nonce_);
-    b.AddIntegrity(key_);
+uint64_t RelayClient::RandomSeed() {
+  std::random_device rd;
+  return uint64_t{rd()} << 32 | rd();
+}
+
+void RelayClient::OnStun(absl::Span<const uint8_t> frame) {
+  auto m = stun::Message::Parse(frame);
+  std::lock_guard<std::mutex> l(mu_);
+  if (!m.ok()) {
+    ++dropped_;
+    return;
   }
-  return b.Finish();
+  turn_.OnMessage(*m, sys::SteadyMs());
+  if (turn_.state() == turn::TurnClient::State::kFailed) refused_ = true;
 }
 
 absl::Status RelayClient::Allocate() {
-  // Unauthenticated first: the 401 brings the realm and the nonce; then signed.
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    stun::Builder b(stun::kAllocate, stun::Class::kRequest, RandomTx());
-    b.AddU32(stun::kRequestedTransport, 17u << 24).AddU32(stun::kLifetime, lifetime_s_);
-    std::vector<uint8_t> req = Signed(b);
-    SendFrame(req);
+  // The protocol is lib/turn's TurnClient (the 401 brings realm and nonce, then signed;
+  // a try each 400 ms, 8 tries); here only the waiting and the reading.
+  const int64_t give_up = sys::SteadyMs() + turn::TurnClient::kAllocateTries * turn::TurnClient::kAllocateRetryMs + 500;
+  while (sys::SteadyMs() < give_up) {
+    std::vector<std::vector<uint8_t>> due;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (turn_.state() != turn::TurnClient::State::kAllocating) break;
+      due = turn_.Due(sys::SteadyMs());
+    }
+    for (const auto& r : due) SendFrame(r);
     pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 400) <= 0) continue;
-    std::vector<uint8_t> answer;
-    if (!ReadFrames([&](absl::Span<const uint8_t> f) { answer.assign(f.begin(), f.end()); })) {
+    if (poll(&p, 1, 100) <= 0) continue;
+    if (!ReadFrames([this](absl::Span<const uint8_t> f) { OnStun(f); })) {
       return absl::UnavailableError("the relay refused the connection");
     }
-    if (answer.empty()) continue;
-    auto m = stun::Message::Parse(absl::Span<const uint8_t>(answer));
-    if (!m.ok() || m->method() != stun::kAllocate) continue;
-    if (m->message_class() == stun::Class::kSuccess) {
-      auto r = m->GetXorAddress(stun::kXorRelayedAddress);
-      if (!r.ok()) return absl::DataLossError("Allocate success without XOR-RELAYED-ADDRESS");
-      relayed_ = *r;
-      if (auto l = m->GetU32(stun::kLifetime); l.ok()) lifetime_s_ = *l;
-      allocated_ms_ = sys::SteadyMs();
-      last_rx_ms_ = allocated_ms_;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  switch (turn_.state()) {
+    case turn::TurnClient::State::kAllocated:
+      relayed_ = turn_.relayed();
+      last_rx_ms_ = sys::SteadyMs();
       return absl::OkStatus();
-    }
-    auto e = m->GetErrorCode();
-    if (e.ok() && (e->code == 401 || e->code == 438)) {
-      if (auto realm = m->GetString(stun::kRealm); realm.ok()) realm_ = *realm;
-      if (auto nonce = m->GetString(stun::kNonce); nonce.ok()) nonce_ = *nonce;
-      key_ = stun::LongTermKey(opts_.username, realm_, opts_.password);
-      if (e->code == 401 && attempt >= 2) return absl::PermissionDeniedError("the relay refused our credentials");
-      continue;
-    }
-    if (e.ok()) return absl::UnavailableError(absl::StrCat("Allocate: ", e->code, " ", e->reason));
+    case turn::TurnClient::State::kFailed:
+      return turn_.failure();
+    case turn::TurnClient::State::kAllocating:
+      break;
   }
   return absl::DeadlineExceededError(absl::StrCat("no answer from the relay ", opts_.server.ToString()));
 }
@@ -187,7 +182,6 @@ absl::Status RelayClient::Allocate() {
 absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
   std::unique_ptr<RelayClient> c(new RelayClient(std::move(opts)));
   c->wg_addr_ = net::ToSockaddrV4(net::LoopbackV4(c->opts_.wg_port));
-  c->lifetime_s_ = c->opts_.lifetime_s;
   c->fd_ = socket(AF_INET, (c->opts_.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   if (c->fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
   if (c->opts_.tcp) {
@@ -223,11 +217,13 @@ absl::StatusOr<std::unique_ptr<RelayClient>> RelayClient::Start(Options opts) {
 
 RelayClient::~RelayClient() {
   thread_ = {};
-  if (fd_ >= 0 && !nonce_.empty()) {  // release the allocation
-    stun::Builder b(stun::kRefresh, stun::Class::kRequest, RandomTx());
-    b.AddU32(stun::kLifetime, 0);
-    std::vector<uint8_t> req = Signed(b);
-    SendFrame(req);
+  if (fd_ >= 0) {  // release the allocation
+    std::vector<uint8_t> release;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      release = turn_.Release();
+    }
+    if (!release.empty()) SendFrame(release);
   }
   for (auto& [ch, p] : peers_) close(p.proxy_fd);
   if (fd_ >= 0) close(fd_);
@@ -236,29 +232,27 @@ RelayClient::~RelayClient() {
 
 absl::StatusOr<net::Endpoint> RelayClient::ProxyFor(const net::Endpoint& peer_relayed) {
   std::lock_guard<std::mutex> l(mu_);
-  if (auto it = by_relayed_.find(peer_relayed); it != by_relayed_.end()) {
-    return net::LoopbackV4(peers_.at(it->second).proxy_port);
-  }
-  if (peers_.size() >= 0x3FFF) return absl::ResourceExhaustedError("no channel left");
+  ASSIGN_OR_RETURN(const uint16_t ch, turn_.Channel(peer_relayed));  // bound in the background
+  if (auto it = peers_.find(ch); it != peers_.end()) return net::LoopbackV4(it->second.proxy_port);
   Peer p;
   p.relayed = peer_relayed;
-  p.channel = static_cast<uint16_t>(kFirstChannel + peers_.size());
+  p.channel = ch;
   p.proxy_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in a = net::ToSockaddrV4(net::LoopbackV4(0));
   if (p.proxy_fd < 0 || bind(p.proxy_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    absl::Status s = absl::ErrnoToStatus(errno, "proxy socket");
     if (p.proxy_fd >= 0) close(p.proxy_fd);
-    return absl::ErrnoToStatus(errno, "proxy socket");
+    return s;
   }
   socklen_t len = sizeof(a);
   getsockname(p.proxy_fd, reinterpret_cast<sockaddr*>(&a), &len);
   p.proxy_port = ntohs(a.sin_port);
-  by_relayed_[peer_relayed] = p.channel;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = uint64_t{p.channel} << 32 | static_cast<uint32_t>(p.proxy_fd);
   epoll_ctl(ep_, EPOLL_CTL_ADD, p.proxy_fd, &ev);
   const uint16_t port = p.proxy_port;
-  peers_[p.channel] = p;
+  peers_[ch] = p;
   return net::LoopbackV4(port);
 }
 
@@ -267,40 +261,13 @@ bool RelayClient::alive() const { return !refused_ && sys::SteadyMs() - last_rx_
 RelayClient::Stats RelayClient::stats() const { return {to_relay_.load(), from_relay_.load(), dropped_.load()}; }
 
 void RelayClient::Maintain(int64_t now_ms) {
-  std::vector<std::vector<uint8_t>> out;
+  std::vector<std::vector<uint8_t>> due;
   {
     std::lock_guard<std::mutex> l(mu_);
-    // Channels (and with them the permissions) bound and kept: a channel lasts 10
-    // minutes, a permission 5; re-bind every 4, and every second until bound.
-    for (auto& [ch, p] : peers_) {
-      if (p.bound && now_ms - p.refreshed_ms < 240000) continue;
-      if (!p.bound && now_ms - p.refreshed_ms < 1000) continue;
-      p.refreshed_ms = now_ms;
-      const stun::TxId tx = RandomTx();
-      stun::Builder b(stun::kChannelBind, stun::Class::kRequest, tx);
-      b.AddU32(stun::kChannelNumber, uint32_t{ch} << 16).AddXorAddress(stun::kXorPeerAddress, p.relayed);
-      out.push_back(Signed(b));
-      pending_[tx] = ch;
-    }
+    due = turn_.Due(now_ms);  // refreshes, channel binds, the liveness Binding
+    if (turn_.state() == turn::TurnClient::State::kFailed) refused_ = true;
   }
-  if (now_ms - last_probe_ms_ >= 1000) {  // liveness: a Binding request a second
-    last_probe_ms_ = now_ms;
-    out.push_back(stun::BuildBindingRequest(RandomTx()));
-  }
-  // Refresh at half the lifetime, and again a second later until it succeeds: a refresh
-  // refused for a stale nonce (438; nonces last 10 minutes on weft-relay and coturn) must
-  // not wait for the next half-lifetime, or the allocation expires first.
-  const bool due = refresh_pending_ ? now_ms - refresh_sent_ms_ >= 1000
-                                    : now_ms - allocated_ms_ > int64_t{lifetime_s_} * 500;
-  if (due) {
-    refresh_tx_ = RandomTx();
-    refresh_pending_ = true;
-    refresh_sent_ms_ = now_ms;
-    stun::Builder b(stun::kRefresh, stun::Class::kRequest, refresh_tx_);
-    b.AddU32(stun::kLifetime, lifetime_s_);
-    out.push_back(Signed(b));
-  }
-  for (const auto& m : out) SendFrame(m);
+  for (const auto& r : due) SendFrame(r);
 }
 
 void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
@@ -319,50 +286,22 @@ void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
     return;
   }
   auto m = stun::Message::Parse(pkt);
-  if (!m.ok()) {
-    std::lock_guard<std::mutex> l(mu_);
-    ++dropped_;
-    return;
-  }
-  if (m->message_class() == stun::Class::kIndication && m->method() == stun::kData) {  // before the channel
+  if (m.ok() && m->message_class() == stun::Class::kIndication && m->method() == stun::kData) {  // before the channel
     auto peer = m->GetXorAddress(stun::kXorPeerAddress);
     auto data = m->Find(stun::kDataAttr);
     std::lock_guard<std::mutex> l(mu_);
-    auto ch = peer.ok() ? by_relayed_.find(*peer) : by_relayed_.end();
-    if (ch == by_relayed_.end() || !data) {
+    auto ch = peer.ok() ? turn_.ChannelOf(*peer) : std::nullopt;
+    auto it = ch ? peers_.find(*ch) : peers_.end();
+    if (it == peers_.end() || !data) {
       ++dropped_;
       return;
     }
-    sendto(peers_.at(ch->second).proxy_fd, data->value.data(), data->value.size(), MSG_DONTWAIT,
+    sendto(it->second.proxy_fd, data->value.data(), data->value.size(), MSG_DONTWAIT,
            reinterpret_cast<const sockaddr*>(&wg), sizeof(wg));
     ++from_relay_;
     return;
   }
-  auto e = m->GetErrorCode();
-  if (e.ok() && e->code == 438) {  // stale nonce: the next round re-signs
-    if (auto nonce = m->GetString(stun::kNonce); nonce.ok()) nonce_ = *nonce;
-  }
-  if (refresh_pending_ && m->tx_id() == refresh_tx_) {
-    if (m->message_class() == stun::Class::kSuccess) {
-      refresh_pending_ = false;
-      allocated_ms_ = sys::SteadyMs();
-      if (auto l = m->GetU32(stun::kLifetime); l.ok() && *l > 0) lifetime_s_ = *l;
-    } else if (e.ok() && e->code == 438) {
-      refresh_sent_ms_ = 0;  // re-signed with the new nonce at the next step
-    } else if (e.ok()) {
-      refused_ = true;  // 437: the allocation is gone; 401: the credentials expired
-    }
-    return;
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  auto p = pending_.find(m->tx_id());
-  if (p == pending_.end()) return;
-  if (m->method() == stun::kChannelBind && m->message_class() == stun::Class::kSuccess) {
-    if (auto it = peers_.find(p->second); it != peers_.end()) it->second.bound = true;
-  } else if (auto it = peers_.find(p->second); it != peers_.end()) {
-    it->second.refreshed_ms = 0;  // retry at once
-  }
-  pending_.erase(p);
+  OnStun(pkt);
 }
 
 void RelayClient::Loop(std::stop_token stop) {

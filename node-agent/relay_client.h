@@ -22,6 +22,7 @@
 #include "lib/net/endpoint.h"
 #include "lib/stun/stun_message.h"
 #include "lib/turn/stream_framer.h"
+#include "lib/turn/turn_client.h"
 
 namespace weft::agent {
 
@@ -60,10 +61,12 @@ class RelayClient {
     uint16_t channel = 0;
     int proxy_fd = -1;
     uint16_t proxy_port = 0;
-    bool bound = false;
-    int64_t refreshed_ms = 0;
   };
-  explicit RelayClient(Options opts) : opts_(std::move(opts)) {}
+  explicit RelayClient(Options opts)
+      : opts_(std::move(opts)),
+        turn_({.username = opts_.username, .password = opts_.password, .lifetime_s = opts_.lifetime_s,
+               .tx_seed = RandomSeed()}) {}
+  static uint64_t RandomSeed();
   absl::Status Allocate();
   // One STUN message or ChannelData frame to the relay (padded on TCP; queued when the
   // stream is full, dropped beyond 4 MiB).
@@ -74,7 +77,8 @@ class RelayClient {
   // UDP: batches of datagrams (recvmmsg); ChannelData straight to WireGuard (sendmmsg),
   // the rest to `on_frame`.
   bool ReadDatagrams(const std::function<void(absl::Span<const uint8_t>)>& on_frame);
-  std::vector<uint8_t> Signed(stun::Builder& b);
+  // A STUN message from the relay: to the protocol (TurnClient).
+  void OnStun(absl::Span<const uint8_t> frame);
   void Loop(std::stop_token stop);
   // From WireGuard: a batch of datagrams in, as ChannelData on `channel` out.
   void ForwardFromWireGuard(uint16_t channel, int proxy_fd);
@@ -89,16 +93,8 @@ class RelayClient {
   turn::StreamFramer tcp_in_;      // TCP: frames out of the stream
   std::vector<uint8_t> tcp_out_;   // TCP: unsent bytes
   net::Endpoint relayed_;
-  std::string realm_, nonce_;
-  std::vector<uint8_t> key_;
-  uint32_t lifetime_s_ = 600;
-  int64_t allocated_ms_ = 0;       // allocated or last refreshed (loop thread)
-  bool refresh_pending_ = false;   // a Refresh sent and not answered with success (loop thread)
-  stun::TxId refresh_tx_{};
-  int64_t refresh_sent_ms_ = 0;
   std::atomic<int64_t> last_rx_ms_{0};
   std::atomic<bool> refused_{false};
-  int64_t last_probe_ms_ = 0;
   int64_t last_maintain_ms_ = 0;
   // recvmmsg batches, both directions: kBatch datagrams of at most kSlot bytes.
   static constexpr int kBatch = 32;
@@ -107,8 +103,7 @@ class RelayClient {
   std::vector<uint8_t> rx_batch_ = std::vector<uint8_t>(kBatch * kSlot);  // from the relay
   mutable std::mutex mu_;
   std::map<uint16_t, Peer> peers_;              // channel → peer; guarded by mu_
-  std::map<net::Endpoint, uint16_t> by_relayed_;  // guarded by mu_
-  std::map<stun::TxId, uint16_t> pending_;      // ChannelBind tx → channel; guarded by mu_
+  turn::TurnClient turn_;                       // the protocol; guarded by mu_
   std::atomic<uint64_t> to_relay_{0}, from_relay_{0}, dropped_{0};
   std::jthread thread_;
 };

@@ -74,20 +74,18 @@ bool RelayClient::ReadDatagrams(const std::function<void(absl::Span<const uint8_
     {
       std::lock_guard<std::mutex> l(mu_);
       for (int k = 0; k < n; ++k) {
-        const uint8_t* p = rx_batch_.data() + k * kSlot;
-        const size_t got = in[k].msg_len;
-        if (got < 4 || (p[0] & 0xC0) != 0x40) {
+        const absl::Span<const uint8_t> pkt(rx_batch_.data() + k * kSlot, in[k].msg_len);
+        if (!turn::IsChannelData(pkt)) {
           other.push_back(k);
           continue;
         }
-        const uint16_t ch = static_cast<uint16_t>(p[0] << 8 | p[1]);
-        const size_t len = size_t{p[2]} << 8 | p[3];
-        auto it = peers_.find(ch);
-        if (it == peers_.end() || len + 4 > got) {
+        const std::optional<turn::ChannelData> cd = turn::ParseChannelData(pkt);
+        auto it = cd ? peers_.find(cd->channel) : peers_.end();
+        if (it == peers_.end()) {
           ++dropped_;
           continue;
         }
-        oiov[m] = {const_cast<uint8_t*>(p) + 4, len};
+        oiov[m] = {const_cast<uint8_t*>(cd->data.data()), cd->data.size()};
         out[m] = {};
         out[m].msg_hdr.msg_iov = &oiov[m];
         out[m].msg_hdr.msg_iovlen = 1;
@@ -272,16 +270,16 @@ void RelayClient::Maintain(int64_t now_ms) {
 
 void RelayClient::OnRelayPacket(absl::Span<const uint8_t> pkt) {
   const sockaddr_in& wg = wg_addr_;
-  if (pkt.size() >= 4 && (pkt[0] & 0xC0) == 0x40) {  // ChannelData: to WireGuard
-    const uint16_t ch = static_cast<uint16_t>(pkt[0] << 8 | pkt[1]);
-    const size_t len = size_t{pkt[2]} << 8 | pkt[3];
+  if (turn::IsChannelData(pkt)) {  // to WireGuard
+    const std::optional<turn::ChannelData> cd = turn::ParseChannelData(pkt);
     std::lock_guard<std::mutex> l(mu_);
-    auto it = peers_.find(ch);
-    if (it == peers_.end() || len + 4 > pkt.size()) {
+    auto it = cd ? peers_.find(cd->channel) : peers_.end();
+    if (it == peers_.end()) {
       ++dropped_;
       return;
     }
-    sendto(it->second.proxy_fd, pkt.data() + 4, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&wg), sizeof(wg));
+    sendto(it->second.proxy_fd, cd->data.data(), cd->data.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&wg),
+           sizeof(wg));
     ++from_relay_;
     return;
   }
@@ -355,10 +353,7 @@ void RelayClient::ForwardFromWireGuard(uint16_t channel, int proxy_fd) {
     for (int k = 0; k < n; ++k) {
       uint8_t* f = batch_.data() + k * kSlot;
       const size_t len = in[k].msg_len;
-      f[0] = static_cast<uint8_t>(channel >> 8);
-      f[1] = static_cast<uint8_t>(channel);
-      f[2] = static_cast<uint8_t>(len >> 8);
-      f[3] = static_cast<uint8_t>(len);
+      turn::WriteChannelDataHeader(f, channel, len);
       if (opts_.tcp) {
         SendFrame(absl::Span<const uint8_t>(f, len + 4));
         continue;

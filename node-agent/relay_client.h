@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "lib/net/endpoint.h"
 #include "lib/stun/stun_message.h"
+#include "lib/turn/channel_data.h"
 #include "lib/turn/stream_framer.h"
 #include "lib/turn/turn_client.h"
 

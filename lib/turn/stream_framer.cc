@@ -1,5 +1,7 @@
 #include "lib/turn/stream_framer.h"
 
+#include "lib/turn/channel_data.h"
+
 namespace weft::turn {
 namespace {
 
@@ -8,8 +10,7 @@ constexpr uint32_t kMagicCookie = 0x2112A442;
 }  // namespace
 
 size_t StreamPadding(absl::Span<const uint8_t> frame) {
-  const bool channel_data = !frame.empty() && (frame[0] & 0xC0) == 0x40;
-  return channel_data ? (4 - frame.size() % 4) % 4 : 0;
+  return IsChannelData(frame) ? (4 - frame.size() % 4) % 4 : 0;
 }
 
 void AppendStreamFrame(absl::Span<const uint8_t> frame, std::vector<uint8_t>& out) {

@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/turn/channel_data.h"
 #include "lib/turn/turn_credentials.h"
 
 namespace weft::turn {
@@ -18,8 +19,6 @@ constexpr uint8_t kUdp = 17;
 // RFC 8656 narrowed channels to 0x4000-0x4FFF; RFC 5766 clients (coturn's among them)
 // still use up to 0x7FFF, which ChannelData's framing allows: accept both.
 constexpr uint16_t kFirstChannel = 0x4000, kLastChannel = 0x7FFF;
-
-uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 
 // Attributes a request may carry that this server understands (RFC 8489 section 14:
@@ -333,12 +332,13 @@ void TurnServer::OnRequest(const Client& client, const stun::Message& m, size_t 
 }
 
 void TurnServer::OnClient(const Client& client, absl::Span<const uint8_t> pkt, int64_t now_ms, std::vector<Send>& out) {
-  if (pkt.size() >= 4 && (pkt[0] & 0xC0) == 0x40) {  // ChannelData
-    const uint16_t ch = Be16(pkt.data()), len = Be16(pkt.data() + 2);
-    if (ch < kFirstChannel || ch > kLastChannel || size_t{len} + 4 > pkt.size()) {
+  if (IsChannelData(pkt)) {
+    const std::optional<ChannelData> cd = ParseChannelData(pkt);
+    if (!cd || cd->channel < kFirstChannel || cd->channel > kLastChannel) {
       ++counters_.malformed;
       return;
     }
+    const uint16_t ch = cd->channel;
     Allocation* a = ByClient(client);
     if (a == nullptr) {
       ++counters_.no_allocation;
@@ -354,9 +354,9 @@ void TurnServer::OnClient(const Client& client, absl::Span<const uint8_t> pkt, i
       ++counters_.no_permission;
       return;
     }
-    if (!Spend(*a, len, now_ms)) return;
+    if (!Spend(*a, cd->data.size(), now_ms)) return;
     ++counters_.to_peers;
-    out.push_back({a->id, c->second.peer, std::vector<uint8_t>(pkt.begin() + 4, pkt.begin() + 4 + len)});
+    out.push_back({a->id, c->second.peer, std::vector<uint8_t>(cd->data.begin(), cd->data.end())});
     return;
   }
   auto m = stun::Message::Parse(pkt);
@@ -413,12 +413,9 @@ void TurnServer::OnPeer(uint64_t id, const net::Endpoint& peer, absl::Span<const
   if (pkt.size() > 65535 - 4 || !Spend(a, pkt.size(), now_ms)) return;
   ++counters_.to_clients;
   if (auto c = a.channel_of.find(peer); c != a.channel_of.end() && a.channels[c->second].expiry_ms >= now_ms) {
-    std::vector<uint8_t> d(4 + pkt.size());
-    d[0] = static_cast<uint8_t>(c->second >> 8);
-    d[1] = static_cast<uint8_t>(c->second);
-    d[2] = static_cast<uint8_t>(pkt.size() >> 8);
-    d[3] = static_cast<uint8_t>(pkt.size());
-    std::memcpy(d.data() + 4, pkt.data(), pkt.size());
+    std::vector<uint8_t> d(kChannelDataHeader + pkt.size());
+    WriteChannelDataHeader(d.data(), c->second, pkt.size());
+    std::memcpy(d.data() + kChannelDataHeader, pkt.data(), pkt.size());
     out.push_back({0, a.client.address, std::move(d), a.client.transport});
     return;
   }

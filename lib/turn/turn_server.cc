@@ -272,8 +272,7 @@ void TurnServer::OnRequest(const Client& client, const stun::Message& m, size_t 
     return;
   }
   Allocation* a = ByClient(client);
-  if (a == nullptr) {
-    ++counters_.no_allocation;
+  if (a == nullptr) {  // counted as refused (Error), like every other error answer
     Error(client, m, 437, "Allocation Mismatch: no allocation for this 5-tuple", auth.key, out);
     return;
   }

@@ -81,7 +81,7 @@ struct Counters {
   uint64_t binding = 0;             // Binding requests answered
   uint64_t malformed = 0;           // not STUN, not ChannelData, or broken
   uint64_t unauthenticated = 0;     // 401/438 answers (missing, wrong, expired credentials)
-  uint64_t no_allocation = 0;       // requests or data for a 5-tuple without allocation
+  uint64_t no_allocation = 0;       // data for a 5-tuple without allocation (or to a gone one)
   uint64_t no_permission = 0;       // peer data without a permission, client data to such a peer
   uint64_t no_channel = 0;          // ChannelData on an unbound channel
   uint64_t rate_limited = 0;

@@ -25,6 +25,14 @@ namespace {
 using testing::TurnProbe;
 constexpr char kSecret[] = "abuse-test-secret-0123456789";
 
+// The relay under test is built like this test: memory and time are the release
+// binary's to measure, not a sanitizer's (its shadow memory alone is larger).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 net::Endpoint Ep(const std::string& s) { return *net::Endpoint::Parse(s); }
 
 int64_t UnixNow() {
@@ -227,11 +235,14 @@ TEST_F(RelayAbuseTest, FiveThousandIdleTcpConnectionsAreCappedAndUdpClientsStill
   // Without an allocation a connection is closed after 10 s; the loop does not spin.
   std::this_thread::sleep_for(std::chrono::seconds(10));
   EXPECT_GE(Metric("weft_relay_tcp_closed_total{reason=\"no_allocation\"}"), open);
-  EXPECT_LT(CpuSeconds() - cpu_before, 6.0) << "12 s of a flood must not cost a core";
+  if (!kSanitized) {
+    EXPECT_LT(CpuSeconds() - cpu_before, 6.0) << "12 s of a flood must not cost a core";
+  }
   for (int fd : fds) close(fd);
 }
 
 TEST_F(RelayAbuseTest, TwoHundredTcpConnectionsThatNeverReadKeepTheRelaySmall) {
+  if (kSanitized) GTEST_SKIP() << "measures the release binary's memory";
   StartRelay();
   std::vector<int> fds;
   stun::TxId tx{};

@@ -80,7 +80,8 @@ class TurnProbe {
   }
   bool closed() const { return closed_; }
 
-  // A signed request; the answer's code (200 for success), -1 for none.
+  // A signed request; the answer's code (200 for success), -1 for none. `answer` is valid
+  // until the next request.
   int Request(uint16_t method, const std::function<void(stun::Builder&)>& attrs,
               std::optional<stun::Message>* answer = nullptr) {
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -100,7 +101,7 @@ class TurnProbe {
         auto m = stun::Message::Parse(got);
         if (!m.ok() || m->tx_id() != tx) continue;
         if (m->message_class() == stun::Class::kSuccess) {
-          if (answer) *answer = *m;
+          Keep(got, answer);
           return 200;
         }
         auto e = m->GetErrorCode();
@@ -108,7 +109,7 @@ class TurnProbe {
           if (auto n = m->GetString(stun::kNonce); n.ok()) nonce_ = *n;
           break;  // sign and send again
         }
-        if (answer) *answer = *m;
+        Keep(got, answer);
         return e.ok() ? e->code : -2;
       }
     }
@@ -145,7 +146,17 @@ class TurnProbe {
   }
 
  private:
+  // A Message views its bytes: the answer's are kept here, as long as the probe lives
+  // (until the next request).
+  void Keep(const std::vector<uint8_t>& bytes, std::optional<stun::Message>* answer) {
+    if (answer == nullptr) return;
+    answer_bytes_ = bytes;
+    auto m = stun::Message::Parse(answer_bytes_);
+    if (m.ok()) *answer = *m;
+  }
+
   bool tcp_;
+  std::vector<uint8_t> answer_bytes_;
   net::Endpoint relay_;
   turn::Credentials creds_;
   int fd_ = -1;

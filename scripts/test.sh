@@ -21,8 +21,13 @@ step "ASan/UBSan build of the unit tests"
 if cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON -DWEFT_WERROR=ON \
      -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
    cmake --build build-asan -j "$JOBS"; then
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan -L unit -j "$JOBS" --output-on-failure -Q || failed+=("unit tests under ASan/UBSan")
+  # Quiet while they pass; a failure is run again with its output shown (-Q hides it).
+  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+       ctest --test-dir build-asan -L unit -j "$JOBS" -Q; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --test-dir build-asan --rerun-failed --output-on-failure
+    failed+=("unit tests under ASan/UBSan")
+  fi
 else
   failed+=("ASan/UBSan build")
 fi

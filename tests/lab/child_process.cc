@@ -67,9 +67,18 @@ bool ChildProcess::Exited() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     pid_ = -1;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return true;
   }
   return false;
+}
+
+int ChildProcess::Wait(int timeout_ms) {
+  for (int waited = 0; !Exited(); waited += 10) {
+    if (waited >= timeout_ms) return -1;
+    usleep(10000);
+  }
+  return exit_status_;
 }
 
 }  // namespace weft::lab

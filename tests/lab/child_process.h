@@ -28,10 +28,14 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   // Whether it has exited (reaped here; then running() is false too).
   bool Exited();
+  // Waits up to `timeout_ms` for it to exit on its own: its exit status, or -1 (killed
+  // by a signal, or still running: then it is left running).
+  int Wait(int timeout_ms);
   const std::string& log_path() const { return log_; }
 
  private:
   pid_t pid_ = -1;
+  int exit_status_ = -1;  // once reaped by Exited()
   std::string log_;
 };
 

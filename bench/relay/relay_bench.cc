@@ -164,22 +164,29 @@ StunResult BenchStun(int port, int seconds) {
   return Latencies(answered / secs, lat);
 }
 
+// A TURN request, signed with REST credentials once the 401 gave the nonce.
+std::vector<uint8_t> SignedRequest(uint16_t method, int attempt, const std::vector<std::pair<uint16_t, uint32_t>>& u32s,
+                                   const weft::net::Endpoint* peer, const weft::turn::Credentials& c,
+                                   const std::string& nonce) {
+  weft::stun::TxId tx{};
+  tx[0] = static_cast<uint8_t>(method);
+  tx[1] = static_cast<uint8_t>(attempt);
+  weft::stun::Builder b(method, weft::stun::Class::kRequest, tx);
+  for (auto [t, v] : u32s) b.AddU32(t, v);
+  if (peer != nullptr) b.AddXorAddress(weft::stun::kXorPeerAddress, *peer);
+  if (!nonce.empty()) {
+    b.AddString(weft::stun::kUsername, c.username).AddString(weft::stun::kRealm, "weft").AddString(weft::stun::kNonce, nonce);
+    b.AddIntegrity(weft::stun::LongTermKey(c.username, "weft", c.password));
+  }
+  return b.Finish();
+}
+
 // A TURN request signed with REST credentials after the 401 that gives the nonce.
 bool Turn(int fd, const sockaddr_in& server, uint16_t method, const std::vector<std::pair<uint16_t, uint32_t>>& u32s,
           const weft::net::Endpoint* peer, const weft::turn::Credentials& c, std::string* nonce,
           weft::net::Endpoint* relayed) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    weft::stun::TxId tx{};
-    tx[0] = static_cast<uint8_t>(method);
-    tx[1] = static_cast<uint8_t>(attempt);
-    weft::stun::Builder b(method, weft::stun::Class::kRequest, tx);
-    for (auto [t, v] : u32s) b.AddU32(t, v);
-    if (peer != nullptr) b.AddXorAddress(weft::stun::kXorPeerAddress, *peer);
-    if (!nonce->empty()) {
-      b.AddString(weft::stun::kUsername, c.username).AddString(weft::stun::kRealm, "weft").AddString(weft::stun::kNonce, *nonce);
-      b.AddIntegrity(weft::stun::LongTermKey(c.username, "weft", c.password));
-    }
-    auto req = b.Finish();
+    auto req = SignedRequest(method, attempt, u32s, peer, c, *nonce);
     sendto(fd, req.data(), req.size(), 0, reinterpret_cast<const sockaddr*>(&server), sizeof(server));
     uint8_t buf[2048];
     pollfd p{fd, POLLIN, 0};
@@ -307,17 +314,7 @@ StunResult BenchTcpRtt(int port, int seconds) {
   std::string nonce;
   auto request = [&](uint16_t method, const std::vector<std::pair<uint16_t, uint32_t>>& u32s, bool with_peer) {
     for (int attempt = 0; attempt < 3; ++attempt) {
-      weft::stun::TxId tx{};
-      tx[0] = static_cast<uint8_t>(method);
-      tx[1] = static_cast<uint8_t>(attempt);
-      weft::stun::Builder b(method, weft::stun::Class::kRequest, tx);
-      for (auto [t, v] : u32s) b.AddU32(t, v);
-      if (with_peer) b.AddXorAddress(weft::stun::kXorPeerAddress, peer_ep);
-      if (!nonce.empty()) {
-        b.AddString(weft::stun::kUsername, creds.username).AddString(weft::stun::kRealm, "weft").AddString(weft::stun::kNonce, nonce);
-        b.AddIntegrity(weft::stun::LongTermKey(creds.username, "weft", creds.password));
-      }
-      auto req = b.Finish();
+      auto req = SignedRequest(method, attempt, u32s, with_peer ? &peer_ep : nullptr, creds, nonce);
       send(fd, req.data(), req.size(), MSG_NOSIGNAL);
       auto answer = read_frame(1000);
       auto m = weft::stun::Message::Parse(answer);

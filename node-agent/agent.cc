@@ -120,6 +120,18 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
   if (auto saved = ReadWholeFile(a->opts_.state_dir + "/pod_cidrs"); saved.ok()) {
     for (absl::string_view c : absl::StrSplit(*saved, '\n', absl::SkipWhitespace())) a->pod_cidrs_.emplace_back(c);
   }
+  // The relay forwarder a previous agent left running: adopted while its relay answers
+  // (the supervisor moves on if the controller no longer lists it); stopped otherwise.
+  if (auto f = ForwarderClient::Connect(RelayForwarderSocket(a->opts_.state_dir)); f.ok()) {
+    if ((*f)->state().allocated && (*f)->alive()) {
+      Log(absl::StrCat("adopting the running relay forwarder (relay ", (*f)->server().ToString(),
+                       (*f)->tcp() ? " (TCP)" : "", ", allocated ", (*f)->relayed().ToString(), ")"));
+      a->relay_ = *std::move(f);
+    } else {
+      Log("stopping a relay forwarder whose relay no longer answers");
+      (void)(*f)->Stop();
+    }
+  }
   Log(absl::StrCat("node ", a->opts_.node, ", WireGuard ", a->opts_.wg_interface, " on UDP ", a->opts_.wg_port,
                    ", public key ", a->public_key_.ToBase64()));
   return a;
@@ -128,7 +140,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
 Agent::~Agent() {
   relay_starter_ = {};
   relay_.reset();
-  // wireguard-go keeps running (see Create): the next agent adopts the device.
+  // wireguard-go and the relay forwarder keep running (see Create): the next agent
+  // adopts them.
   if (wg_process_) wg_process_->Detach();
 }
 
@@ -269,17 +282,23 @@ void Agent::StartRelay() {
       {
         std::unique_lock<std::mutex> l(mu_);
         const bool listed = relay_ && RelayListed(relay_->server());
-        if (relay_ && relay_->alive() && listed) {
+        if (relay_ && listed) {
+          // Only this thread replaces relay_: asked outside the lock.
           l.unlock();
-          sleep(200);
-          continue;
+          const bool alive = relay_->alive();
+          if (alive) {
+            sleep(200);
+            continue;
+          }
+          l.lock();
         }
         if (relay_) {
           Log(absl::StrCat("relay ", relay_->server().ToString(),
                            listed ? " stopped answering: moving on" : " is no longer listed: moving on"));
-          std::unique_ptr<RelayClient> dead = std::move(relay_);
+          std::unique_ptr<ForwarderClient> dead = std::move(relay_);
           SendSelf();  // no RELAYED candidate until the next allocation
           l.unlock();
+          (void)dead->Stop();  // releases the allocation; the forwarder exits
           dead.reset();
           l.lock();
         }
@@ -303,10 +322,12 @@ void Agent::StartRelay() {
         RelayClient::Options ro{.server = {*ip, static_cast<uint16_t>(r.address().port())},
                                 .username = r.username(), .password = r.password(), .wg_port = opts_.wg_port,
                                 .tcp = tcp};
-        auto c = RelayClient::Start(ro);
+        const std::string socket = RelayForwarderSocket(opts_.state_dir);
+        const ForwarderClient::LaunchOptions launch{.launch = !opts_.relay_forwarder_sidecar};
+        auto c = ForwarderClient::Allocate(socket, ro, launch);
         if (!c.ok() && !tcp && absl::IsDeadlineExceeded(c.status())) {
           ro.tcp = tcp = true;  // no UDP answer (the verdict may not say so yet): try the stream
-          c = RelayClient::Start(ro);
+          c = ForwarderClient::Allocate(socket, ro, launch);
         }
         if (!c.ok()) {
           Log(absl::StrCat("relay ", r.address().ip(), ":", r.address().port(), ": ", c.status().ToString()));

@@ -25,7 +25,7 @@
 #include "lib/wireguard/device.h"
 #include "lib/wireguard/wireguard_go.h"
 #include "node-agent/peer_plan.h"
-#include "node-agent/relay_client.h"
+#include "node-agent/forwarder_client.h"
 #include "node-agent/mtu_prober.h"
 #include "node-agent/tunnel_probe.h"
 #include "lib/nat/path_mtu.h"
@@ -53,6 +53,10 @@ struct AgentOptions {
   uint16_t wg_port = 51820;
   std::string wg_interface = "weft0";
   std::string state_dir = "/var/lib/weft";
+  // The relay forwarder runs beside the agent (the chart's sidecar container, at
+  // state_dir/relay-forwarder.sock): used, never launched. Otherwise the agent launches
+  // it as a process of its own.
+  bool relay_forwarder_sidecar = false;
   std::string cni_conf_dir = "/etc/cni/net.d";
   std::string cni_data_dir = "/run/weft/cni";
   // The WireGuard device's and the pods' MTU; 0: the uplink's MTU less WireGuard's
@@ -148,7 +152,9 @@ class Agent {
   v1::HealthReport last_health_;
   v1::SnatReport snat_;
   std::vector<v1::RelayServer> relays_;     // from Welcome or RelayList; guarded by mu_
-  std::unique_ptr<RelayClient> relay_;      // our allocation, once one relay answered
+  // Our allocation, once one relay answered: held by the relay forwarder process (it
+  // outlives this agent; the next one adopts it). Replaced only by relay_starter_.
+  std::unique_ptr<ForwarderClient> relay_;
   // Each peer's path: the decision, what WireGuard does, probes, fall-backs and retries
   // (nat::PeerPath). Reconcile gives them decisions; WatchPaths, samples and time.
   std::map<std::string, nat::PeerPath> paths_;  // guarded by mu_

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/net/nl_socket.h"
 #include "lib/net/rtnl_link.h"
+#include "node-agent/forwarder_client.h"
 #include "node-agent/snat_guard.h"
 
 namespace weft::agent {
@@ -20,6 +21,10 @@ absl::StatusOr<std::vector<std::string>> CleanupNode(const CleanupOptions& opts)
   std::error_code ec;
   const std::string conflist = opts.cni_conf_dir + "/10-weft.conflist";
   if (fs::remove(conflist, ec)) done.push_back("removed " + conflist);
+  // The relay forwarder: releases its allocation and exits.
+  if (auto f = ForwarderClient::Connect(RelayForwarderSocket(opts.state_dir)); f.ok()) {
+    note((*f)->Stop(), "stopped the relay forwarder (allocation released)");
+  }
   // The device: its routes and addresses go with it; wireguard-go exits when it does.
   if (auto nl = net::NlSocket::Open(); nl.ok()) {
     if (net::GetLink(*nl, opts.wg_interface).ok()) {

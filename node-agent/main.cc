@@ -21,6 +21,7 @@
 #include "node-agent/cleanup.h"
 #include "node-agent/http_status.h"
 #include "node-agent/node_files.h"
+#include "node-agent/relay_forwarder.h"
 
 namespace {
 
@@ -28,7 +29,8 @@ constexpr char kSynopsis[] =
     "weft-agent --node NAME --controller HOST:PORT (--join-token-file FILE | --token-file FILE)\n"
     "                  --stun HOST:PORT,HOST:PORT,HOST:PORT (--ca-file FILE | --insecure) [flags]\n"
     "       weft-agent --cleanup [--wg-interface weft0] [--state-dir ...] [--cni-conf-dir ...]\n"
-    "                  [--cni-data-dir ...] [--cni-bin-file ...]   (uninstall: remove what the agent made)";
+    "                  [--cni-data-dir ...] [--cni-bin-file ...]   (uninstall: remove what the agent made)\n"
+    "       weft-agent relay-forwarder --socket PATH   (started by the agent: holds the relay allocation)";
 
 // "192.0.2.1:3478" as is; "stun.example.org:3478" resolved (IPv4; the first address).
 absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
@@ -53,6 +55,8 @@ absl::StatusOr<weft::net::Endpoint> ResolveStun(absl::string_view text) {
 
 int main(int argc, char** argv) {
   using namespace weft;
+  // The relay forwarder the agent starts (a process of its own: it outlives the agent).
+  if (argc >= 2 && std::string(argv[1]) == "relay-forwarder") return agent::RelayForwarderMain(argc - 1, argv + 1);
   agent::AgentOptions o;
   std::string token_file;
   std::string http_listen = "0.0.0.0:9476";
@@ -73,6 +77,9 @@ int main(int argc, char** argv) {
       .String("wg-interface", &o.wg_interface, "NAME", "the WireGuard interface")
       .Int("wg-port", &wg_port, 1, 65535, "the WireGuard port")
       .String("state-dir", &o.state_dir, "DIR", "the WireGuard key and the node's pod CIDRs")
+      .Bool("relay-forwarder-sidecar", &o.relay_forwarder_sidecar,
+            "the relay forwarder runs beside the agent (a sidecar listening at STATE_DIR/relay-forwarder.sock): "
+            "use it, never launch one")
       .String("cni-conf-dir", &o.cni_conf_dir, "DIR", "where the conflist is written")
       .String("cni-data-dir", &o.cni_data_dir, "DIR", "weft-cni's IPAM store")
       .String("cni-bin-file", &cni_bin_file, "FILE", "weft-cni as installed (removed by --cleanup)")

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "lib/testing/fake_wireguard.h"
 #include "lib/turn/turn_credentials.h"
 #include "node-agent/relay_client.h"
 
@@ -19,30 +20,7 @@ namespace {
 
 constexpr char kSecret[] = "relay-test-secret-0123456789";
 
-// A UDP socket on 127.0.0.1 standing in for one node's WireGuard.
-struct FakeWireGuard {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  uint16_t port = 0;
-  FakeWireGuard() {
-    sockaddr_in a = net::ToSockaddrV4(net::LoopbackV4(0));
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    timeval tv{0, 50000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
-  ~FakeWireGuard() { close(fd); }
-  void SendTo(const net::Endpoint& to, const std::string& what) const {
-    sockaddr_in a = net::ToSockaddrV4(to);
-    sendto(fd, what.data(), what.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  }
-  std::string Receive() const {
-    char buf[2048];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    return n > 0 ? std::string(buf, n) : "";
-  }
-};
+using weft::testing::FakeWireGuard;
 
 class UdpRelayTest : public ::testing::Test {
  protected:
@@ -71,14 +49,9 @@ class UdpRelayTest : public ::testing::Test {
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
-  // Sends until `to` gets it (channels are bound in the background): at most 3 s.
   static bool Delivered(const FakeWireGuard& from, const net::Endpoint& proxy, const FakeWireGuard& to,
                         const std::string& what) {
-    for (int i = 0; i < 60; ++i) {
-      from.SendTo(proxy, what);
-      if (to.Receive() == what) return true;
-    }
-    return false;
+    return from.DeliveredTo(proxy, to, what);
   }
 
   std::unique_ptr<UdpRelay> relay_;

@@ -53,7 +53,7 @@ KINDS = {
 ANY, STR, INT, BOOL = "any", "str", "int", "bool"
 META = {"name": STR, "namespace": STR, "labels": ANY, "annotations": ANY}
 SELECTOR = {"matchLabels": ANY, "matchExpressions": ANY}
-PROBE = {"httpGet": {"path": STR, "port": ANY, "scheme": STR}, "initialDelaySeconds": INT, "periodSeconds": INT,
+PROBE = {"httpGet": {"path": STR, "port": ANY, "scheme": STR}, "exec": {"command": [STR]}, "initialDelaySeconds": INT, "periodSeconds": INT,
          "timeoutSeconds": INT, "failureThreshold": INT, "successThreshold": INT}
 SECCOMP = {"type": STR, "localhostProfile": STR}
 CONTAINER_SC = {"allowPrivilegeEscalation": BOOL, "readOnlyRootFilesystem": BOOL, "runAsUser": INT, "runAsGroup": INT,
@@ -229,6 +229,19 @@ def check_agent(objs):
               for s in v["projected"]["sources"] if "serviceAccountToken" in s]
     if not tokens or tokens[0].get("audience") != "weft-controller":
         fail("agent: needs a projected token for the weft-controller audience")
+    # The relay forwarder sidecar: exactly when the agent is told to use one, at the
+    # socket the agent looks for (its state directory), with no capability.
+    forwarders = [c for c in pod["containers"] if c["name"] == "relay-forwarder"]
+    if bool(forwarders) != ("--relay-forwarder-sidecar" in agent["args"]):
+        fail("agent: --relay-forwarder-sidecar exactly when the relay-forwarder sidecar runs")
+    for f in forwarders:
+        if f["securityContext"]["capabilities"].get("add"):
+            fail("agent: the relay forwarder needs no capability")
+        state = [m["mountPath"] for m in agent["volumeMounts"] if m["name"] == "state"]
+        if not state or f"--socket={state[0]}/relay-forwarder.sock" not in f["args"]:
+            fail("agent: the relay forwarder's socket is not in the agent's state directory")
+        if not any(m["name"] == "state" and m["mountPath"] == state[0] for m in f.get("volumeMounts", [])):
+            fail("agent: the relay forwarder does not mount the agent's state directory there")
     args = " ".join(agent["args"])
     for flag in ("--token-file=", "--ca-file=", "--stun=", "--wg-port=", "--pod-mtu=", "--node=$(NODE_NAME)"):
         if flag not in args:

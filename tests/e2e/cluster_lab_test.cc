@@ -162,6 +162,7 @@ TEST_F(ClusterLabTest, AgentKilledAndRestartedLosesNoPing) {
   std::thread ping = PingBackground("office1", "dc1", 40, &lost);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   cluster_->KillAgent("office1");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   ASSERT_TRUE(cluster_->StartAgent("office1").ok());
   ping.join();
   EXPECT_EQ(lost, 0) << cluster_->AgentLog("office1");

@@ -98,6 +98,34 @@ TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
   EXPECT_NE(ulog.find("(TCP): allocated"), std::string::npos) << ulog;
 }
 
+// A relayed pair's agent is killed (SIGKILL) and restarted a second later: its relay
+// forwarder, a process of its own, keeps relaying meanwhile, and the new agent adopts it
+// (the same allocation, the same proxies): not one ping of 100 ms pings is lost.
+TEST(RelayRestartLabTest, ARelayedPairLosesNoPingWhileItsAgentRestarts) {
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
+  auto c = RelayedPairOnTwoRelays();
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  ASSERT_TRUE(UntilPodsTalk(cluster, "h1", "h2", std::chrono::seconds(15), /*both_ways=*/true).has_value());
+  for (const std::string node : {"h1", "h2"}) {
+    constexpr int kPings = 40;  // 4 s
+    std::string out;
+    std::thread ping([&] {
+      cluster.Pod("h1").Exec(absl::StrCat("ping -i 0.1 -c ", kPings, " -W 1 ", cluster.PodIp("h2")), &out);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    cluster.KillAgent(node);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const absl::Status started = cluster.StartAgent(node);
+    ping.join();
+    ASSERT_TRUE(started.ok()) << started;
+    EXPECT_EQ(LostPings(out, kPings), 0) << node << " restarted\n" << out << cluster.AgentLog(node);
+    EXPECT_NE(cluster.AgentLog(node).find("adopting the running relay forwarder"), std::string::npos)
+        << cluster.AgentLog(node);
+    EXPECT_EQ(cluster.PeerStatus("h1", "h2").value("path", ""), "relay") << cluster.PeerStatus("h1", "h2").dump();
+  }
+}
+
 // Two relays; the one carrying a relayed pair is killed: the agents move to the other
 // and the pair's pods talk again within 10 s.
 TEST(RelayFailoverLabTest, PairsMoveToAnotherRelayWhenTheirsDies) {

@@ -104,8 +104,13 @@ LabCluster::~LabCluster() {
   agents_.clear();
   controller_.reset();
   relays_.clear();
-  // The agents leave wireguard-go running on purpose (restarts adopt it): stop them here.
+  // The agents leave wireguard-go and their relay forwarders running on purpose
+  // (restarts adopt them): stop them here.
   for (const auto& [node, name] : wg_name_) StopWireGuardGo(name);
+  if (!dir_.empty()) {
+    const std::string forwarders = absl::StrCat("pkill -f '[r]elay-forwarder --socket ", dir_, "/'");
+    for (int i = 0; i < 100 && system(forwarders.c_str()) == 0; ++i) usleep(20000);  // bounded: 2 s
+  }
   for (int i = 0; i < 250; ++i) {  // bounded: 5 s
     bool any = false;
     for (const auto& [node, name] : wg_name_) {

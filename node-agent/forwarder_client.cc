@@ -55,6 +55,7 @@ absl::StatusOr<pid_t> Spawn(const std::string& binary, const std::string& path, 
     setsid();
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    close_range(3, ~0U, 0);  // none of the agent's sockets (netlink, raw, gRPC) go with it
     execv(binary.c_str(), argv.data());  // stdout and stderr: the agent's log
     _exit(127);
   }

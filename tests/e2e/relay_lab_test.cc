@@ -98,15 +98,11 @@ TEST_P(RelayLabTest, RelayedPairsReachEachOther) {
   EXPECT_NE(ulog.find("(TCP): allocated"), std::string::npos) << ulog;
 }
 
-// A relayed pair's agent is killed (SIGKILL) and restarted a second later: its relay
-// forwarder, a process of its own, keeps relaying meanwhile, and the new agent adopts it
-// (the same allocation, the same proxies): not one ping of 100 ms pings is lost.
-TEST(RelayRestartLabTest, ARelayedPairLosesNoPingWhileItsAgentRestarts) {
-  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
-  auto c = RelayedPairOnTwoRelays();
-  ASSERT_TRUE(c.ok()) << c.status();
-  LabCluster& cluster = **c;
-  ASSERT_TRUE(UntilPodsTalk(cluster, "h1", "h2", std::chrono::seconds(15), /*both_ways=*/true).has_value());
+// Each of a relayed pair's agents in turn is killed (SIGKILL) and restarted a second
+// later with `extra` flags, while h1's pod pings h2's every 100 ms: not one ping lost.
+void AgentRestartsLoseNoPing(LabCluster& cluster, const std::vector<std::string>& extra) {
+  ASSERT_TRUE(UntilPodsTalk(cluster, "h1", "h2", std::chrono::seconds(15), /*both_ways=*/true).has_value())
+      << cluster.AgentLog("h1");
   for (const std::string node : {"h1", "h2"}) {
     constexpr int kPings = 40;  // 4 s
     std::string out;
@@ -116,7 +112,7 @@ TEST(RelayRestartLabTest, ARelayedPairLosesNoPingWhileItsAgentRestarts) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     cluster.KillAgent(node);
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    const absl::Status started = cluster.StartAgent(node);
+    const absl::Status started = cluster.StartAgent(node, extra);
     ping.join();
     ASSERT_TRUE(started.ok()) << started;
     EXPECT_EQ(LostPings(out, kPings), 0) << node << " restarted\n" << out << cluster.AgentLog(node);
@@ -124,6 +120,38 @@ TEST(RelayRestartLabTest, ARelayedPairLosesNoPingWhileItsAgentRestarts) {
         << cluster.AgentLog(node);
     EXPECT_EQ(cluster.PeerStatus("h1", "h2").value("path", ""), "relay") << cluster.PeerStatus("h1", "h2").dump();
   }
+}
+
+// The agent launched its relay forwarder (standalone): the forwarder, a process of its
+// own, keeps relaying meanwhile, and the new agent adopts it (the same allocation, the
+// same proxies).
+TEST(RelayRestartLabTest, ARelayedPairLosesNoPingWhileItsAgentRestarts) {
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
+  auto c = RelayedPairOnTwoRelays();
+  ASSERT_TRUE(c.ok()) << c.status();
+  AgentRestartsLoseNoPing(**c, {});
+}
+
+// As the chart runs it: the forwarder is a sidecar (its own container in Kubernetes), the
+// agents only use it; the same, and no agent ever launches a forwarder of its own.
+TEST(RelayRestartLabTest, WithTheChartsSidecarForwarderToo) {
+  if (std::string why = testing::MissingForRootTest("turnserver wireguard-go"); !why.empty()) GTEST_SKIP() << why;
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "natgw", "nat": "hard", "nodes": ["h1"]},
+      {"name": "natgw2", "nat": "hard", "nodes": ["h2"]}]})");
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 2};
+  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  const std::vector<std::string> sidecar = {"--relay-forwarder-sidecar"};
+  for (const char* n : {"h1", "h2"}) {
+    ASSERT_TRUE(cluster.StartRelayForwarderSidecar(n).ok());
+    ASSERT_TRUE(cluster.StartAgent(n, sidecar).ok()) << cluster.AgentLog(n);
+    ASSERT_TRUE(cluster.AddPod(n).ok());
+  }
+  AgentRestartsLoseNoPing(cluster, sidecar);
+  EXPECT_NE(system(absl::StrCat("pgrep -f '[r]elay-forwarder --socket ", cluster.File(""), ".* --idle-exit-s' >/dev/null").c_str()), 0)
+      << "an agent launched a forwarder though it was told to use the sidecar";
 }
 
 // Two relays; the one carrying a relayed pair is killed: the agents move to the other

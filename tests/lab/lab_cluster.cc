@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LabCluster::Create(const LabSpec& sp
 
 LabCluster::~LabCluster() {
   agents_.clear();
+  sidecars_.clear();
   controller_.reset();
   relays_.clear();
   // The agents leave wireguard-go and their relay forwarders running on purpose
@@ -231,6 +232,22 @@ absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<s
     usleep(10000);
   }
   return absl::UnavailableError(absl::StrCat("agent on ", node, " wrote no conflist: ", Slurp(d + "/agent.log")));
+}
+
+absl::Status LabCluster::StartRelayForwarderSidecar(const std::string& node) {
+  const std::string d = absl::StrCat(dir_, "/", node);
+  std::filesystem::create_directories(d + "/state");
+  const std::string socket = d + "/state/relay-forwarder.sock";
+  sidecars_[node] = std::make_unique<ChildProcess>(
+      lab_->ns("n-" + node).path(),
+      std::vector<std::string>{bin_.agent, "relay-forwarder", "--socket", socket, "--persistent"},
+      d + "/relay-forwarder.log");
+  for (int i = 0; i < 300; ++i) {  // bounded: 3 s
+    if (std::filesystem::exists(socket)) return absl::OkStatus();
+    usleep(10000);
+  }
+  return absl::UnavailableError(absl::StrCat("relay forwarder sidecar on ", node, ": no socket: ",
+                                             Slurp(d + "/relay-forwarder.log")));
 }
 
 void LabCluster::KillAgent(const std::string& node) {

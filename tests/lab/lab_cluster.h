@@ -60,6 +60,10 @@ class LabCluster {
   // `extra` flags are added to the agent's command line (e.g. --snat-mitigation).
   absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});
   void StopAgent(const std::string& node);
+  // The relay forwarder as the chart runs it, a sidecar beside the agent (`weft-agent
+  // relay-forwarder --persistent` at the node's state directory); the agent then wants
+  // --relay-forwarder-sidecar.
+  absl::Status StartRelayForwarderSidecar(const std::string& node);
   void KillRelay(int i) { relays_.at(i)->Kill(); }
   // The controller's relay list becomes `relays` (indices; SIGHUP re-reads its file):
   // what a relay pod's endpoint going unready does in Kubernetes.
@@ -84,6 +88,7 @@ class LabCluster {
   std::unique_ptr<ChildProcess> controller_;
   std::vector<std::unique_ptr<ChildProcess>> relays_;
   std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> sidecars_;
   std::map<std::string, std::string> wg_name_;
   std::map<std::string, std::unique_ptr<testing::TestNetns>> pods_;
   std::map<std::string, std::string> pod_ip_;

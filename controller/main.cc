@@ -27,6 +27,7 @@
 #include "controller/node_token.h"
 #include "controller/kube_nodes.h"
 #include "lib/k8s/relay_watch.h"
+#include "lib/sys/stop_signals.h"
 #include "lib/turn/turn_credentials.h"
 #include "controller/relay_secret.h"
 #include "controller/tls_bootstrap.h"
@@ -318,19 +319,13 @@ int main(int argc, char** argv) {
   }
   // SIGTERM/SIGINT are taken synchronously below (sigwait): block them before gRPC
   // starts its threads, so none of those gets them.
-  signal(SIGPIPE, SIG_IGN);  // a peer that hung up is an error return, not a death
   // gRPC's threads each get a malloc arena, which keeps what an agent's large message
   // used after it is freed; few arenas, and large blocks mapped and unmapped at once, keep
   // the controller's memory what its state needs (a flooding agent's 1 MiB reports: +110
   // MB of retained arenas without this).
   mallopt(M_ARENA_MAX, 2);
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGHUP);  // --relay-file: read it again
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = sys::BlockStopSignals({SIGHUP});  // SIGHUP: --relay-file read again
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(listen, creds, &port);

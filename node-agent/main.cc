@@ -17,6 +17,7 @@
 
 #include "lib/flags/flags.h"
 #include "lib/http/http_listen.h"
+#include "lib/sys/stop_signals.h"
 #include "node-agent/agent.h"
 #include "node-agent/cleanup.h"
 #include "node-agent/http_status.h"
@@ -164,11 +165,7 @@ int main(int argc, char** argv) {
     o.join_token = std::string(absl::StripAsciiWhitespace(*token));
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = sys::BlockStopSignals();
 
   auto agent = agent::Agent::Create(o);
   if (!agent.ok()) {

@@ -1,3 +1,4 @@
+#include "lib/sys/stop_signals.h"
 #include "node-agent/relay_forwarder.h"
 
 #include <fcntl.h>
@@ -211,13 +212,8 @@ int RelayForwarderMain(int argc, char** argv) {
     return 0;
   }
   o.idle_exit = std::chrono::seconds(idle_s);
-  signal(SIGPIPE, SIG_IGN);
   // SIGTERM (the pod goes) and SIGINT: the allocation released, then exit.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = sys::BlockStopSignals();
   std::stop_source stop;
   std::jthread waiter([&stop, stop_signals](std::stop_token st) {
     while (!st.stop_requested()) {

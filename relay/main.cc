@@ -21,6 +21,7 @@
 #include "lib/k8s/kube_client.h"
 #include "lib/k8s/node_address.h"
 #include "lib/k8s/relay_watch.h"
+#include "lib/sys/stop_signals.h"
 #include "lib/turn/turn_credentials.h"
 #include "relay/udp_relay.h"
 
@@ -244,12 +245,7 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
 
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = sys::BlockStopSignals();
   auto r = relay::UdpRelay::Create(o);
   if (!r.ok()) {
     std::fprintf(stderr, "weft-relay: %s\n", r.status().ToString().c_str());

@@ -20,12 +20,7 @@ namespace weft::agent {
 namespace {
 
 absl::StatusOr<int> Dial(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(a.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path, "\": empty or too long"));
-  }
-  path.copy(a.sun_path, path.size());
+  ASSIGN_OR_RETURN(sockaddr_un a, UnixAddress(path));
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
@@ -72,6 +67,16 @@ bool Reap(pid_t pid, int ms) {
 }
 
 }  // namespace
+
+absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(a.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path, "\": empty or too long"));
+  }
+  path.copy(a.sun_path, path.size());
+  return a;
+}
 
 absl::StatusOr<std::unique_ptr<ForwarderClient>> ForwarderClient::Connect(const std::string& socket_path) {
   ASSIGN_OR_RETURN(int fd, Dial(socket_path));

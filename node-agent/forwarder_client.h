@@ -6,6 +6,7 @@
 #define WEFT_NODE_AGENT_FORWARDER_CLIENT_H_
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <chrono>
 #include <memory>
@@ -21,6 +22,9 @@ namespace weft::agent {
 
 // Where the agent's relay forwarder listens: in the agent's state directory.
 inline std::string RelayForwarderSocket(const std::string& state_dir) { return state_dir + "/relay-forwarder.sock"; }
+
+// The unix socket address of `path` (InvalidArgument when empty or too long).
+absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path);
 
 class ForwarderClient {
  public:

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/flags/flags.h"
+#include "lib/status/status_macros.h"
 #include "lib/sys/steady_ms.h"
 #include "node-agent/forwarder_client.h"
 #include "node-agent/forwarder_protocol.h"
@@ -35,24 +36,13 @@ absl::Status Errno(absl::string_view what) {
 // The listening socket at `path`, replacing whatever file was there (an older forwarder
 // that is stopping keeps its connected agent; new agents reach this one).
 absl::StatusOr<int> Listen(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(a.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path, "\": empty or too long"));
-  }
-  path.copy(a.sun_path, path.size());
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Errno("socket");
+  RETURN_IF_ERROR(UnixAddress(path).status());
   // Bound under a temporary name, made private, then renamed over the old one: there is
   // never a moment without a socket, nor one anybody else may connect to.
   const std::string tmp = absl::StrCat(path, ".", getpid());
-  sockaddr_un t = a;
-  if (tmp.size() >= sizeof(t.sun_path)) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path, "\": too long"));
-  }
-  std::memset(t.sun_path, 0, sizeof(t.sun_path));
-  tmp.copy(t.sun_path, tmp.size());
+  ASSIGN_OR_RETURN(sockaddr_un t, UnixAddress(tmp));
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Errno("socket");
   unlink(tmp.c_str());
   const mode_t old = umask(0077);
   const int b = bind(fd, reinterpret_cast<sockaddr*>(&t), sizeof(t));

@@ -127,7 +127,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
       Log(absl::StrCat("adopting the running relay forwarder (relay ", (*f)->server().ToString(),
                        (*f)->tcp() ? " (TCP)" : "", ", allocated ", (*f)->relayed().ToString(), ")"));
       a->relay_ = *std::move(f);
-    } else {
+    } else if ((*f)->state().allocated) {  // an idle one (the chart's sidecar) is left as it is
       Log("stopping a relay forwarder whose relay no longer answers");
       (void)(*f)->Stop();
     }

@@ -64,6 +64,19 @@ Verdict Classify(const Observations& obs) {
 
   if (mapped.size() > 1) {
     v.mapping = Mapping::kEndpointDependent;
+    // Only the fresh flow differs: the NAT changed, and its older flows keep their ports.
+    std::set<net::Endpoint> old;
+    const Probe* fresh = nullptr;
+    for (const Probe* p : answers) {
+      if (p->fresh) fresh = p;
+      else old.insert(*p->mapped);
+    }
+    if (fresh != nullptr && old.size() == 1 && *old.begin() != *fresh->mapped) {
+      v.reason = absl::StrCat("hard NAT: new flows are mapped per destination (a new flow to ", fresh->server.ToString(),
+                              " was mapped to ", fresh->mapped->ToString(), ", while older flows keep ",
+                              old.begin()->ToString(), ")");
+      return v;
+    }
     v.reason = absl::StrCat("hard NAT: the port's public endpoint differs per destination (",
                             mapped.size(), " different mappings from ", v.answered, " targets)");
     return v;

@@ -32,6 +32,9 @@ struct Probe {
   std::optional<net::Endpoint> mapped;  // unset: no answer within the deadline
   std::optional<std::chrono::microseconds> rtt;
   std::optional<net::Endpoint> other_address;  // RFC 5780 OTHER-ADDRESS, if it sent one
+  // A destination the port had not sent to for longer than the NAT keeps a flow (see
+  // fresh_flows.h): its mapping is how the NAT maps new flows now.
+  bool fresh = false;
 };
 
 struct Observations {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "lib/nat/fresh_flows.h"
 #include "lib/net/nl_socket.h"
 #include "lib/net/rtnl_addr.h"
 #include "lib/status/status_macros.h"
@@ -30,7 +31,10 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
                    net::NlSocket::OpenSubscribed(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
                                                  RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE));
   std::optional<Verdict> last;
+  std::optional<Observations> last_extras;  // the last round that ran the extra tests
   bool first = true;
+  int since_extras = 0;
+  FreshFlows fresh(opts.fresh_after);
   std::vector<net::Endpoint> targets = opts.targets;
   while (!stop.stop_requested()) {
     if (opts.resolve_targets) {
@@ -44,13 +48,37 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
       targets = *std::move(resolved);
     }
     ASSIGN_OR_RETURN(std::vector<net::IpAddress> ips, LocalIps());
+    fresh.SetTargets(targets);
+    if (opts.fresh_destinations) fresh.Offer(opts.fresh_destinations());
     // The first round reports the mapping as soon as the targets answer (peers need the
     // endpoint to connect); the hairpin and filtering tests (up to 0.9 s more) follow in
     // the next round, right after.
+    const bool extras = !first && opts.extras_wait.count() > 0 &&
+                        (!last_extras || since_extras + 1 >= opts.extras_every);
+    NatProber::Options base;
+    base.fresh = fresh.Pick(Clock::now());
     ASSIGN_OR_RETURN(PortProbeReport report,
-                     ProbePort(opts.port, targets, ips, {}, first ? std::chrono::milliseconds(0) : opts.extras_wait));
+                     ProbePort(opts.port, targets, ips, base, extras ? opts.extras_wait : std::chrono::milliseconds(0)));
+    const auto now = Clock::now();
+    if (base.fresh) fresh.Used(*base.fresh, now);
+    for (const auto& e : report.solicited_from) fresh.Used(e, now);
+    fresh.Learn(report.observations);
+    if (extras) {
+      last_extras = report.observations;
+      since_extras = 0;
+    } else if (last_extras) {
+      ++since_extras;
+      report.observations.answered_from_other_address = last_extras->answered_from_other_address;
+      report.observations.answered_from_other_port = last_extras->answered_from_other_port;
+      report.observations.hairpin = last_extras->hairpin;
+    }
+    report.verdict = fresh.Settle(Classify(report.observations), report.observations);
     const bool changed = !last || !SameVerdict(*last, report.verdict);
     on_round(report, last, changed);
+    // A new mapping is tested again in full next round (its filtering, its hairpin).
+    if (last && last_extras && (last->mapping != report.verdict.mapping || last->reflexive != report.verdict.reflexive)) {
+      since_extras = opts.extras_every;
+    }
     last = report.verdict;
     if (first) {
       first = false;

@@ -8,7 +8,10 @@ NatProber::NatProber(Options opts, SendFn send, TxIdFn new_tx)
     : opts_(std::move(opts)), send_(std::move(send)), new_tx_(std::move(new_tx)) {
   obs_.local_port = opts_.local_port;
   obs_.local_ips = opts_.local_ips;
-  for (const auto& t : opts_.targets) obs_.probes.push_back(Probe{.server = t});
+  if (opts_.fresh && std::find(opts_.targets.begin(), opts_.targets.end(), *opts_.fresh) == opts_.targets.end()) {
+    opts_.targets.push_back(*opts_.fresh);
+  }
+  for (const auto& t : opts_.targets) obs_.probes.push_back(Probe{.server = t, .fresh = opts_.fresh == t});
 }
 
 void NatProber::SendTo(size_t target, Clock::time_point now) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -28,6 +29,8 @@ class NatProber {
 
   struct Options {
     std::vector<net::Endpoint> targets;  // three or more, distinct addresses
+    // One more destination, probed as a fresh flow (marked in its Probe): see fresh_flows.h.
+    std::optional<net::Endpoint> fresh;
     uint16_t local_port = 0;
     std::vector<net::IpAddress> local_ips;
     // Requests are resent after these delays from the start (RFC 8489 retransmits,

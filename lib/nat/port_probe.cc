@@ -51,15 +51,18 @@ bool AwaitAnswer(stun::SharedPortStun& sock, const stun::TxId& tx, const net::En
 // RFC 5780 section 4.4 filtering tests against a server that has an alternate address:
 // ask it to answer from the other address and port, then from the other port only. An
 // answer that reaches us passed the NAT's filter although we never sent to its source.
-void TestFiltering(stun::SharedPortStun& sock, const Probe& p, std::chrono::milliseconds wait, Observations& obs) {
+void TestFiltering(stun::SharedPortStun& sock, const Probe& p, std::chrono::milliseconds wait, Observations& obs,
+                   std::vector<net::Endpoint>& solicited) {
   constexpr uint32_t kChangeIp = 0x04, kChangePort = 0x02;
   const net::Endpoint other = *p.other_address;
+  solicited.push_back(other);
   stun::TxId tx = RandomTx();
   auto req = stun::Builder(stun::kBinding, stun::Class::kRequest, tx).AddU32(stun::kChangeRequest, kChangeIp | kChangePort).Finish();
   if (!sock.Send(req, p.server).ok()) return;
   obs.answered_from_other_address = AwaitAnswer(sock, tx, other, wait);
   if (*obs.answered_from_other_address) return;
   tx = RandomTx();
+  solicited.push_back(net::Endpoint{p.server.ip, other.port});
   req = stun::Builder(stun::kBinding, stun::Class::kRequest, tx).AddU32(stun::kChangeRequest, kChangePort).Finish();
   if (!sock.Send(req, p.server).ok()) return;
   obs.answered_from_other_port = AwaitAnswer(sock, tx, net::Endpoint{p.server.ip, other.port}, wait);
@@ -100,10 +103,11 @@ absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::
   }
   Observations obs = prober.observations();
   Verdict first = Classify(obs);
+  std::vector<net::Endpoint> solicited;
   if (hairpin_wait.count() > 0) {
     for (const Probe& p : obs.probes) {
       if (p.mapped && p.other_address && p.other_address->ip != p.server.ip) {
-        TestFiltering(*sock, p, hairpin_wait, obs);
+        TestFiltering(*sock, p, hairpin_wait, obs, solicited);
         break;
       }
     }
@@ -112,7 +116,8 @@ absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::
     obs.hairpin = TestHairpin(*sock, *first.reflexive, hairpin_wait);
   }
   return PortProbeReport{Classify(obs), obs, prober.counters(),
-                         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)};
+                         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start),
+                         std::move(solicited)};
 }
 
 }  // namespace weft::nat

@@ -15,6 +15,8 @@ struct PortProbeReport {
   Observations observations;
   NatProber::Counters counters;
   std::chrono::milliseconds took{0};
+  // Endpoints the filtering tests asked to send to the port (RFC 5780 CHANGE-REQUEST).
+  std::vector<net::Endpoint> solicited_from;
 };
 
 // Probes the NAT mapping of local UDP `port` (owned by another socket, e.g. WireGuard)

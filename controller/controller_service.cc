@@ -362,6 +362,7 @@ void ControllerService::RemoveNode(const std::string& node) {
   const uint64_t before = store_.version();
   if (!store_.Remove(node).ok()) return;
   health_.erase(node);
+  reprobes_asked_.erase(node);
   assigned_.erase(node);
   auto deltas = store_.DeltasSince(before);
   for (auto& [name, stream] : streams_) {
@@ -421,21 +422,44 @@ nat::SnatDiagnosis ControllerService::DiagnoseLocked(const v1::NodeInfo& node) c
   e.aws_randomize_snat = aws_randomize_snat_;
   e.aws_external_snat = aws_external_snat_;
   // A NAT that keeps ports per destination, yet a peer sees another port: a conntrack
-  // entry on the NAT took it first (seeds/004).
-  if (r.has_reflexive() && r.mapping() != v1::NAT_MAPPING_ENDPOINT_DEPENDENT) {
-    for (const auto& [peer, report] : health_) {
-      if (peer == node.name()) continue;
-      for (const auto& h : report.peers()) {
-        if (h.peer() != node.name() || h.endpoint().ip() != r.reflexive().ip() || h.endpoint().port() == 0 ||
-            h.endpoint().port() == r.reflexive().port()) {
-          continue;
-        }
-        e.collisions.push_back(absl::StrCat("peer ", peer, " sees ", h.endpoint().ip(), ":", h.endpoint().port(),
-                                            ", STUN sees ", r.reflexive().ip(), ":", r.reflexive().port()));
+  // entry on the NAT took it first (seeds/004). (The node was asked to probe a fresh flow:
+  // had its NAT turned hard, its report would say so by now.)
+  for (const auto& [peer, report] : health_) {
+    if (peer == node.name()) continue;
+    for (const auto& h : report.peers()) {
+      if (auto seen = SightingAgainstStun(node.nat(), peer, h); seen && h.peer() == node.name()) {
+        e.collisions.push_back(*std::move(seen));
       }
     }
   }
   return nat::DiagnoseSnat(e);
+}
+
+std::optional<std::string> ControllerService::SightingAgainstStun(const v1::NatReport& r, const std::string& peer,
+                                                                  const v1::PeerHealth& h) {
+  if (!r.has_reflexive() || r.mapping() == v1::NAT_MAPPING_ENDPOINT_DEPENDENT) return std::nullopt;
+  if (h.endpoint().ip() != r.reflexive().ip() || h.endpoint().port() == 0 || h.endpoint().port() == r.reflexive().port()) {
+    return std::nullopt;
+  }
+  return absl::StrCat("peer ", peer, " sees ", h.endpoint().ip(), ":", h.endpoint().port(), ", STUN sees ",
+                      r.reflexive().ip(), ":", r.reflexive().port());
+}
+
+void ControllerService::AskReprobeLocked(const std::string& reporter, const v1::HealthReport& report) {
+  for (const auto& h : report.peers()) {
+    const v1::NodeInfo* peer = store_.Find(h.peer());
+    if (peer == nullptr) continue;
+    auto seen = SightingAgainstStun(peer->nat(), reporter, h);
+    if (!seen) continue;
+    // Once per sighting (until the node reports anew); a bounded set per node.
+    std::set<std::string>& asked = reprobes_asked_[h.peer()];
+    if (asked.size() >= kMaxReprobesPerNode || !asked.insert(*seen).second) continue;
+    auto it = streams_.find(h.peer());
+    if (it == streams_.end()) continue;
+    v1::ControllerMessage m;
+    m.mutable_reprobe()->set_reason(*std::move(seen));
+    it->second->QueueLocked(std::move(m));
+  }
 }
 
 void ControllerService::Health(const std::string& node, const v1::HealthReport& in) {
@@ -445,6 +469,7 @@ void ControllerService::Health(const std::string& node, const v1::HealthReport& 
       in, [&](const std::string& peer) { return peer != node && store_.Find(peer) != nullptr; }, &dropped);
   if (dropped > 0) input_dropped_health_.fetch_add(dropped, std::memory_order_relaxed);
   health_[node] = report;
+  AskReprobeLocked(node, report);
   NotifyLocked(node);
   // What this node sees of its peers can change their diagnosis (collisions).
   for (const auto& h : report.peers()) NotifyLocked(h.peer());
@@ -637,6 +662,7 @@ grpc::Status ControllerService::Update(const std::string& node, const v1::NodeIn
   const uint64_t before = store_.version();
   const uint64_t after = store_.Upsert(info);
   if (after == before) return grpc::Status::OK;
+  reprobes_asked_.erase(node);  // a new report: what peers see is weighed against it afresh
   // Every node's view changes: its decision towards this node may have.
   for (const auto& [name, n] : store_.nodes()) NotifyLocked(name);
   SaveLocked();

@@ -113,6 +113,13 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // The relays with `node`'s credentials (TURN REST scheme, valid 24 h).
   google::protobuf::RepeatedPtrField<v1::RelayServer> RelayServersLocked(const std::string& node) const;
   nat::SnatDiagnosis DiagnoseLocked(const v1::NodeInfo& node) const;
+  // What `peer` sees of a node (`h`, from its health report) against the node's STUN
+  // verdict `r`: "peer P sees IP:PORT, STUN sees IP:PORT" when the node's NAT is thought to
+  // keep one port for every destination and the peer sees another; else nullopt.
+  static std::optional<std::string> SightingAgainstStun(const v1::NatReport& r, const std::string& peer,
+                                                        const v1::PeerHealth& h);
+  // Asks each node the reporter sees at another port than STUN did to probe a fresh flow.
+  void AskReprobeLocked(const std::string& reporter, const v1::HealthReport& report);
   // The node's peers: the decision for each pair and what the node reported of it.
   std::vector<PeerView> PeerViewsLocked(const v1::NodeInfo& self) const;  // mu_ held
   // A node update from the stream authenticated as `node`.
@@ -138,6 +145,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::atomic<bool> leading_{true};
   std::string epoch_;                                 // guarded by mu_
   std::map<std::string, v1::HealthReport> health_;    // guarded by mu_
+  // Per node, the sightings it was asked to reprobe for (AskReprobeLocked); guarded by mu_.
+  std::map<std::string, std::set<std::string>> reprobes_asked_;
+  static constexpr size_t kMaxReprobesPerNode = 32;
   std::map<std::string, std::string> provider_ids_;   // guarded by mu_
   std::optional<std::string> aws_randomize_snat_;     // guarded by mu_
   bool aws_external_snat_ = false;                    // guarded by mu_

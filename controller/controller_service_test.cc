@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace weft::controller {
@@ -370,6 +371,61 @@ TEST_F(ControllerServiceTest, HealthSpeaksOnlyOfTheNodesOwnPeers) {
   for (const auto& p : view->peers) with_health += p.health.has_value() ? 1 : 0;
   EXPECT_EQ(with_health, 1);
   EXPECT_TRUE(Close(a).ok());
+  EXPECT_TRUE(Close(b).ok());
+}
+
+// A peer sees a node at another port than STUN did, while the node's NAT was thought to
+// keep one port for all: the node is asked to probe a fresh flow, once per sighting.
+TEST_F(ControllerServiceTest, APeerSeeingANodeAtAnotherPortAsksThatNodeToReprobeOncePerSighting) {
+  Agent a = Connect("a");
+  Agent b = Connect("b");
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_ENDPOINT_INDEPENDENT, "198.51.100.20", a.pod_cidr)));
+  ASSERT_TRUE(b.stream->Write(Report("b", v1::NAT_MAPPING_NONE, "198.51.100.2", b.pod_cidr)));
+  for (int i = 0; i < 200 && service_.Snapshot().nodes_size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto sighting = [&](int port) {
+    v1::AgentMessage h;
+    auto* p = h.mutable_health()->add_peers();
+    p->set_peer("a");
+    p->set_path(v1::PATH_KIND_DIRECT);
+    p->mutable_endpoint()->set_ip("198.51.100.20");
+    p->mutable_endpoint()->set_port(port);
+    return h;
+  };
+  ASSERT_TRUE(b.stream->Write(sighting(51820)));  // as STUN says: nothing to ask
+  ASSERT_TRUE(b.stream->Write(sighting(40312)));
+  ASSERT_TRUE(b.stream->Write(sighting(40312)));  // the same sighting again: asked once
+  ASSERT_TRUE(b.stream->Write(sighting(40999)));
+  std::vector<std::string> asked;
+  v1::ControllerMessage m;
+  for (int i = 0; i < 50 && asked.size() < 2 && a.stream->Read(&m); ++i) {
+    if (m.has_reprobe()) asked.push_back(m.reprobe().reason());
+  }
+  EXPECT_THAT(asked, testing::ElementsAre("peer b sees 198.51.100.20:40312, STUN sees 198.51.100.20:51820",
+                                          "peer b sees 198.51.100.20:40999, STUN sees 198.51.100.20:51820"));
+  // The node reports hard now: the same sighting is no reason to ask.
+  ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "198.51.100.20", a.pod_cidr)));
+  auto view = service_.View("a");
+  for (int i = 0; i < 200 && view && view->info.nat().mapping() != v1::NAT_MAPPING_ENDPOINT_DEPENDENT; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    view = service_.View("a");
+  }
+  ASSERT_TRUE(b.stream->Write(sighting(41000)));
+  auto seen_by_b = [&] {
+    auto v = service_.View("b");
+    for (const auto& p : v ? v->peers : std::vector<PeerView>{}) {
+      if (p.health && p.health->endpoint().port() == 41000) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 200 && !seen_by_b(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(seen_by_b());
+  a.stream->WritesDone();
+  int more = 0;
+  while (a.stream->Read(&m)) more += m.has_reprobe() ? 1 : 0;
+  EXPECT_EQ(more, 0);
+  (void)a.stream->Finish();
   EXPECT_TRUE(Close(b).ok());
 }
 

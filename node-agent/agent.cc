@@ -623,6 +623,16 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       directives_[m.directive().peer()] = m.directive();
       s = Reconcile();
       break;
+    case v1::ControllerMessage::kReprobe:
+      // A peer sees us at another port than STUN did: our NAT may map new flows per
+      // destination now (keeping the old flows), or it bound our port to a peer's packet.
+      // A probe on a fresh flow tells which, at once rather than at the next round.
+      if (reprobe_rate_.Take(SteadyMs())) {
+        Log(absl::StrCat("controller: ", absl::CHexEscape(m.reprobe().reason().substr(0, 200)),
+                         "; probing a fresh flow"));
+        probe_now_ = true;
+      }
+      break;
     default:
       break;
   }
@@ -679,10 +689,18 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
     stream_ = stream.get();
   }
   // Health reports go out on their own thread, at most one per interval, when changed.
+  // A peer's endpoint that moved goes out at once (at most one such report a second): a
+  // peer seen at another port may be the first sign that its NAT changed (Reprobe).
   std::jthread health([&](std::stop_token st) {
+    int64_t urgent_at = 0;
     while (!st.stop_requested()) {
-      for (int i = 0; i < opts_.health_interval.count() / 50 && !st.stop_requested(); ++i) {
+      const int64_t due = SteadyMs() + opts_.health_interval.count();
+      while (!st.stop_requested() && SteadyMs() < due) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (SteadyMs() - urgent_at >= 1000 && health_now_.exchange(false)) {
+          urgent_at = SteadyMs();
+          break;
+        }
       }
       if (st.stop_requested()) break;
       if (auto h = HealthIfChanged()) {
@@ -839,7 +857,15 @@ void Agent::WatchPaths(std::stop_token stop) {
       for (const auto& s : dev->peers) {
         if (s.public_key == p.config.public_key) d = &s;
       }
-      if (d != nullptr) reconcile |= WatchMtu(p, *d, now);
+      if (d != nullptr) {
+        reconcile |= WatchMtu(p, *d, now);
+        auto [seen, added] = seen_endpoints_.try_emplace(p.node, d->endpoint);
+        // Moved since the last tick, or (a new peer) already elsewhere than we set.
+        if (added ? d->endpoint != p.config.endpoint : seen->second != d->endpoint) {
+          seen->second = d->endpoint;
+          health_now_ = true;
+        }
+      }
       auto pp = paths_.find(p.node);
       if (pp == paths_.end()) continue;
       if (sample_paths && d != nullptr) {
@@ -871,6 +897,11 @@ void Agent::WatchPaths(std::stop_token stop) {
       }
       Punch(a.punch);
     }
+    if (seen_endpoints_.size() > applied_.size()) {  // peers that went
+      std::set<std::string> live;
+      for (const auto& p : applied_) live.insert(p.node);
+      std::erase_if(seen_endpoints_, [&](const auto& kv) { return !live.contains(kv.first); });
+    }
     if (!reassert.peers.empty()) {
       if (absl::Status s = device_->Set(reassert); !s.ok()) Log(absl::StrCat("endpoint: ", s.ToString()));
     }
@@ -886,6 +917,19 @@ void Agent::Run(std::stop_token stop) {
     nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval};
     mo.probe_now = [this] { return probe_now_.exchange(false); };
     mo.resolve_targets = opts_.resolve_stun;
+    // The relays answer STUN too, and the WireGuard port never talks to them otherwise
+    // (the relay forwarder has its own socket): fresh flows to probe the NAT with.
+    mo.fresh_destinations = [this] {
+      std::vector<net::Endpoint> out;
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& r : relays_) {
+        auto ip = net::IpAddress::Parse(r.address().ip());
+        if (ip.ok() && ip->is_v4() && r.address().port() > 0 && r.address().port() <= 65535) {
+          out.push_back(net::Endpoint{*ip, static_cast<uint16_t>(r.address().port())});
+        }
+      }
+      return out;
+    };
     absl::Status s = nat::RunNatMonitor(
         mo,
         [this](const nat::PortProbeReport& r, const std::optional<nat::Verdict>&, bool changed) {

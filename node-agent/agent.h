@@ -29,6 +29,7 @@
 #include "node-agent/mtu_prober.h"
 #include "node-agent/tunnel_probe.h"
 #include "lib/nat/path_mtu.h"
+#include "lib/sys/token_bucket.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::agent {
@@ -175,6 +176,11 @@ class Agent {
   int tunnel_mtu_ = 0;  // the device's MTU, once configured; guarded by mu_
   std::jthread relay_starter_;
   std::atomic<bool> probe_now_{false};
+  std::atomic<bool> health_now_{false};  // a peer's endpoint moved: report it now
+  // WireGuard's endpoint per peer at the last tick of WatchPaths; guarded by mu_.
+  std::map<std::string, std::optional<net::Endpoint>> seen_endpoints_;
+  // The controller's Reprobe asks are honoured at most this often; guarded by mu_.
+  sys::TokenBucket reprobe_rate_{0.2, 2};
   bool configured_ = false;
   bool synced_ = false;  // a snapshot arrived: nodes_ is the cluster; guarded by mu_
   std::optional<nat::Verdict> verdict_;

@@ -29,7 +29,7 @@ void FreshFlows::Learn(const Observations& obs) {
 
 void FreshFlows::Offer(const std::vector<net::Endpoint>& destinations) {
   for (const auto& e : destinations) {
-    if (std::find(targets_.begin(), targets_.end(), e) == targets_.end() && last_used_.size() < kMaxKnown) {
+    if (!elsewhere_.contains(e) && std::find(targets_.begin(), targets_.end(), e) == targets_.end() && last_used_.size() < kMaxKnown) {
       last_used_.try_emplace(e);
     }
   }
@@ -44,17 +44,19 @@ void FreshFlows::Used(const net::Endpoint& peer, TimePoint now) {
   }
 }
 
-std::optional<net::Endpoint> FreshFlows::Pick(TimePoint now) const {
+std::optional<net::Endpoint> FreshFlows::Pick(TimePoint now, bool urgent) const {
   std::optional<net::Endpoint> best;
-  std::optional<TimePoint> best_used;
+  std::optional<TimePoint> best_used;  // unset: never used
+  size_t fresh = 0;
   for (const auto& [e, used] : last_used_) {
-    if (!used) return e;  // never used: fresh for sure
-    if (now - *used < fresh_after_) continue;
-    if (!best || *used < *best_used) {
+    if (used && now - *used < fresh_after_) continue;
+    ++fresh;
+    if (!best || (best_used && (!used || *used < *best_used))) {
       best = e;
       best_used = used;
     }
   }
+  if (!urgent && fresh < 2 && last_used_.size() > 1) return std::nullopt;
   return best;
 }
 
@@ -71,6 +73,12 @@ Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
     } else if (*old != *p.mapped) {
       old_agree = false;
     }
+  }
+  if (fresh != nullptr && old && fresh->mapped->ip != old->ip) {
+    // Not through this NAT (Classify left it out too): a destination to forget.
+    elsewhere_.insert(fresh->server);
+    last_used_.erase(fresh->server);
+    fresh = nullptr;
   }
   if (fresh != nullptr) {
     if (old && old_agree && *fresh->mapped != *old) {

@@ -22,6 +22,8 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "lib/nat/nat_classifier.h"
@@ -45,8 +47,10 @@ class FreshFlows {
   // The port exchanged packets with `peer` (sent to it, or it sent to the port) at `now`.
   void Used(const net::Endpoint& peer, TimePoint now);
   // The destination to probe as a fresh flow now: never used, else the longest unused
-  // one, provided that is at least `fresh_after` ago. nullopt: none is fresh.
-  std::optional<net::Endpoint> Pick(TimePoint now) const;
+  // one, provided that is at least `fresh_after` ago. nullopt: none is fresh. A routine
+  // round (not `urgent`) leaves the last fresh one for an urgent round (a peer saw us at
+  // another port), unless only one destination is known at all.
+  std::optional<net::Endpoint> Pick(TimePoint now, bool urgent = true) const;
 
   // The round's verdict, settled against what fresh flows showed (see above). `obs` is
   // the round's observations, whose fresh probe (if any) is marked.
@@ -59,6 +63,9 @@ class FreshFlows {
   std::vector<net::Endpoint> targets_;
   std::map<net::Endpoint, std::optional<TimePoint>> last_used_;  // candidates only, at most kMaxKnown
   static constexpr size_t kMaxKnown = 64;
+  // Destinations whose answer came from another public address than the targets' (reached
+  // by another way out, not through this NAT): never offered again.
+  std::set<net::Endpoint> elsewhere_;
   // The last fresh flow mapped to another endpoint than the old ones: what it showed.
   std::optional<std::string> hard_on_new_flows_;
 };

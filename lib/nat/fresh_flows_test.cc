@@ -63,6 +63,29 @@ TEST(FreshFlowsTest, AnRfc5780ServerOffersItsThreeOtherAddressAndPortPairsInTurn
   EXPECT_NE(*after, *next);
 }
 
+TEST(FreshFlowsTest, ARoutineRoundLeavesTheLastFreshDestinationForAnUrgentOne) {
+  FreshFlows f(seconds(35));
+  f.SetTargets(kTargets);
+  f.Learn(Round("198.51.100.20:51820"));  // three destinations
+  for (int i = 0; i < 2; ++i) {
+    auto e = f.Pick(kT0, /*urgent=*/false);
+    ASSERT_TRUE(e.has_value()) << i;
+    f.Used(*e, kT0);
+  }
+  EXPECT_EQ(f.Pick(kT0 + seconds(1), /*urgent=*/false), std::nullopt);
+  auto reserve = f.Pick(kT0 + seconds(1), /*urgent=*/true);
+  ASSERT_TRUE(reserve.has_value());
+  f.Used(*reserve, kT0 + seconds(1));
+  EXPECT_EQ(f.Pick(kT0 + seconds(2), /*urgent=*/true), std::nullopt);
+  // 35 s on, the two used first are fresh again: a routine round takes one.
+  EXPECT_TRUE(f.Pick(kT0 + seconds(35), /*urgent=*/false).has_value());
+  // A single known destination is used by routine rounds too.
+  FreshFlows one;
+  one.SetTargets(kTargets);
+  one.Offer({E("198.51.100.30:3478")});
+  EXPECT_TRUE(one.Pick(kT0, /*urgent=*/false).has_value());
+}
+
 TEST(FreshFlowsTest, OfferedServersAreFreshDestinationsToo) {
   FreshFlows f(seconds(35));
   f.SetTargets(kTargets);
@@ -72,6 +95,21 @@ TEST(FreshFlowsTest, OfferedServersAreFreshDestinationsToo) {
   f.Used(E("198.51.100.30:3478"), kT0);
   f.Offer({E("198.51.100.30:3478")});  // offered again: still used at kT0
   EXPECT_EQ(f.Pick(kT0 + seconds(10)), std::nullopt);
+}
+
+TEST(FreshFlowsTest, AFreshFlowSeenFromAnotherAddressLeftByAnotherWayAndIsForgotten) {
+  FreshFlows f;
+  f.SetTargets(kTargets);
+  const net::Endpoint inside = E("10.96.0.30:3478");  // a relay the node reaches without the NAT
+  f.Offer({inside});
+  ASSERT_EQ(f.Pick(kT0), inside);
+  const Observations o = Round("198.51.100.20:51820", inside, "10.1.0.2:51820");
+  const Verdict v = f.Settle(Classify(o), o);
+  EXPECT_EQ(v.mapping, Mapping::kEndpointIndependent) << v.reason;
+  EXPECT_EQ(v.reflexive, E("198.51.100.20:51820"));
+  EXPECT_EQ(f.known(), 0u);
+  f.Offer({inside});
+  EXPECT_EQ(f.Pick(kT0), std::nullopt);
 }
 
 TEST(FreshFlowsTest, AnAlternateThatIsAlsoATargetIsNeverFresh) {

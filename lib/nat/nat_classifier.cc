@@ -31,8 +31,14 @@ Verdict Classify(const Observations& obs) {
   Verdict v;
   v.probed = static_cast<int>(obs.probes.size());
   std::vector<const Probe*> answers;
+  std::set<net::IpAddress> old_ips;
   for (const Probe& p : obs.probes) {
-    if (p.mapped) answers.push_back(&p);
+    if (p.mapped && !p.fresh) old_ips.insert(p.mapped->ip);
+  }
+  for (const Probe& p : obs.probes) {
+    // A fresh flow (fresh_flows.h) that left by another way (seen from another address:
+    // a relay inside the node's own network, say) says nothing about this NAT.
+    if (p.mapped && (!p.fresh || old_ips.empty() || old_ips.contains(p.mapped->ip))) answers.push_back(&p);
   }
   v.answered = static_cast<int>(answers.size());
   v.hairpin = obs.hairpin;

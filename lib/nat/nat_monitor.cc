@@ -33,6 +33,7 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
   std::optional<Verdict> last;
   std::optional<Observations> last_extras;  // the last round that ran the extra tests
   bool first = true;
+  bool urgent = false;  // this round was asked for (probe_now) or the addressing changed
   int since_extras = 0;
   FreshFlows fresh(opts.fresh_after);
   std::vector<net::Endpoint> targets = opts.targets;
@@ -56,7 +57,8 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
     const bool extras = !first && opts.extras_wait.count() > 0 &&
                         (!last_extras || since_extras + 1 >= opts.extras_every);
     NatProber::Options base;
-    base.fresh = fresh.Pick(Clock::now());
+    base.fresh = fresh.Pick(Clock::now(), urgent);
+    urgent = false;
     ASSIGN_OR_RETURN(PortProbeReport report,
                      ProbePort(opts.port, targets, ips, base, extras ? opts.extras_wait : std::chrono::milliseconds(0)));
     const auto now = Clock::now();
@@ -90,10 +92,14 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
       pollfd p{watch.fd(), POLLIN, 0};
       // Wake at least every 100 ms to notice a stop request.
-      if (opts.probe_now && opts.probe_now()) break;
+      if (opts.probe_now && opts.probe_now()) {
+        urgent = true;
+        break;
+      }
       if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100))) > 0 && watch.DrainNotifications() > 0) {
         std::this_thread::sleep_for(opts.settle);
         watch.DrainNotifications();
+        urgent = true;
         break;
       }
     }

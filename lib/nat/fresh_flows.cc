@@ -8,7 +8,16 @@ namespace weft::nat {
 
 void FreshFlows::SetTargets(const std::vector<net::Endpoint>& targets) {
   targets_ = targets;
-  for (const auto& t : targets_) last_used_.erase(t);
+  for (const auto& t : targets_) candidates_.erase(t);
+}
+
+void FreshFlows::Add(const net::Endpoint& e, bool learned) {
+  if (elsewhere_.contains(e) || std::find(targets_.begin(), targets_.end(), e) != targets_.end()) return;
+  if (auto it = candidates_.find(e); it != candidates_.end()) {
+    it->second.learned |= learned;
+  } else if (candidates_.size() < kMaxKnown) {
+    candidates_.emplace(e, Candidate{.learned = learned});
+  }
 }
 
 void FreshFlows::Learn(const Observations& obs) {
@@ -20,44 +29,49 @@ void FreshFlows::Learn(const Observations& obs) {
     // on its primary and alternate port.
     const net::Endpoint& o = *p.other_address;
     for (const net::Endpoint& e : {net::Endpoint{p.server.ip, o.port}, net::Endpoint{o.ip, p.server.port}, o}) {
-      if (std::find(targets_.begin(), targets_.end(), e) == targets_.end() && last_used_.size() < kMaxKnown) {
-        last_used_.try_emplace(e);
-      }
+      Add(e, /*learned=*/true);
     }
   }
 }
 
 void FreshFlows::Offer(const std::vector<net::Endpoint>& destinations) {
-  for (const auto& e : destinations) {
-    if (!elsewhere_.contains(e) && std::find(targets_.begin(), targets_.end(), e) == targets_.end() && last_used_.size() < kMaxKnown) {
-      last_used_.try_emplace(e);
-    }
+  for (const auto& e : destinations) Add(e, /*learned=*/false);
+}
+
+void FreshFlows::Use(const net::Endpoint& e, TimePoint now) {
+  if (std::find(targets_.begin(), targets_.end(), e) != targets_.end()) return;
+  if (auto it = candidates_.find(e); it != candidates_.end()) {
+    it->second.used = now;
+  } else if (candidates_.size() < kMaxKnown) {
+    candidates_.emplace(e, Candidate{.used = now});
   }
 }
 
-void FreshFlows::Used(const net::Endpoint& peer, TimePoint now) {
-  if (std::find(targets_.begin(), targets_.end(), peer) != targets_.end()) return;
-  if (auto it = last_used_.find(peer); it != last_used_.end()) {
-    it->second = now;
-  } else if (last_used_.size() < kMaxKnown) {
-    last_used_.emplace(peer, now);
-  }
+void FreshFlows::Probed(const net::Endpoint& to, TimePoint now) {
+  Use(to, now);
+  if (auto it = candidates_.find(to); it != candidates_.end() && it->second.learned) learned_probed_ = now;
 }
 
-std::optional<net::Endpoint> FreshFlows::Pick(TimePoint now, bool urgent) const {
-  std::optional<net::Endpoint> best;
-  std::optional<TimePoint> best_used;  // unset: never used
-  size_t fresh = 0;
-  for (const auto& [e, used] : last_used_) {
-    if (used && now - *used < fresh_after_) continue;
-    ++fresh;
-    if (!best || (best_used && (!used || *used < *best_used))) {
-      best = e;
-      best_used = used;
-    }
+void FreshFlows::Solicited(const net::Endpoint& from, TimePoint now) { Use(from, now); }
+
+std::optional<net::Endpoint> FreshFlows::Pick(TimePoint now) const {
+  const std::pair<const net::Endpoint, Candidate>* best = nullptr;
+  // Offered before learned; never used before used; then used longest ago.
+  auto better = [](const Candidate& a, const Candidate& b) {
+    if (a.learned != b.learned) return !a.learned;
+    if (a.used.has_value() != b.used.has_value()) return !a.used.has_value();
+    return a.used && *a.used < *b.used;
+  };
+  for (const auto& c : candidates_) {
+    if (c.second.used && now - *c.second.used < fresh_after_) continue;
+    if (best == nullptr || better(c.second, best->second)) best = &c;
   }
-  if (!urgent && fresh < 2 && last_used_.size() > 1) return std::nullopt;
-  return best;
+  if (best == nullptr) return std::nullopt;
+  return best->first;
+}
+
+bool FreshFlows::QuietForFilteringTests(TimePoint now) const {
+  return !learned_probed_ || now - *learned_probed_ >= fresh_after_;
 }
 
 Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
@@ -77,7 +91,7 @@ Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
   if (fresh != nullptr && old && fresh->mapped->ip != old->ip) {
     // Not through this NAT (Classify left it out too): a destination to forget.
     elsewhere_.insert(fresh->server);
-    last_used_.erase(fresh->server);
+    candidates_.erase(fresh->server);
     fresh = nullptr;
   }
   if (fresh != nullptr) {

@@ -50,40 +50,38 @@ TEST(FreshFlowsTest, AnRfc5780ServerOffersItsThreeOtherAddressAndPortPairsInTurn
     auto e = f.Pick(kT0 + seconds(i));
     ASSERT_TRUE(e.has_value()) << i;
     seen.insert(*e);
-    f.Used(*e, kT0 + seconds(i));
+    f.Probed(*e, kT0 + seconds(i));
   }
   EXPECT_EQ(seen, (std::set<net::Endpoint>{E("198.51.100.11:3479"), E("198.51.100.14:3478"), E("198.51.100.14:3479")}));
   // All used within 35 s: none is fresh; then the one used longest ago.
   EXPECT_EQ(f.Pick(kT0 + seconds(30)), std::nullopt);
   auto next = f.Pick(kT0 + seconds(36));
   ASSERT_TRUE(next.has_value());
-  f.Used(*next, kT0 + seconds(36));
+  f.Probed(*next, kT0 + seconds(36));
   auto after = f.Pick(kT0 + seconds(37));
   ASSERT_TRUE(after.has_value());
   EXPECT_NE(*after, *next);
 }
 
-TEST(FreshFlowsTest, ARoutineRoundLeavesTheLastFreshDestinationForAnUrgentOne) {
+TEST(FreshFlowsTest, RelaysComeBeforeRfc5780AlternatesWhichHoldOffTheFilteringTests) {
   FreshFlows f(seconds(35));
   f.SetTargets(kTargets);
-  f.Learn(Round("198.51.100.20:51820"));  // three destinations
-  for (int i = 0; i < 2; ++i) {
-    auto e = f.Pick(kT0, /*urgent=*/false);
-    ASSERT_TRUE(e.has_value()) << i;
-    f.Used(*e, kT0);
-  }
-  EXPECT_EQ(f.Pick(kT0 + seconds(1), /*urgent=*/false), std::nullopt);
-  auto reserve = f.Pick(kT0 + seconds(1), /*urgent=*/true);
-  ASSERT_TRUE(reserve.has_value());
-  f.Used(*reserve, kT0 + seconds(1));
-  EXPECT_EQ(f.Pick(kT0 + seconds(2), /*urgent=*/true), std::nullopt);
-  // 35 s on, the two used first are fresh again: a routine round takes one.
-  EXPECT_TRUE(f.Pick(kT0 + seconds(35), /*urgent=*/false).has_value());
-  // A single known destination is used by routine rounds too.
-  FreshFlows one;
-  one.SetTargets(kTargets);
-  one.Offer({E("198.51.100.30:3478")});
-  EXPECT_TRUE(one.Pick(kT0, /*urgent=*/false).has_value());
+  f.Learn(Round("198.51.100.20:51820"));
+  f.Offer({E("198.51.100.200:3478")});
+  EXPECT_TRUE(f.QuietForFilteringTests(kT0));
+  // The relay first: probing it says nothing to an address-filtering NAT about the
+  // STUN server's other address.
+  ASSERT_EQ(f.Pick(kT0), E("198.51.100.200:3478"));
+  f.Probed(E("198.51.100.200:3478"), kT0);
+  EXPECT_TRUE(f.QuietForFilteringTests(kT0));
+  // Then an alternate: the filtering tests wait until the NAT forgot it.
+  auto alt = f.Pick(kT0 + seconds(1));
+  ASSERT_TRUE(alt.has_value());
+  f.Probed(*alt, kT0 + seconds(1));
+  EXPECT_FALSE(f.QuietForFilteringTests(kT0 + seconds(20)));
+  EXPECT_TRUE(f.QuietForFilteringTests(kT0 + seconds(36)));
+  // The relay is fresh again before the alternates used later.
+  EXPECT_EQ(f.Pick(kT0 + seconds(35)), E("198.51.100.200:3478"));
 }
 
 TEST(FreshFlowsTest, OfferedServersAreFreshDestinationsToo) {
@@ -92,7 +90,7 @@ TEST(FreshFlowsTest, OfferedServersAreFreshDestinationsToo) {
   f.Offer({E("198.51.100.30:3478"), kTargets[0]});  // a relay, and a target (never fresh)
   EXPECT_EQ(f.known(), 1u);
   EXPECT_EQ(f.Pick(kT0), E("198.51.100.30:3478"));
-  f.Used(E("198.51.100.30:3478"), kT0);
+  f.Probed(E("198.51.100.30:3478"), kT0);
   f.Offer({E("198.51.100.30:3478")});  // offered again: still used at kT0
   EXPECT_EQ(f.Pick(kT0 + seconds(10)), std::nullopt);
 }
@@ -119,7 +117,7 @@ TEST(FreshFlowsTest, AnAlternateThatIsAlsoATargetIsNeverFresh) {
   f.SetTargets(targets);
   f.Learn(Round("198.51.100.20:51820"));
   EXPECT_EQ(f.known(), 2u);
-  f.Used(E("198.51.100.14:3478"), kT0);  // a target: ignored
+  f.Probed(E("198.51.100.14:3478"), kT0);  // a target: ignored
   EXPECT_EQ(f.known(), 2u);
 }
 
@@ -128,10 +126,10 @@ TEST(FreshFlowsTest, ADestinationAskedToSendToThePortIsNotFreshForAWhile) {
   f.SetTargets(kTargets);
   f.Learn(Round("198.51.100.20:51820"));
   // The filtering tests had .14:3479 and .11:3479 send to the port: .14:3478 is left.
-  f.Used(E("198.51.100.14:3479"), kT0);
-  f.Used(E("198.51.100.11:3479"), kT0);
+  f.Solicited(E("198.51.100.14:3479"), kT0);
+  f.Solicited(E("198.51.100.11:3479"), kT0);
   EXPECT_EQ(f.Pick(kT0 + seconds(1)), E("198.51.100.14:3478"));
-  f.Used(E("198.51.100.14:3478"), kT0 + seconds(1));
+  f.Probed(E("198.51.100.14:3478"), kT0 + seconds(1));
   EXPECT_EQ(f.Pick(kT0 + seconds(2)), std::nullopt);
 }
 

@@ -33,7 +33,9 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
   std::optional<Verdict> last;
   std::optional<Observations> last_extras;  // the last round that ran the extra tests
   bool first = true;
-  bool urgent = false;  // this round was asked for (probe_now) or the addressing changed
+  // A round asked for (probe_now: a peer saw us at another port) probes a fresh flow;
+  // if none is fresh yet, the next rounds take the first that is.
+  bool urgent = false;
   int since_extras = 0;
   FreshFlows fresh(opts.fresh_after);
   std::vector<net::Endpoint> targets = opts.targets;
@@ -54,16 +56,17 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
     // The first round reports the mapping as soon as the targets answer (peers need the
     // endpoint to connect); the hairpin and filtering tests (up to 0.9 s more) follow in
     // the next round, right after.
-    const bool extras = !first && opts.extras_wait.count() > 0 &&
-                        (!last_extras || since_extras + 1 >= opts.extras_every);
+    const auto start = Clock::now();
     NatProber::Options base;
-    base.fresh = fresh.Pick(Clock::now(), urgent);
-    urgent = false;
+    if (urgent) base.fresh = fresh.Pick(start);
+    if (base.fresh) urgent = false;
+    const bool extras = !first && !base.fresh && opts.extras_wait.count() > 0 &&
+                        (!last_extras || since_extras + 1 >= opts.extras_every) && fresh.QuietForFilteringTests(start);
     ASSIGN_OR_RETURN(PortProbeReport report,
                      ProbePort(opts.port, targets, ips, base, extras ? opts.extras_wait : std::chrono::milliseconds(0)));
     const auto now = Clock::now();
-    if (base.fresh) fresh.Used(*base.fresh, now);
-    for (const auto& e : report.solicited_from) fresh.Used(e, now);
+    if (base.fresh) fresh.Probed(*base.fresh, now);
+    for (const auto& e : report.solicited_from) fresh.Solicited(e, now);
     fresh.Learn(report.observations);
     if (extras) {
       last_extras = report.observations;
@@ -99,7 +102,6 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
       if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100))) > 0 && watch.DrainNotifications() > 0) {
         std::this_thread::sleep_for(opts.settle);
         watch.DrainNotifications();
-        urgent = true;
         break;
       }
     }

@@ -1,7 +1,8 @@
 // Keeps a port's NAT verdict current: re-probes on a timer and at once when the node's
-// addresses, routes or links change, and says when the answer changed. Every round also
-// tries one fresh flow (fresh_flows.h), so a NAT that starts mapping new flows per
-// destination is seen although it keeps the old flows (the monitor's own among them).
+// addresses, routes or links change, and says when the answer changed. A round asked
+// for (probe_now) also tries one fresh flow (fresh_flows.h), so a NAT that starts mapping
+// new flows per destination is seen although it keeps the old flows (the monitor's own
+// among them).
 #ifndef WEFT_LIB_NAT_NAT_MONITOR_H_
 #define WEFT_LIB_NAT_NAT_MONITOR_H_
 
@@ -27,16 +28,18 @@ struct MonitorOptions {
   std::chrono::milliseconds settle{100};      // after a netlink change, before probing
   std::chrono::milliseconds extras_wait{300}; // hairpin and filtering answers (0: skip)
   // The hairpin and filtering tests run in the second round, every `extras_every` rounds
-  // after, and after a round whose verdict changed; other rounds keep their answers. (They
-  // ask a server to send from its other address and port: those are then not fresh.)
+  // after, and after a round whose mapping changed; other rounds keep their answers. (They
+  // ask a server to send from its other address and port: those are then not fresh; and
+  // they wait while a fresh probe to those is remembered by the NAT.)
   int extras_every = 8;
   // A destination unused this long is probed as a fresh flow (fresh_flows.h).
   std::chrono::milliseconds fresh_after{35000};
   // If set, asked before every round for more STUN servers to probe fresh flows with
   // (besides RFC 5780 servers' other addresses): the agent gives its relays.
   std::function<std::vector<net::Endpoint>()> fresh_destinations;
-  // Polled between rounds (every 100 ms): true starts a round at once (for example
-  // after the node's NAT rules changed, which netlink does not announce).
+  // Polled between rounds (every 100 ms): true starts a round at once, with a fresh flow
+  // (for example when a peer sees the port at another port than STUN did, or after the
+  // node's NAT rules changed, which netlink does not announce).
   std::function<bool()> probe_now;
   // If set, asked for the targets before every round (names resolved again, so a node
   // whose DNS is not up yet, as on a fresh cluster, starts probing once it is); an error

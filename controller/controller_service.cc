@@ -445,11 +445,26 @@ std::optional<std::string> ControllerService::SightingAgainstStun(const v1::NatR
                       r.reflexive().ip(), ":", r.reflexive().port());
 }
 
+std::optional<std::string> ControllerService::NewAddressSighting(const v1::NodeInfo& node, const std::string& peer,
+                                                                 const v1::PeerHealth& h) {
+  const v1::NatReport& r = node.nat();
+  const std::string& known = r.has_reflexive() ? r.reflexive().ip() : r.public_ip();
+  if (h.path() != v1::PATH_KIND_DIRECT || known.empty() || h.endpoint().ip().empty() || h.endpoint().ip() == known) {
+    return std::nullopt;
+  }
+  for (const auto& c : node.candidates()) {
+    if (c.endpoint().ip() == h.endpoint().ip()) return std::nullopt;  // one of its own (a local path)
+  }
+  return absl::StrCat("peer ", peer, " sees ", h.endpoint().ip(), ":", h.endpoint().port(), ", STUN sees ", known,
+                      r.has_reflexive() ? absl::StrCat(":", r.reflexive().port()) : "");
+}
+
 void ControllerService::AskReprobeLocked(const std::string& reporter, const v1::HealthReport& report) {
   for (const auto& h : report.peers()) {
     const v1::NodeInfo* peer = store_.Find(h.peer());
     if (peer == nullptr) continue;
     auto seen = SightingAgainstStun(peer->nat(), reporter, h);
+    if (!seen) seen = NewAddressSighting(*peer, reporter, h);
     if (!seen) continue;
     // Once per sighting (until the node reports anew); a bounded set per node.
     std::set<std::string>& asked = reprobes_asked_[h.peer()];
@@ -458,6 +473,7 @@ void ControllerService::AskReprobeLocked(const std::string& reporter, const v1::
     if (it == streams_.end()) continue;
     v1::ControllerMessage m;
     m.mutable_reprobe()->set_reason(*std::move(seen));
+    *m.mutable_reprobe()->mutable_seen() = h.endpoint();
     it->second->QueueLocked(std::move(m));
   }
 }

@@ -118,7 +118,12 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // keep one port for every destination and the peer sees another; else nullopt.
   static std::optional<std::string> SightingAgainstStun(const v1::NatReport& r, const std::string& peer,
                                                         const v1::PeerHealth& h);
-  // Asks each node the reporter sees at another port than STUN did to probe a fresh flow.
+  // A peer sees a node's direct traffic come from another address than STUN said (and
+  // not one of the node's own): a new uplink, maybe before the node's next round knows.
+  static std::optional<std::string> NewAddressSighting(const v1::NodeInfo& node, const std::string& peer,
+                                                       const v1::PeerHealth& h);
+  // Asks each node the reporter sees at another port (or address) than STUN did to probe
+  // at once, with a fresh flow (Reprobe).
   void AskReprobeLocked(const std::string& reporter, const v1::HealthReport& report);
   // The node's peers: the decision for each pair and what the node reported of it.
   std::vector<PeerView> PeerViewsLocked(const v1::NodeInfo& self) const;  // mu_ held

@@ -404,6 +404,21 @@ TEST_F(ControllerServiceTest, APeerSeeingANodeAtAnotherPortAsksThatNodeToReprobe
   }
   EXPECT_THAT(asked, testing::ElementsAre("peer b sees 198.51.100.20:40312, STUN sees 198.51.100.20:51820",
                                           "peer b sees 198.51.100.20:40999, STUN sees 198.51.100.20:51820"));
+  // Another address than STUN said, directly (a new uplink): asked too; through the
+  // relay (the proxy's address) or at one of its own host addresses (a local path): not.
+  auto moved = [&](const std::string& ip, v1::PathKind path) {
+    v1::AgentMessage h = sighting(51820);
+    h.mutable_health()->mutable_peers(0)->set_path(path);
+    h.mutable_health()->mutable_peers(0)->mutable_endpoint()->set_ip(ip);
+    return h;
+  };
+  ASSERT_TRUE(b.stream->Write(moved("127.0.0.1", v1::PATH_KIND_RELAY)));
+  ASSERT_TRUE(b.stream->Write(moved("198.51.100.40", v1::PATH_KIND_DIRECT)));
+  for (int i = 0; i < 50 && asked.size() < 3 && a.stream->Read(&m); ++i) {
+    if (m.has_reprobe()) asked.push_back(m.reprobe().reason());
+  }
+  ASSERT_EQ(asked.size(), 3u);
+  EXPECT_EQ(asked[2], "peer b sees 198.51.100.40:51820, STUN sees 198.51.100.20:51820");
   // The node reports hard now: the same sighting is no reason to ask.
   ASSERT_TRUE(a.stream->Write(Report("a", v1::NAT_MAPPING_ENDPOINT_DEPENDENT, "198.51.100.20", a.pod_cidr)));
   auto view = service_.View("a");

@@ -630,6 +630,10 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       if (reprobe_rate_.Take(SteadyMs())) {
         Log(absl::StrCat("controller: ", absl::CHexEscape(m.reprobe().reason().substr(0, 200)),
                          "; probing a fresh flow"));
+        auto ip = net::IpAddress::Parse(m.reprobe().seen().ip());
+        if (ip.ok() && m.reprobe().seen().port() > 0 && m.reprobe().seen().port() <= 65535 && sightings_.size() < 16) {
+          sightings_.push_back(net::Endpoint{*ip, static_cast<uint16_t>(m.reprobe().seen().port())});
+        }
         probe_now_ = true;
       }
       break;
@@ -919,6 +923,10 @@ void Agent::Run(std::stop_token stop) {
     mo.resolve_targets = opts_.resolve_stun;
     // The relays answer STUN too, and the WireGuard port never talks to them otherwise
     // (the relay forwarder has its own socket): fresh flows to probe the NAT with.
+    mo.sightings = [this] {
+      std::lock_guard<std::mutex> l(mu_);
+      return std::exchange(sightings_, {});
+    };
     mo.fresh_destinations = [this] {
       std::vector<net::Endpoint> out;
       std::lock_guard<std::mutex> l(mu_);

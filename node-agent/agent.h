@@ -181,6 +181,7 @@ class Agent {
   std::map<std::string, std::optional<net::Endpoint>> seen_endpoints_;
   // The controller's Reprobe asks are honoured at most this often; guarded by mu_.
   sys::TokenBucket reprobe_rate_{0.2, 2};
+  std::vector<net::Endpoint> sightings_;  // from Reprobes, for the NAT monitor; guarded by mu_
   bool configured_ = false;
   bool synced_ = false;  // a snapshot arrived: nodes_ is the cluster; guarded by mu_
   std::optional<nat::Verdict> verdict_;

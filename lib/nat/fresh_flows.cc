@@ -74,6 +74,12 @@ bool FreshFlows::QuietForFilteringTests(TimePoint now) const {
   return !learned_probed_ || now - *learned_probed_ >= fresh_after_;
 }
 
+void FreshFlows::Sighted(const net::Endpoint& seen) {
+  if (std::find(sighted_.begin(), sighted_.end(), seen) != sighted_.end()) return;
+  if (sighted_.size() >= 16) sighted_.erase(sighted_.begin());
+  sighted_.push_back(seen);
+}
+
 Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
   const Probe* fresh = nullptr;
   std::optional<net::Endpoint> old;  // the one endpoint every other answer saw, if they agree
@@ -93,6 +99,14 @@ Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
     elsewhere_.insert(fresh->server);
     candidates_.erase(fresh->server);
     fresh = nullptr;
+  }
+  if (fresh != nullptr && std::find(sighted_.begin(), sighted_.end(), *fresh->mapped) != sighted_.end()) {
+    // The collided mapping (see Sighted): the verdict of the old flows stands.
+    Observations without = obs;
+    for (Probe& p : without.probes) {
+      if (p.fresh) p.mapped.reset();
+    }
+    return Settle(Classify(without), without);
   }
   if (fresh != nullptr) {
     if (old && old_agree && *fresh->mapped != *old) {

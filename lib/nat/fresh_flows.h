@@ -58,8 +58,14 @@ class FreshFlows {
   // `fresh_after`: the filtering tests can trust what comes through.
   bool QuietForFilteringTests(TimePoint now) const;
 
+  // A peer saw the port's traffic come from `seen` (the controller's Reprobe).
+  void Sighted(const net::Endpoint& seen);
   // The round's verdict, settled against what fresh flows showed (see above). `obs` is
-  // the round's observations, whose fresh probe (if any) is marked.
+  // the round's observations, whose fresh probe (if any) is marked. A fresh flow mapped
+  // to exactly where a peer saw the port is no randomization: a NAT that bound the port
+  // to a peer's early packet (seeds/004) maps the port's new flows like the last one it
+  // made (Linux's masquerade reuses an existing mapping of the source), the collided one;
+  // a randomizing NAT would hit that port by chance once in tens of thousands.
   Verdict Settle(Verdict round, const Observations& obs);
 
   size_t known() const { return candidates_.size(); }
@@ -80,6 +86,7 @@ class FreshFlows {
   // by another way out, not through this NAT): never offered again.
   std::set<net::Endpoint> elsewhere_;
   std::optional<TimePoint> learned_probed_;  // the last fresh probe to a learned one
+  std::vector<net::Endpoint> sighted_;       // the last few, newest last
   // The last fresh flow mapped to another endpoint than the old ones: what it showed.
   std::optional<std::string> hard_on_new_flows_;
 };

@@ -169,6 +169,21 @@ TEST(FreshFlowsTest, ANatThatTurnsHardIsSeenOnTheFreshFlowAndStaysHardUntilAFres
   }
 }
 
+// seeds/004 on a Linux router: a peer's early packet took the port, its flow got 63042,
+// and the router maps new flows like that newest one. Not a NAT turned hard.
+TEST(FreshFlowsTest, AFreshFlowMappedWhereAPeerSawThePortIsTheCollisionNotRandomization) {
+  FreshFlows f;
+  f.SetTargets(kTargets);
+  f.Sighted(E("198.51.100.20:63042"));
+  const Observations o = Round("198.51.100.20:51820", E("198.51.100.14:3478"), "198.51.100.20:63042");
+  const Verdict v = f.Settle(Classify(o), o);
+  EXPECT_EQ(v.mapping, Mapping::kEndpointIndependent) << v.reason;
+  EXPECT_EQ(v.reflexive, E("198.51.100.20:51820"));
+  // Another port than the peer saw: randomization.
+  const Observations r = Round("198.51.100.20:51820", E("198.51.100.14:3478"), "198.51.100.20:40001");
+  EXPECT_EQ(f.Settle(Classify(r), r).mapping, Mapping::kEndpointDependent);
+}
+
 TEST(FreshFlowsTest, AHardNatEverywhereIsPlainHardAndLeavesNothingToCarry) {
   FreshFlows f;
   f.SetTargets(kTargets);

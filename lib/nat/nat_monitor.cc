@@ -53,6 +53,9 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
     ASSIGN_OR_RETURN(std::vector<net::IpAddress> ips, LocalIps());
     fresh.SetTargets(targets);
     if (opts.fresh_destinations) fresh.Offer(opts.fresh_destinations());
+    if (opts.sightings) {
+      for (const auto& e : opts.sightings()) fresh.Sighted(e);
+    }
     // The first round reports the mapping as soon as the targets answer (peers need the
     // endpoint to connect); the hairpin and filtering tests (up to 0.9 s more) follow in
     // the next round, right after.

@@ -41,6 +41,9 @@ struct MonitorOptions {
   // (for example when a peer sees the port at another port than STUN did, or after the
   // node's NAT rules changed, which netlink does not announce).
   std::function<bool()> probe_now;
+  // If set, asked before every round: where peers saw the port since the last call (what
+  // made them ask for the round), for FreshFlows::Sighted.
+  std::function<std::vector<net::Endpoint>()> sightings;
   // If set, asked for the targets before every round (names resolved again, so a node
   // whose DNS is not up yet, as on a fresh cluster, starts probing once it is); an error
   // skips the round and retries after `retry`.

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/strings/escaping.h"
 #include "node-agent/egress.h"
 #include "node-agent/peer_guard.h"
 
@@ -23,6 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto p = weft::net::IpPrefix::ParseNetwork(c);
       if (!p.ok() || !cluster.Covers(*p) || own.Overlaps(*p)) __builtin_trap();
     }
+  }
+  if (m.has_reprobe()) {  // what the agent takes of a Reprobe: an endpoint, parsed
+    (void)weft::net::IpAddress::Parse(m.reprobe().seen().ip());
+    (void)absl::CHexEscape(m.reprobe().reason().substr(0, 200));
   }
   if (m.has_welcome()) {
     std::vector<weft::net::IpPrefix> typed;

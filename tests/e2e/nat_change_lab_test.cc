@@ -22,15 +22,6 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// From ping's summary ("80 packets transmitted, 71 received"): how many of `sent` were
-// lost; -1 when there is no summary.
-int LostPings(const std::string& out, int sent) {
-  const size_t p = out.find(" received");
-  if (p == std::string::npos) return -1;
-  const size_t b = out.rfind(' ', p - 1);
-  return sent - std::atoi(out.substr(b + 1, p - b - 1).c_str());
-}
-
 std::string NatMapping(const LabCluster& cluster, const std::string& node) {
   nlohmann::json s = nlohmann::json::parse(cluster.ControllerStatus(), nullptr, false);
   if (!s.is_object()) return "";

@@ -30,15 +30,6 @@ std::optional<std::chrono::milliseconds> UntilPodsTalk(const LabCluster& cluster
   return std::nullopt;
 }
 
-// From ping's summary ("80 packets transmitted, 71 received"): how many of `sent` were
-// lost; -1 when there is no summary.
-int LostPings(const std::string& out, int sent) {
-  const size_t p = out.find(" received");
-  if (p == std::string::npos) return -1;
-  const size_t b = out.rfind(' ', p - 1);
-  return sent - std::atoi(out.substr(b + 1, p - b - 1).c_str());
-}
-
 // h1 and h2 behind hard NATs (a relayed pair) with two weft-relays, pods talking.
 absl::StatusOr<std::unique_ptr<LabCluster>> RelayedPairOnTwoRelays() {
   auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [

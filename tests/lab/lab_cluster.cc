@@ -281,6 +281,13 @@ absl::Status LabCluster::AddPod(const std::string& node) {
   return absl::OkStatus();
 }
 
+int LostPings(const std::string& out, int sent) {
+  const size_t p = out.find(" received");
+  if (p == std::string::npos) return -1;
+  const size_t b = out.rfind(' ', p - 1);
+  return sent - std::atoi(out.substr(b + 1, p - b - 1).c_str());
+}
+
 bool LabCluster::PodPing(const std::string& node, const std::string& ip, int seconds) const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -27,6 +27,10 @@ struct ClusterBinaries {
   int relay_count = 1;     // relays at 198.51.100.200:3478, :3479, ...
 };
 
+// From ping's summary ("80 packets transmitted, 71 received"): how many of `sent` were
+// lost; -1 when there is no summary.
+int LostPings(const std::string& ping_output, int sent);
+
 class LabCluster {
  public:
   // With `start_agents` false only the lab and the controller are up; StartAgent and

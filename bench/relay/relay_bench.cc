@@ -381,8 +381,8 @@ int main(int argc, char** argv) {
   char dir[] = "/tmp/weft-relay-bench-XXXXXX";
   if (mkdtemp(dir) == nullptr) return 1;
   std::ofstream(std::string(dir) + "/secret") << kSecret << "\n";
-  const int weft_port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
-  const int coturn_port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+  const int weft_port = weft::testing::FreeLoopbackUdpTcpPort();
+  const int coturn_port = weft::testing::FreeLoopbackUdpTcpPort();
   pid_t weft = Spawn({WEFT_RELAY_BINARY, "--secret-file", std::string(dir) + "/secret", "--listen",
                       absl::StrCat("127.0.0.1:", weft_port), "--relay-ports", "41000-41999", "--http-listen", "",
                       "--allow-loopback-peers", "--allowed-peer-ip", "127.0.0.1"});

@@ -23,6 +23,31 @@ inline int FreeLoopbackPort(int type) {
   return ok ? ntohs(a.sin_port) : 0;
 }
 
+// A port on 127.0.0.1 free for UDP and for TCP at once (a relay listens on both): a
+// free UDP port whose TCP twin is taken (another test's connection) is skipped. 0 if
+// none could be had in a few tries.
+inline int FreeLoopbackUdpTcpPort() {
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    const int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (udp < 0) return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        getsockname(udp, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      close(udp);
+      return 0;
+    }
+    const int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool both = tcp >= 0 && bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    if (tcp >= 0) close(tcp);
+    close(udp);
+    if (both) return ntohs(a.sin_port);
+  }
+  return 0;
+}
+
 }  // namespace weft::testing
 
 #endif  // WEFT_LIB_TESTING_FREE_PORT_H_

@@ -70,7 +70,7 @@ class RelayKubeTest : public ::testing::Test {
 TEST_F(RelayKubeTest, RelayedAddressesAreTheNodesExternalIp) {
   PutNode("relay-1", json::array({{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
                                   {{"type", "ExternalIP"}, {"address", "203.0.113.50"}}}));
-  const int port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+  const int port = weft::testing::FreeLoopbackUdpTcpPort();
   auto relay = StartRelay("relay-1", port, dir_ + "/relay.log");
   const turn::Credentials c = turn::IssueCredentials(
       kSecret, "n1", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 600);
@@ -102,7 +102,7 @@ TEST_F(RelayKubeTest, PeersAreTheRelaysOfTheRelayService) {
       {"ports", {{{"name", "turn-udp"}, {"protocol", "UDP"}, {"port", 3478}}}},
       {"endpoints", {{{"addresses", {"10.0.9.2"}}, {"conditions", {{"ready", true}}}, {"nodeName", "relay-2"}}}}};
   ASSERT_TRUE(api_->Put(slice_path, slice).ok());
-  const int port = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+  const int port = weft::testing::FreeLoopbackUdpTcpPort();
   auto relay = StartRelay("relay-1", port, dir_ + "/relay.log", {"--peer-relays-service", "kube-system/weft-relay"});
   const turn::Credentials c = turn::IssueCredentials(
       kSecret, "n1", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 600);
@@ -133,7 +133,7 @@ TEST_F(RelayKubeTest, PeersAreTheRelaysOfTheRelayService) {
 
 TEST_F(RelayKubeTest, ANodeWithoutAddressesIsAClearError) {
   PutNode("bare", json::array({{{"type", "Hostname"}, {"address", "bare"}}}));
-  auto relay = StartRelay("bare", weft::testing::FreeLoopbackPort(SOCK_DGRAM), dir_ + "/bare.log");
+  auto relay = StartRelay("bare", weft::testing::FreeLoopbackUdpTcpPort(), dir_ + "/bare.log");
   // It gives up by itself (a SIGTERM while it exits would be a signal's death instead).
   EXPECT_EQ(relay->Wait(10000), 1);
   EXPECT_NE(ReadAll(dir_ + "/bare.log").find("Node bare lists no IPv4 ExternalIP or InternalIP"), std::string::npos)

@@ -94,7 +94,7 @@ class RelayAbuseTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void StartRelay(std::vector<std::string> extra = {}) {
-    port_ = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+    port_ = weft::testing::FreeLoopbackUdpTcpPort();
     http_ = weft::testing::FreeLoopbackPort(SOCK_STREAM);
     std::vector<std::string> args = {WEFT_RELAY_BINARY, "--listen", absl::StrCat("127.0.0.1:", port_), "--secret-file",
                                      dir_ + "/secret", "--http-listen", absl::StrCat("127.0.0.1:", http_),

@@ -39,7 +39,7 @@ class RelayForwarderTest : public ::testing::Test {
     dir_ = absl::StrCat(::testing::TempDir(), "/fwd-", getpid());
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ + "/secret") << kSecret << "\n";
-    port_ = weft::testing::FreeLoopbackPort(SOCK_DGRAM);
+    port_ = weft::testing::FreeLoopbackUdpTcpPort();
     const int http = weft::testing::FreeLoopbackPort(SOCK_STREAM);
     relay_ = std::make_unique<lab::ChildProcess>(
         "",

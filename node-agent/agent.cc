@@ -630,9 +630,8 @@ void Agent::OnMessage(const v1::ControllerMessage& m) {
       if (reprobe_rate_.Take(SteadyMs())) {
         Log(absl::StrCat("controller: ", absl::CHexEscape(m.reprobe().reason().substr(0, 200)),
                          "; probing a fresh flow"));
-        auto ip = net::IpAddress::Parse(m.reprobe().seen().ip());
-        if (ip.ok() && m.reprobe().seen().port() > 0 && m.reprobe().seen().port() <= 65535 && sightings_.size() < 16) {
-          sightings_.push_back(net::Endpoint{*ip, static_cast<uint16_t>(m.reprobe().seen().port())});
+        if (auto seen = api::EndpointOf(m.reprobe().seen()); seen && sightings_.size() < 16) {
+          sightings_.push_back(*seen);
         }
         probe_now_ = true;
       }
@@ -921,20 +920,19 @@ void Agent::Run(std::stop_token stop) {
     nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval};
     mo.probe_now = [this] { return probe_now_.exchange(false); };
     mo.resolve_targets = opts_.resolve_stun;
-    // The relays answer STUN too, and the WireGuard port never talks to them otherwise
-    // (the relay forwarder has its own socket): fresh flows to probe the NAT with.
+    // Where peers saw us, from the controller's Reprobes (a fresh flow mapped exactly
+    // there is the collision, not randomization).
     mo.sightings = [this] {
       std::lock_guard<std::mutex> l(mu_);
       return std::exchange(sightings_, {});
     };
+    // The relays answer STUN too, and the WireGuard port never talks to them otherwise
+    // (the relay forwarder has its own socket): fresh flows to probe the NAT with.
     mo.fresh_destinations = [this] {
       std::vector<net::Endpoint> out;
       std::lock_guard<std::mutex> l(mu_);
       for (const auto& r : relays_) {
-        auto ip = net::IpAddress::Parse(r.address().ip());
-        if (ip.ok() && ip->is_v4() && r.address().port() > 0 && r.address().port() <= 65535) {
-          out.push_back(net::Endpoint{*ip, static_cast<uint16_t>(r.address().port())});
-        }
+        if (auto e = api::EndpointOf(r.address()); e && e->ip.is_v4()) out.push_back(*e);
       }
       return out;
     };

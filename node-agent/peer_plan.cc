@@ -12,10 +12,7 @@ constexpr int kKeepaliveSeconds = 25;
 std::optional<net::Endpoint> CandidateOf(const v1::NodeInfo& n, v1::CandidateType type) {
   for (const auto& c : n.candidates()) {
     if (c.type() != type) continue;
-    auto ip = net::IpAddress::Parse(c.endpoint().ip());
-    if (ip.ok() && c.endpoint().port() > 0 && c.endpoint().port() <= 65535) {
-      return net::Endpoint{*ip, static_cast<uint16_t>(c.endpoint().port())};
-    }
+    if (auto e = api::EndpointOf(c.endpoint())) return e;
   }
   return std::nullopt;
 }

@@ -23,6 +23,12 @@ nat::Filtering FilteringOf(v1::NatFiltering f) {
 
 }  // namespace
 
+std::optional<net::Endpoint> EndpointOf(const v1::Endpoint& e) {
+  auto ip = net::IpAddress::Parse(e.ip());
+  if (!ip.ok() || e.port() == 0 || e.port() > 65535) return std::nullopt;
+  return net::Endpoint{*ip, static_cast<uint16_t>(e.port())};
+}
+
 nat::NodeNat NodeNatOf(const v1::NodeInfo& node) {
   nat::NodeNat n{node.name()};
   const v1::NatReport& r = node.nat();

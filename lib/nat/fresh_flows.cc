@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
-
 namespace weft::nat {
 
 void FreshFlows::SetTargets(const std::vector<net::Endpoint>& targets) {
@@ -11,8 +9,12 @@ void FreshFlows::SetTargets(const std::vector<net::Endpoint>& targets) {
   for (const auto& t : targets_) candidates_.erase(t);
 }
 
+bool FreshFlows::IsTarget(const net::Endpoint& e) const {
+  return std::find(targets_.begin(), targets_.end(), e) != targets_.end();
+}
+
 void FreshFlows::Add(const net::Endpoint& e, bool learned) {
-  if (elsewhere_.contains(e) || std::find(targets_.begin(), targets_.end(), e) != targets_.end()) return;
+  if (elsewhere_.contains(e) || IsTarget(e)) return;
   if (auto it = candidates_.find(e); it != candidates_.end()) {
     it->second.learned |= learned;
   } else if (candidates_.size() < kMaxKnown) {
@@ -39,7 +41,7 @@ void FreshFlows::Offer(const std::vector<net::Endpoint>& destinations) {
 }
 
 void FreshFlows::Use(const net::Endpoint& e, TimePoint now) {
-  if (std::find(targets_.begin(), targets_.end(), e) != targets_.end()) return;
+  if (IsTarget(e)) return;
   if (auto it = candidates_.find(e); it != candidates_.end()) {
     it->second.used = now;
   } else if (candidates_.size() < kMaxKnown) {
@@ -110,8 +112,7 @@ Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
   }
   if (fresh != nullptr) {
     if (old && old_agree && *fresh->mapped != *old) {
-      hard_on_new_flows_ = absl::StrCat("a new flow to ", fresh->server.ToString(), " was mapped to ",
-                                        fresh->mapped->ToString(), ", while older flows keep ", old->ToString());
+      hard_on_new_flows_ = NewFlowsHardReason(fresh->server, *fresh->mapped, *old);
     } else {
       hard_on_new_flows_.reset();
     }
@@ -123,7 +124,7 @@ Verdict FreshFlows::Settle(Verdict round, const Observations& obs) {
     round.mapping = Mapping::kEndpointDependent;
     round.reflexive.reset();
     round.port_preserved = false;
-    round.reason = absl::StrCat("hard NAT: new flows are mapped per destination (", *hard_on_new_flows_, ")");
+    round.reason = *hard_on_new_flows_;
   } else if (round.mapping == Mapping::kNone) {
     hard_on_new_flows_.reset();  // no NAT in the path any more
   }

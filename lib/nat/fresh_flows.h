@@ -75,6 +75,7 @@ class FreshFlows {
     std::optional<TimePoint> used;  // unset: never
     bool learned = false;           // an RFC 5780 server's other address or port
   };
+  bool IsTarget(const net::Endpoint& e) const;
   void Add(const net::Endpoint& e, bool learned);
   void Use(const net::Endpoint& e, TimePoint now);
 
@@ -87,7 +88,7 @@ class FreshFlows {
   std::set<net::Endpoint> elsewhere_;
   std::optional<TimePoint> learned_probed_;  // the last fresh probe to a learned one
   std::vector<net::Endpoint> sighted_;       // the last few, newest last
-  // The last fresh flow mapped to another endpoint than the old ones: what it showed.
+  // The last fresh flow mapped to another endpoint than the old ones: the reason it gave.
   std::optional<std::string> hard_on_new_flows_;
 };
 

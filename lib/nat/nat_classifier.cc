@@ -27,6 +27,11 @@ absl::string_view FilteringName(Filtering f) {
   return "?";
 }
 
+std::string NewFlowsHardReason(const net::Endpoint& server, const net::Endpoint& mapped, const net::Endpoint& old) {
+  return absl::StrCat("hard NAT: new flows are mapped per destination (a new flow to ", server.ToString(),
+                      " was mapped to ", mapped.ToString(), ", while older flows keep ", old.ToString(), ")");
+}
+
 Verdict Classify(const Observations& obs) {
   Verdict v;
   v.probed = static_cast<int>(obs.probes.size());
@@ -78,9 +83,7 @@ Verdict Classify(const Observations& obs) {
       else old.insert(*p->mapped);
     }
     if (fresh != nullptr && old.size() == 1 && *old.begin() != *fresh->mapped) {
-      v.reason = absl::StrCat("hard NAT: new flows are mapped per destination (a new flow to ", fresh->server.ToString(),
-                              " was mapped to ", fresh->mapped->ToString(), ", while older flows keep ",
-                              old.begin()->ToString(), ")");
+      v.reason = NewFlowsHardReason(fresh->server, *fresh->mapped, *old.begin());
       return v;
     }
     v.reason = absl::StrCat("hard NAT: the port's public endpoint differs per destination (",

@@ -68,6 +68,10 @@ struct Verdict {
   friend bool operator==(const Verdict&, const Verdict&) = default;
 };
 
+// The reason of a NAT whose new flows map elsewhere than its older ones: a fresh flow to
+// `server` mapped to `mapped`, the older flows all to `old` (fresh_flows.h).
+std::string NewFlowsHardReason(const net::Endpoint& server, const net::Endpoint& mapped, const net::Endpoint& old);
+
 // Needs answers from two targets with distinct addresses to say anything about the
 // mapping; three or more make "independent" trustworthy (a NAT that randomizes only
 // some destinations can look independent to two).

@@ -9,16 +9,21 @@
 
 namespace weft::testing {
 
+// Binds `fd` to 127.0.0.1 port `a->sin_port` (0: any) and reads back the port bound.
+inline bool BindLoopback(int fd, sockaddr_in* a) {
+  a->sin_family = AF_INET;
+  a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(*a);
+  return bind(fd, reinterpret_cast<sockaddr*>(a), sizeof(*a)) == 0 &&
+         getsockname(fd, reinterpret_cast<sockaddr*>(a), &len) == 0;
+}
+
 // `type`: SOCK_DGRAM or SOCK_STREAM. 0 if none could be had.
 inline int FreeLoopbackPort(int type) {
   const int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  const bool ok = BindLoopback(fd, &a);
   close(fd);
   return ok ? ntohs(a.sin_port) : 0;
 }
@@ -31,16 +36,12 @@ inline int FreeLoopbackUdpTcpPort() {
     const int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (udp < 0) return 0;
     sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        getsockname(udp, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (!BindLoopback(udp, &a)) {
       close(udp);
       return 0;
     }
     const int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const bool both = tcp >= 0 && bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    const bool both = tcp >= 0 && BindLoopback(tcp, &a);
     if (tcp >= 0) close(tcp);
     close(udp);
     if (both) return ntohs(a.sin_port);

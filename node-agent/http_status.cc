@@ -14,6 +14,12 @@ std::string RenderMetrics(const Agent::Status& st, const wireguard::DeviceStatus
                   st.connected ? 1 : 0, "\n");
   absl::StrAppend(&out, "# HELP weft_agent_state_version The last controller state version applied.\n",
                   "# TYPE weft_agent_state_version gauge\n", "weft_agent_state_version ", st.version, "\n");
+  absl::StrAppend(&out, "# HELP weft_agent_controller_messages_total Messages received from weft-controller.\n",
+                  "# TYPE weft_agent_controller_messages_total counter\n", "weft_agent_controller_messages_total ",
+                  st.controller_messages, "\n");
+  absl::StrAppend(&out, "# HELP weft_agent_reconciles_total Writes of the WireGuard device and routes planned (one ",
+                  "per burst of changes, not one per message).\n",
+                  "# TYPE weft_agent_reconciles_total counter\n", "weft_agent_reconciles_total ", st.reconciles, "\n");
   std::map<std::string, int> by_path;
   for (const auto& p : st.peers) by_path[p.path]++;
   absl::StrAppend(&out, "# HELP weft_agent_peers Peers by path.\n# TYPE weft_agent_peers gauge\n");

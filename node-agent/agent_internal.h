@@ -1,0 +1,21 @@
+// What the agent's files (agent*.cc) share and nothing else uses.
+#ifndef WEFT_NODE_AGENT_AGENT_INTERNAL_H_
+#define WEFT_NODE_AGENT_AGENT_INTERNAL_H_
+
+#include <optional>
+#include <string>
+
+#include "lib/net/ip_address.h"
+#include "weft/v1/weft.pb.h"
+
+namespace weft::agent {
+
+// One line on stderr, with the wall-clock time (UTC, ms): path events on two nodes line up.
+void Log(const std::string& s);
+
+// A peer node's tunnel address: the first address of its first IPv4 pod CIDR.
+std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n);
+
+}  // namespace weft::agent
+
+#endif  // WEFT_NODE_AGENT_AGENT_INTERNAL_H_

@@ -755,6 +755,7 @@ std::string ControllerService::StatusJson() const {
                                  {"reason", a.nat.reason}}},
                         {"peers", nlohmann::json::array()}};
     if (a.nat.reflexive) n["nat"]["reflexive"] = a.nat.reflexive->ToString();
+    n["wireguard"] = api::WireGuardBackendName(node.wireguard_backend());
     n["snat"] = SnatJson(DiagnoseLocked(node), node);
     for (const PeerView& p : PeerViewsLocked(node)) n["peers"].push_back(PeerJson(p, "peer"));
     out["nodes"].push_back(std::move(n));

@@ -84,6 +84,7 @@ nlohmann::json WeftNodeStatus(const NodeView& view) {
       {"endpoint", EndpointText(n.nat().reflexive())},
       {"podCIDRs", std::vector<std::string>(n.pod_cidrs().begin(), n.pod_cidrs().end())},
       {"agentConnected", view.connected},
+      {"wireguard", api::WireGuardBackendName(n.wireguard_backend())},
   };
   if (!view.provider_id.empty()) status["providerID"] = view.provider_id;
   int direct = 0, relayed = 0, down = 0;

@@ -34,5 +34,18 @@ TEST(SetTransitionTimesTest, KeptWhileTheStatusHoldsNewWhenItFlips) {
   EXPECT_EQ(garbage_previous["conditions"][0]["lastTransitionTime"], "2026-11-27T13:00:00Z");
 }
 
+// The WireGuard the node runs is on its status (kubectl get weftnodes -o yaml; weftctl
+// explain): from the agent's report; "unknown" from an agent that does not say.
+TEST(WeftNodeStatusTest, SaysWhichWireGuardTheNodeRuns) {
+  NodeView v;
+  v.info.set_name("k1");
+  v.info.set_wireguard_backend(v1::WIRE_GUARD_BACKEND_KERNEL);
+  EXPECT_EQ(WeftNodeStatus(v)["wireguard"], "kernel");
+  v.info.set_wireguard_backend(v1::WIRE_GUARD_BACKEND_USERSPACE);
+  EXPECT_EQ(WeftNodeStatus(v)["wireguard"], "userspace");
+  v.info.clear_wireguard_backend();
+  EXPECT_EQ(WeftNodeStatus(v)["wireguard"], "unknown");
+}
+
 }  // namespace
 }  // namespace weft::controller

@@ -13,6 +13,7 @@
 #include "lib/net/nl_socket.h"
 #include "lib/net/rtnl_link.h"
 #include "lib/status/status_macros.h"
+#include "lib/wireguard/genl_wireguard.h"
 #include "lib/wireguard/uapi.h"
 #include "node-agent/agent_internal.h"
 #include "node-agent/node_files.h"
@@ -57,18 +58,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
   mkdir(a->opts_.state_dir.c_str(), 0700);
   ASSIGN_OR_RETURN(a->private_key_, LoadOrCreateKey(a->opts_.state_dir + "/wireguard.key"));
   ASSIGN_OR_RETURN(a->public_key_, wireguard::Key::PublicFrom(a->private_key_));
-  auto dev = std::make_unique<wireguard::UapiDevice>(a->opts_.wg_interface);
-  std::vector<PlannedPeer> adopted;
-  if (auto st = dev->Get(); st.ok()) {
-    Log(absl::StrCat("adopting the running WireGuard device ", a->opts_.wg_interface, " (", st->peers.size(), " peers)"));
-    adopted = FromDevice(*st);
-  } else {
-    ASSIGN_OR_RETURN(auto proc, wireguard::WireGuardGo::Start(a->opts_.wg_interface, {}));
-    a->wg_process_.emplace(std::move(proc));
-  }
-  a->device_ = std::move(dev);
-  RETURN_IF_ERROR(a->device_->Set({.private_key = a->private_key_, .listen_port = a->opts_.wg_port}));
   ASSIGN_OR_RETURN(net::NlSocket nl, net::NlSocket::Open());
+  std::vector<PlannedPeer> adopted;
+  ASSIGN_OR_RETURN(a->device_, a->OpenDevice(nl, &adopted));
+  RETURN_IF_ERROR(a->device_->Set({.private_key = a->private_key_, .listen_port = a->opts_.wg_port}));
   ASSIGN_OR_RETURN(net::LinkInfo link, net::GetLink(nl, a->opts_.wg_interface));
   RETURN_IF_ERROR(net::SetLinkUp(nl, link.index));
   std::vector<std::string> pod_cidrs;
@@ -101,6 +94,62 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions opts) {
   return a;
 }
 
+namespace {
+
+// Whether this kernel makes WireGuard links (loading the module if it can): a throwaway
+// link is made and removed. The device's own name is not used: a device may be there.
+bool KernelMakesWireGuard(net::NlSocket& nl) {
+  constexpr char kProbe[] = "weftwgprobe";
+  (void)net::DeleteLink(nl, kProbe);  // left by an agent killed right here
+  absl::Status s = net::CreateLink(nl, kProbe, "wireguard");
+  if (!s.ok()) {
+    if (!absl::IsUnimplemented(s)) Log(absl::StrCat("kernel WireGuard: ", s.ToString()));
+    return false;
+  }
+  (void)net::DeleteLink(nl, kProbe);
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<wireguard::Device>> Agent::OpenDevice(net::NlSocket& nl, std::vector<PlannedPeer>* adopted) {
+  const std::string& name = opts_.wg_interface;
+  std::optional<wireguard::Backend> existing;
+  if (auto l = net::GetLink(nl, name); l.ok()) {
+    existing = wireguard::BackendOfLinkKind(l->kind);
+    if (!existing) {
+      return absl::FailedPreconditionError(absl::StrCat("interface ", name, " exists and is a \"", l->kind,
+                                                        "\" link, not a WireGuard device: not touching it"));
+    }
+  }
+  bool kernel_can = false;
+  if (opts_.wireguard != wireguard::BackendChoice::kUserspace && existing != wireguard::Backend::kKernel) {
+    kernel_can = KernelMakesWireGuard(nl);
+  }
+  ASSIGN_OR_RETURN(const wireguard::BackendPlan plan, wireguard::PlanBackend(opts_.wireguard, existing, kernel_can));
+  Log(plan.why);
+  backend_ = plan.use;
+  if (plan.remove_existing) {
+    // wireguard-go exits when its device goes; a kernel device takes its peers with it.
+    RETURN_IF_ERROR(net::DeleteLink(nl, name));
+  }
+  std::unique_ptr<wireguard::Device> dev;
+  if (plan.use == wireguard::Backend::kKernel) {
+    if (!plan.adopt) RETURN_IF_ERROR(net::CreateLink(nl, name, "wireguard"));
+    ASSIGN_OR_RETURN(dev, wireguard::KernelDevice::Open(name));
+  } else {
+    dev = std::make_unique<wireguard::UapiDevice>(name);
+  }
+  if (auto st = dev->Get(); st.ok() && (plan.adopt || plan.use == wireguard::Backend::kUserspace)) {
+    Log(absl::StrCat("adopting the running WireGuard device ", name, " (", st->peers.size(), " peers)"));
+    *adopted = FromDevice(*st);
+  } else if (plan.use == wireguard::Backend::kUserspace) {
+    ASSIGN_OR_RETURN(auto proc, wireguard::WireGuardGo::Start(name, {}));
+    wg_process_.emplace(std::move(proc));
+  }
+  return dev;
+}
+
 Agent::~Agent() {
   relay_supervisor_ = {};
   reconciler_.reset();  // waits for a reconcile under way
@@ -124,6 +173,7 @@ Agent::Status Agent::GetStatus() {
   }
   st.reconciles = reconciler_->runs();
   st.controller_messages = controller_messages_.load();
+  st.backend = backend_;
   absl::MutexLock l(&write_mu_);
   st.connected = stream_ != nullptr;
   return st;

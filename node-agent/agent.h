@@ -24,6 +24,7 @@
 #include "lib/nat/port_probe.h"
 #include "lib/net/nl_socket.h"
 #include "lib/stun/shared_port.h"
+#include "lib/wireguard/backend.h"
 #include "lib/wireguard/device.h"
 #include "lib/wireguard/wireguard_go.h"
 #include "node-agent/peer_plan.h"
@@ -57,6 +58,9 @@ struct AgentOptions {
   std::function<absl::StatusOr<std::vector<net::Endpoint>>()> resolve_stun;
   uint16_t wg_port = 51820;
   std::string wg_interface = "weft0";
+  // The kernel's WireGuard when the kernel makes the device (auto), or as asked; a node
+  // whose device is of the other backend has it replaced (wireguard/backend.h).
+  wireguard::BackendChoice wireguard = wireguard::BackendChoice::kAuto;
   std::string state_dir = "/var/lib/weft";
   // The relay forwarder runs beside the agent (the chart's sidecar container, at
   // state_dir/relay-forwarder.sock): used, never launched. Otherwise the agent launches
@@ -106,6 +110,7 @@ class Agent {
     size_t refused_peers = 0;  // peers some of whose state from the controller was refused
     uint64_t reconciles = 0;   // device and route reconciles so far
     uint64_t controller_messages = 0;  // received from the controller so far
+    wireguard::Backend backend = wireguard::Backend::kUserspace;
   };
   Status GetStatus();
   wireguard::Device& device() { return *device_; }
@@ -113,6 +118,10 @@ class Agent {
  private:
   explicit Agent(AgentOptions opts) : opts_(std::move(opts)) {}
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
+
+  // The WireGuard device, of the backend opts_.wireguard and the kernel allow: adopted
+  // with its peers (`adopted`) when one of that backend is there, else made.
+  absl::StatusOr<std::unique_ptr<wireguard::Device>> OpenDevice(net::NlSocket& nl, std::vector<PlannedPeer>* adopted);
 
   // --- controller session (agent_session.cc)
   // Connects, serves a session, waits (backoff, jitter), again, until `stop`.
@@ -189,6 +198,7 @@ class Agent {
   AgentOptions opts_;
   wireguard::Key private_key_, public_key_;
   std::unique_ptr<wireguard::Device> device_;  // written by the reconciler only (after Create)
+  wireguard::Backend backend_ = wireguard::Backend::kUserspace;
   std::optional<wireguard::WireGuardGo> wg_process_;  // unset when adopted
 
   absl::Mutex mu_;

@@ -31,6 +31,8 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
   n.set_name(opts_.node);
   n.set_wireguard_public_key(std::string(reinterpret_cast<const char*>(public_key_.bytes.data()), 32));
   for (const auto& c : pod_cidrs_) n.add_pod_cidrs(c);
+  n.set_wireguard_backend(backend_ == wireguard::Backend::kKernel ? v1::WIRE_GUARD_BACKEND_KERNEL
+                                                                  : v1::WIRE_GUARD_BACKEND_USERSPACE);
   for (const auto& ip : hosts) {
     auto* c = n.add_candidates();
     c->set_type(v1::CANDIDATE_TYPE_HOST);

@@ -20,6 +20,9 @@ std::string RenderMetrics(const Agent::Status& st, const wireguard::DeviceStatus
   absl::StrAppend(&out, "# HELP weft_agent_reconciles_total Writes of the WireGuard device and routes planned (one ",
                   "per burst of changes, not one per message).\n",
                   "# TYPE weft_agent_reconciles_total counter\n", "weft_agent_reconciles_total ", st.reconciles, "\n");
+  absl::StrAppend(&out, "# HELP weft_agent_wireguard_backend_info The WireGuard the node runs: kernel or userspace ",
+                  "(wireguard-go).\n# TYPE weft_agent_wireguard_backend_info gauge\n",
+                  "weft_agent_wireguard_backend_info{backend=\"", wireguard::BackendName(st.backend), "\"} 1\n");
   std::map<std::string, int> by_path;
   for (const auto& p : st.peers) by_path[p.path]++;
   absl::StrAppend(&out, "# HELP weft_agent_peers Peers by path.\n# TYPE weft_agent_peers gauge\n");

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   std::string http_listen = "0.0.0.0:9476";
   bool cleanup_now = false;
   std::string uninstall_ds, cni_bin_file;
+  std::string wireguard = "auto";
   std::vector<std::string> stun;
   k8s::KubeConfig kube;
   int health_ms = 5000, nat_ms = 15000, wg_port = o.wg_port, mtu_port = o.mtu_probe_port;
@@ -76,6 +77,8 @@ int main(int argc, char** argv) {
       .String("ca-file", &o.ca_file, "FILE", "the controller's CA")
       .Bool("insecure", &o.insecure, "no TLS to the controller (a lab)")
       .String("wg-interface", &o.wg_interface, "NAME", "the WireGuard interface")
+      .String("wireguard", &wireguard, "auto|kernel|userspace",
+              "the kernel's WireGuard when the kernel makes the device (auto), or as asked (userspace: wireguard-go)")
       .Int("wg-port", &wg_port, 1, 65535, "the WireGuard port")
       .String("state-dir", &o.state_dir, "DIR", "the WireGuard key and the node's pod CIDRs")
       .Bool("relay-forwarder-sidecar", &o.relay_forwarder_sidecar,
@@ -100,6 +103,11 @@ int main(int argc, char** argv) {
       .String("kube-token-file", &kube.token_file, "FILE", "bearer token for --kube-api")
       .String("kube-ca-file", &kube.ca_file, "FILE", "CA for --kube-api");
   if (auto exit_code = flags::ParseForMain(f, argc, argv)) return *exit_code;
+  if (auto b = wireguard::ParseBackendChoice(wireguard); b.ok()) {
+    o.wireguard = *b;
+  } else {
+    return flags::UsageError(f, std::string("--wireguard: ") + std::string(b.status().message()));
+  }
   o.wg_port = static_cast<uint16_t>(wg_port);
   o.mtu_probe_port = static_cast<uint16_t>(mtu_port);
   o.health_interval = std::chrono::milliseconds(health_ms);

@@ -36,7 +36,7 @@ std::string PathText(const Peer& p) {
 }
 
 struct Node {
-  std::string nat_type, mapping, filtering, nat_reason, endpoint;
+  std::string nat_type, mapping, filtering, nat_reason, endpoint, wireguard;
   json snat = json::object();
   std::map<std::string, Peer> peers;
 };
@@ -53,6 +53,7 @@ std::map<std::string, Node> Normalize(const json& doc) {
     n.filtering = Str(nat, "filtering");
     n.nat_reason = Str(nat, "reason");
     n.endpoint = Str(st, "endpoint");
+    n.wireguard = Str(st, "wireguard");
     n.snat = st.value("snat", json::object());
     for (const auto& p : st.value("peers", json::array())) n.peers[Str(p, "name")] = PeerOf(p);
     out[Str(o.value("metadata", json::object()), "name")] = std::move(n);
@@ -71,6 +72,7 @@ std::map<std::string, Node> Normalize(const json& doc) {
                    : n.mapping == "endpoint-dependent"         ? "hard"
                                                                : "unknown";
       n.snat = x.value("snat", json::object());
+      n.wireguard = Str(x, "wireguard");
       for (const auto& p : x.value("peers", json::array())) n.peers[Str(p, "peer")] = PeerOf(p);
       out[Str(x, "name")] = std::move(n);
     }
@@ -89,6 +91,7 @@ void DescribeNode(const std::string& name, const Node& n, std::string& out) {
   absl::StrAppend(&out, "node ", name, ": NAT ", n.nat_type.empty() ? "unknown" : n.nat_type);
   if (!n.mapping.empty()) absl::StrAppend(&out, " (mapping ", n.mapping, ", filtering ", n.filtering, ")");
   if (!n.endpoint.empty()) absl::StrAppend(&out, ", public endpoint ", n.endpoint);
+  if (!n.wireguard.empty() && n.wireguard != "unknown") absl::StrAppend(&out, ", WireGuard ", n.wireguard);
   absl::StrAppend(&out, "\n");
   if (!n.nat_reason.empty()) absl::StrAppend(&out, "  ", n.nat_reason, "\n");
   if (n.snat.empty()) return;

@@ -6,7 +6,7 @@ namespace weft::weftctl {
 namespace {
 
 const nlohmann::json kStatus = nlohmann::json::parse(R"({"version": 9, "nodes": [
-  {"name": "aws1", "connected": true, "nat": {"mapping": "endpoint-dependent", "filtering": "address-and-port-dependent",
+  {"name": "aws1", "connected": true, "wireguard": "kernel", "nat": {"mapping": "endpoint-dependent", "filtering": "address-and-port-dependent",
    "udpBlocked": false, "reason": "hard NAT: 3 different mappings from 3 targets"},
    "snat": {"randomized": true, "reason": "NatGateway", "message": "give the node a public IP",
             "sources": ["active: STUN sees a different public port per destination for UDP 51820"]},
@@ -20,6 +20,7 @@ TEST(Explain, WhyIsThePairRelayed) {
   auto text = Explain(kStatus, "aws1", "home1");
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_NE(text->find("node aws1: NAT hard"), std::string::npos) << *text;
+  EXPECT_NE(text->find(", WireGuard kernel\n"), std::string::npos) << *text;
   EXPECT_NE(text->find("SNAT randomization: yes (NatGateway)"), std::string::npos);
   EXPECT_NE(text->find("give the node a public IP"), std::string::npos);
   EXPECT_NE(text->find("aws1 -> home1: relay\n  why: relayed: aws1 is behind endpoint-dependent NAT"), std::string::npos);
@@ -31,11 +32,13 @@ TEST(Explain, ReadsWeftNodesToo) {
                        {"metadata", {{"name", "k1"}}},
                        {"status",
                         {{"nat", {{"type", "easy"}, {"mapping", "endpoint-independent"}, {"filtering", "x"}}},
+                         {"wireguard", "userspace"},
                          {"snat", {{"randomized", false}, {"reason", "Mitigated"}, {"message", "kept"}}},
                          {"peers", {{{"name", "home1"}, {"path", "direct"}, {"reason", "both easy"}}}}}}};
   auto text = Explain(wn, "k1", "");
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_NE(text->find("SNAT randomization: no (Mitigated)"), std::string::npos) << *text;
+  EXPECT_NE(text->find(", WireGuard userspace\n"), std::string::npos) << *text;
   EXPECT_NE(text->find("k1 -> home1: direct (both easy)"), std::string::npos);
 }
 

@@ -92,4 +92,12 @@ v1::NatReport NatReportOf(const nat::Verdict& v) {
   return r;
 }
 
+std::string WireGuardBackendName(v1::WireGuardBackend b) {
+  switch (b) {
+    case v1::WIRE_GUARD_BACKEND_KERNEL: return "kernel";
+    case v1::WIRE_GUARD_BACKEND_USERSPACE: return "userspace";
+    default: return "unknown";
+  }
+}
+
 }  // namespace weft::api

@@ -18,6 +18,8 @@ std::optional<net::Endpoint> EndpointOf(const v1::Endpoint& e);
 // The directive `self` gets for its pair with `peer` (the controller sends the same one;
 // an agent computes it itself while the controller's is on its way).
 v1::PairDirective DecideFor(const v1::NodeInfo& self, const v1::NodeInfo& peer);
+// "kernel", "userspace", or "unknown" (an older agent, or a value this build does not know).
+std::string WireGuardBackendName(v1::WireGuardBackend b);
 
 }  // namespace weft::api
 

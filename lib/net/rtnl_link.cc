@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
@@ -77,6 +78,29 @@ void BuildNewVeth(NlRequest& req, const VethSpec& spec) {
   mnl_attr_nest_end(nlh, peer);
   mnl_attr_nest_end(nlh, data);
   mnl_attr_nest_end(nlh, linkinfo);
+}
+
+void BuildNewLink(NlRequest& req, absl::string_view name, absl::string_view kind) {
+  nlmsghdr* nlh = req.header();
+  nlh->nlmsg_type = RTM_NEWLINK;
+  nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+  req.PutExtraHeader<ifinfomsg>()->ifi_family = AF_UNSPEC;
+  PutLinkAttrs(nlh, name, std::nullopt, 0);
+  nlattr* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(nlh, IFLA_INFO_KIND, std::string(kind).c_str());
+  mnl_attr_nest_end(nlh, linkinfo);
+}
+
+absl::Status CreateLink(NlSocket& nl, absl::string_view name, absl::string_view kind) {
+  NlRequest req(RTM_NEWLINK, 0);
+  BuildNewLink(req, name, kind);
+  absl::Status s = nl.Transact(req);
+  // EOPNOTSUPP: "Unknown device type" (no such kind, and its module would not load).
+  if (!s.ok() && (absl::IsUnimplemented(s) || absl::StrContains(s.message(), "not supported"))) {
+    return absl::UnimplementedError(absl::StrCat("create ", kind, " link ", name, ": the kernel has no ", kind,
+                                                 " links (", s.message(), ")"));
+  }
+  return Annotate(s, absl::StrCat("create ", kind, " link ", name));
 }
 
 void BuildLinkByName(NlRequest& req, absl::string_view name) {

@@ -42,12 +42,17 @@ struct VethSpec {
 // Request builders, exposed for byte-level tests.
 void BuildNewVeth(NlRequest& req, const VethSpec& spec);
 void BuildLinkByName(NlRequest& req, absl::string_view name);
+// A new link of `kind` ("wireguard", "dummy"): IFLA_LINKINFO carries only the kind.
+void BuildNewLink(NlRequest& req, absl::string_view name, absl::string_view kind);
 
 // Parses one RTM_NEWLINK message. InvalidArgument if it is malformed.
 absl::StatusOr<LinkInfo> ParseLink(const nlmsghdr* nlh);
 
 // AlreadyExists if `spec.name` (or the peer name in its netns) exists.
 absl::Status CreateVeth(NlSocket& nl, const VethSpec& spec);
+// A link of `kind` with no kind-specific data (the kernel loads the kind's module if it
+// can). AlreadyExists if `name` exists; Unimplemented if the kernel has no such kind.
+absl::Status CreateLink(NlSocket& nl, absl::string_view name, absl::string_view kind);
 // NotFound if there is no link of that name.
 absl::StatusOr<LinkInfo> GetLink(NlSocket& nl, absl::string_view name);
 absl::StatusOr<std::vector<LinkInfo>> ListLinks(NlSocket& nl);

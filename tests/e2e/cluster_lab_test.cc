@@ -88,10 +88,24 @@ TEST_F(ClusterLabTest, AgentsServeHealthReadinessAndMetrics) {
                           "print(r.status);print(r.read().decode())\" ";
   ASSERT_EQ(cluster_->lab().ns("n-dc1").Exec(get + "/readyz", &out), 0) << out;
   EXPECT_NE(out.find("200"), std::string::npos) << out;
-  ASSERT_EQ(cluster_->lab().ns("n-dc1").Exec(get + "/metrics", &out), 0) << out;
+  // Every pair of the public node direct: at most 15 s after the cluster came up (this test
+  // may run first).
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(cluster_->lab().ns("n-dc1").Exec(get + "/metrics", &out), 0) << out;
+    if (out.find("weft_agent_peers{path=\"direct\"} 5") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
   EXPECT_NE(out.find("weft_agent_controller_connected 1"), std::string::npos) << out;
   EXPECT_NE(out.find("weft_agent_peers{path=\"direct\"} 5"), std::string::npos) << out;
   EXPECT_NE(out.find("mapping=\"none\""), std::string::npos) << out;
+  // This machine's kernel has no WireGuard module: auto picked wireguard-go.
+  EXPECT_NE(out.find("weft_agent_wireguard_backend_info{backend=\"userspace\"} 1"), std::string::npos) << out;
+  // Reconciles come once per burst of changes, not once per message: printed for the record.
+  for (const char* m : {"weft_agent_controller_messages_total ", "weft_agent_reconciles_total "}) {
+    const size_t at = out.find(std::string("\n") + m);
+    ASSERT_NE(at, std::string::npos) << m << out;
+    std::printf("%s\n", out.substr(at + 1, out.find('\n', at + 1) - at - 1).c_str());
+  }
 }
 
 TEST_F(ClusterLabTest, PodsReachTheInternetMasqueraded) {
@@ -106,12 +120,12 @@ TEST_F(ClusterLabTest, ControllerServesTheClusterStatusAsJson) {
   std::string out;
   ASSERT_EQ(cluster_->lab().ns("host").Exec(
                 "python3 -c \"import urllib.request,json;s=json.load(urllib.request.urlopen('http://127.0.0.1:7080/status'));"
-                "n={x['name']:x for x in s['nodes']};print(len(n), n['aws1']['nat']['mapping'], n['dc1']['connected']);"
+                "n={x['name']:x for x in s['nodes']};print(len(n), n['aws1']['nat']['mapping'], n['dc1']['connected'], n['dc1']['wireguard']);"
                 "print([p['reason'] for p in n['home1']['peers'] if p['peer']=='aws1'][0])\"",
                 &out),
             0)
       << out;
-  EXPECT_NE(out.find("6 endpoint-dependent True"), std::string::npos) << out;
+  EXPECT_NE(out.find("6 endpoint-dependent True userspace"), std::string::npos) << out;
   EXPECT_NE(out.find("relayed: aws1 is behind endpoint-dependent NAT"), std::string::npos) << out;
 }
 

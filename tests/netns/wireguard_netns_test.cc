@@ -9,6 +9,9 @@
 
 #include "gtest/gtest.h"
 #include "lib/testing/status_matchers.h"
+#include "lib/net/rtnl_link.h"
+#include "lib/sys/netns.h"
+#include "lib/wireguard/backend.h"
 #include "lib/wireguard/uapi.h"
 #include "lib/wireguard/wireguard_go.h"
 #include "tests/netns/netns_harness.h"
@@ -130,6 +133,32 @@ TEST_F(WireGuardNetnsTest, AThousandPeersSetAndReadBack) {
   }
   WEFT_ASSERT_OK(dev.Set(rm));
   EXPECT_EQ(dev.Get()->peers.size(), 500u);
+}
+
+// What weft-agent's --wireguard=auto asks of the kernel: a "wireguard" link made where the
+// kernel can (the kind reads back as kernel WireGuard), or Unimplemented and nothing left
+// behind where it cannot (this machine: no module), which is when auto picks wireguard-go.
+TEST_F(WireGuardNetnsTest, AKernelWireGuardLinkIsMadeOrClearlyRefused) {
+  auto ns = sys::Netns::Open(a_->path());
+  ASSERT_THAT(ns.status(), IsOk());
+  auto nl = sys::OpenNlSocketIn(*ns);
+  ASSERT_THAT(nl.status(), IsOk());
+  absl::Status made = net::CreateLink(*nl, "wgk0", "wireguard");
+  auto link = net::GetLink(*nl, "wgk0");
+  if (made.ok()) {
+    ASSERT_THAT(link.status(), IsOk());
+    EXPECT_EQ(wireguard::BackendOfLinkKind(link->kind), wireguard::Backend::kKernel);
+    EXPECT_THAT(net::DeleteLink(*nl, "wgk0"), IsOk());
+  } else {
+    EXPECT_TRUE(absl::IsUnimplemented(made)) << made;
+    EXPECT_TRUE(absl::IsNotFound(link.status())) << "nothing left behind";
+  }
+  // wireguard-go's device reads back as userspace WireGuard.
+  const std::string wg = StartWg(*a_, "u");
+  ASSERT_FALSE(wg_.empty());
+  auto u = net::GetLink(*nl, wg);
+  ASSERT_THAT(u.status(), IsOk());
+  EXPECT_EQ(wireguard::BackendOfLinkKind(u->kind), wireguard::Backend::kUserspace) << u->kind;
 }
 
 }  // namespace

@@ -227,7 +227,7 @@ absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<s
   args.insert(args.end(), stun_arg_.begin(), stun_arg_.end());
   args.insert(args.end(), extra.begin(), extra.end());
   agents_[node] = std::make_unique<ChildProcess>(lab_->ns("n-" + node).path(), args, d + "/agent.log");
-  for (int i = 0; i < 1000; ++i) {  // bounded: 10 s for the Welcome and the conflist
+  for (int i = 0; i < agent_start_timeout_s_ * 100; ++i) {  // bounded: 10 s (by default) for the Welcome and the conflist
     if (std::filesystem::exists(d + "/net.d/10-weft.conflist")) return absl::OkStatus();
     usleep(10000);
   }

@@ -63,6 +63,9 @@ class LabCluster {
   void KillAgent(const std::string& node);
   // `extra` flags are added to the agent's command line (e.g. --snat-mitigation).
   absl::Status StartAgent(const std::string& node, const std::vector<std::string>& extra = {});
+  // How long StartAgent waits for the agent's conflist (its Welcome): 10 s; longer under
+  // software emulation (the vm tier).
+  void SetAgentStartTimeout(int seconds) { agent_start_timeout_s_ = seconds; }
   void StopAgent(const std::string& node);
   // The relay forwarder as the chart runs it, a sidecar beside the agent (`weft-agent
   // relay-forwarder --persistent` at the node's state directory); the agent then wants
@@ -83,6 +86,7 @@ class LabCluster {
 
  private:
   LabCluster() = default;
+  int agent_start_timeout_s_ = 10;
   void WriteRelayList(const std::vector<int>& relays);
 
   ClusterBinaries bin_;

@@ -6,7 +6,8 @@
 # with --bin and every shared library they load, each at its own path, so binaries built
 # in this tree run in the guest as they are. The command's output streams back over the
 # serial console; its exit code is this script's. Bounded: --timeout seconds (default
-# 900), then QEMU is killed and the run fails.
+# 900), then QEMU is killed and the run fails. Exit 77 (a skip) when QEMU or the kernel
+# is not installed (scripts/install-deps.sh installs both).
 #
 #   tests/vm/vm-run.sh [--timeout S] [--bin FILE]... [--mem MB] -- COMMAND
 #
@@ -19,7 +20,7 @@ bins=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --timeout) timeout_s=$2; shift 2 ;;
-    --bin) bins+=("$2"); shift 2 ;;
+    --bin) bins+=("$(readlink -f "$2")"); shift 2 ;;
     --mem) mem=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "vm-run: unknown option $1" >&2; exit 2 ;;
@@ -31,9 +32,9 @@ command="$*"
 kver=$(ls /lib/modules | grep -- '-cloud-amd64$' | sort -V | tail -1 || true)
 if [ -z "$kver" ] || [ ! -f "/boot/vmlinuz-$kver" ]; then
   echo "vm-run: Debian's cloud kernel is not installed (apt-get install linux-image-cloud-amd64)" >&2
-  exit 2
+  exit 77
 fi
-command -v qemu-system-x86_64 >/dev/null || { echo "vm-run: qemu-system-x86 is not installed" >&2; exit 2; }
+command -v qemu-system-x86_64 >/dev/null || { echo "vm-run: qemu-system-x86 is not installed" >&2; exit 77; }
 
 work=$(mktemp -d /tmp/weft-vm.XXXXXX)
 qemu_pid=
@@ -78,19 +79,25 @@ for applet in $(/usr/bin/busybox --list); do ln -sf ../busybox "$root/opt/busybo
 
 # The shell is the host's (dash): busybox's own sh runs its applets before PATH's programs.
 for b in /usr/bin/dash /usr/sbin/ip /usr/bin/ss /usr/sbin/nft /usr/bin/ping /usr/bin/wireguard-go /usr/bin/turnserver \
-         /usr/sbin/iptables-legacy-save /usr/sbin/iptables-nft-save "${bins[@]}"; do
+         /usr/sbin/iptables-legacy-save /usr/sbin/iptables-nft-save /usr/bin/openssl /usr/bin/pgrep /usr/bin/pkill \
+         /usr/bin/ps /usr/bin/timeout "${bins[@]}"; do
   [ -x "$b" ] && copy_bin "$b"
 done
 ln -sf dash "$root/usr/bin/sh"
 cp /etc/protocols /etc/services "$root/etc/" 2>/dev/null || true
+if [ -f /etc/ssl/openssl.cnf ]; then
+  copy_file /etc/ssl/openssl.cnf
+  mkdir -p "$root/usr/lib/ssl" && ln -sf /etc/ssl/openssl.cnf "$root/usr/lib/ssl/openssl.cnf"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 echo "127.0.0.1 localhost" > "$root/etc/hosts"
 
 # Kernel modules, in load order (modprobe --show-depends resolves each one's needs).
 : > "$root/etc/vm-modules"
-for m in wireguard veth tun nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_reject_inet \
-         nf_nat nf_conntrack nft_limit nft_counter nft_redir nft_fwd_netdev; do
+for m in wireguard veth tun bridge nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_reject_inet \
+         nf_nat nf_conntrack nft_limit nft_redir nft_fwd_netdev nft_log nft_numgen nft_hash nft_quota \
+         nf_conntrack_netlink nfnetlink_queue; do
   modprobe --show-depends -S "$kver" "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}' | while read -r ko; do
     grep -qxF "$ko" "$root/etc/vm-modules" && continue
     mkdir -p "$root$(dirname "$ko")"

@@ -14,7 +14,7 @@ packages=(
   # real peers: reference CNI plugins, a real CNI runtime, userspace WireGuard, STUN/TURN
   containernetworking-plugins podman runc containerd busybox-static wireguard-go coturn mmdebstrap
   # the vm tier: a kernel with WireGuard (Debian's cloud kernel, files under /boot only) under QEMU
-  qemu-system-x86 linux-image-cloud-amd64 cpio file binutils
+  qemu-system-x86 linux-image-cloud-amd64 cpio file binutils wireguard-tools
 )
 
 missing=()

@@ -69,7 +69,7 @@ copy_bin() {  # a program and the shared libraries it loads
     # The library under its own name too (ldd shows the path it resolved).
     [ -L "$lib" ] && copy_file "$(readlink -f "$lib")"
     true
-  done
+  done || true  # not dynamically linked (a script, a static binary)
 }
 
 # busybox: the init, a shell and the small tools, after the real programs in PATH.

@@ -100,14 +100,16 @@ std::string LinkKind(LabCluster& c, const std::string& node) {
   return out;
 }
 
-// Two easy NATs, two nodes; k2's agent gets `second` as extra flags.
-std::unique_ptr<LabCluster> TwoNodes(const std::vector<std::string>& second = {}) {
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
-      {"name": "home", "nat": "easy", "nodes": ["k1"]},
-      {"name": "office", "nat": "easy", "nodes": ["k2"]}]})");
+// Two nodes, each behind a NAT of `nat` ("easy": a direct pair; "hard": a relayed one,
+// through a weft-relay); k2's agent gets `second` as extra flags.
+std::unique_ptr<LabCluster> TwoNodes(const std::vector<std::string>& second = {}, const std::string& nat = "easy") {
+  auto spec = ParseLabSpec(absl::StrCat(R"({"stun_servers": 3, "sites": [
+      {"name": "home", "nat": ")", nat, R"(", "nodes": ["k1"]},
+      {"name": "office", "nat": ")", nat, R"(", "nodes": ["k2"]}]})"));
   EXPECT_TRUE(spec.ok());
-  auto c = LabCluster::Create(*spec, {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY},
-                              /*start_agents=*/false);
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
+  if (nat == "hard") bin = {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 1};
+  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
   EXPECT_TRUE(c.ok()) << c.status();
   if (!c.ok()) return nullptr;
   (*c)->SetAgentStartTimeout(60);  // software emulation: everything is several times slower
@@ -181,6 +183,32 @@ TEST_F(KernelPairVmTest, AnAgentKilledAndRestartedLosesNoPingAndCleanupRemovesTh
   std::string link;
   EXPECT_NE(c.lab().ns("n-k2").Exec(absl::StrCat("ip link show ", c.WireGuardName("k2"), " 2>&1"), &link), 0)
       << "the kernel device is still there after --cleanup: " << link << cleaned;
+}
+
+// Two hard NATs: the pair goes through the relay, the kernel device sending to the
+// agent's relay proxies on loopback (the path machine samples the kernel's counters and
+// handshakes). An agent killed and restarted loses no ping: the kernel device and the
+// relay forwarder both outlive it.
+TEST(RelayedPairVmTest, ARelayedPairThroughKernelDevicesLosesNoPingWhileAnAgentRestarts) {
+  std::string why;
+  if (MissingKernelWireGuardOrTools(&why)) GTEST_SKIP() << why;
+  auto c = TwoNodes({}, "hard");
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(Talks(*c, "k1", "k2", 60)) << c->AgentLog("k1") << c->AgentLog("k2");
+  ASSERT_TRUE(Talks(*c, "k2", "k1", 30)) << c->AgentLog("k2");
+  EXPECT_EQ(LinkKind(*c, "k1"), "kernel");
+  EXPECT_NE(c->AgentLog("k1").find("peer k2: relay"), std::string::npos) << c->AgentLog("k1");
+  constexpr int kPings = 40;
+  std::string out;
+  std::thread ping([&] { c->Pod("k1").Exec(absl::StrCat("ping -i 0.1 -c ", kPings, " -W 1 ", c->PodIp("k2")), &out); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  c->KillAgent("k1");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const absl::Status started = c->StartAgent("k1");
+  ping.join();
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_EQ(LostPings(out, kPings), 0) << out << c->AgentLog("k1");
+  EXPECT_NE(c->AgentLog("k1").find("adopting the running relay forwarder"), std::string::npos) << c->AgentLog("k1");
 }
 
 // One node on the kernel's WireGuard, the other on wireguard-go: the same protocol.

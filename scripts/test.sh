@@ -39,18 +39,35 @@ else
   failed+=("ASan/UBSan build")
 fi
 
-step "libFuzzer targets (${FUZZ_SECONDS}s each)"
+step "libFuzzer targets (${FUZZ_SECONDS}s each, $JOBS at a time)"
 if CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON \
      -DWEFT_FUZZ=ON -DWEFT_BUILD_ROOT_TESTS=OFF >/dev/null &&
    cmake --build build-fuzz -j "$JOBS" --target fuzzers; then
-  for f in build-fuzz/fuzzers/*; do
+  # $JOBS at a time (each is one process on one core), each for its full time.
+  fuzz_one() {
+    local f=$1 name corpus seeds=()
     name=$(basename "$f")
     corpus=build-fuzz/corpus/$name
     mkdir -p "$corpus"
-    seeds=()
     [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
     if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
          "$corpus" "${seeds[@]}" >"build-fuzz/$name.log" 2>&1; then
+      echo ok > "build-fuzz/$name.result"
+    else
+      echo crash > "build-fuzz/$name.result"
+    fi
+  }
+  running=0
+  for f in build-fuzz/fuzzers/*; do
+    rm -f "build-fuzz/$(basename "$f").result"
+    fuzz_one "$f" &
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then wait -n || true; running=$((running - 1)); fi
+  done
+  wait
+  for f in build-fuzz/fuzzers/*; do
+    name=$(basename "$f")
+    if [ "$(cat "build-fuzz/$name.result" 2>/dev/null)" = ok ]; then
       echo "$name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.log" | awk '{print $2}') runs, no crash"
     else
       tail -40 "build-fuzz/$name.log"; failed+=("fuzzer $name")

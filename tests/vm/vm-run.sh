@@ -114,8 +114,9 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bu
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-mount -t tmpfs run /run
+# The root is the initramfs, in RAM and writable: no tmpfs over /tmp or /run, which
+# would hide binaries copied there (a tree built under /tmp).
+chmod 1777 /tmp
 mkdir -p /run/netns /dev/net /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 [ -c /dev/net/tun ] || mknod /dev/net/tun c 10 200

@@ -7,7 +7,8 @@
 //               "status CODE: message".
 //   controller  a controller (spoofed, or reached with --insecure) that welcomes an agent
 //               with `--cluster-cidr` as given (nft syntax, say) or hands it a peer whose
-//               pod CIDRs take the default route, and keeps the stream open.
+//               pod CIDRs take the default route, and keeps the stream open; with
+//               --flood N, then N directives flipping the pair and N Reprobes.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -127,8 +128,9 @@ int Agent(const std::string& controller, const std::string& ca_file, const std::
 
 class HostileController final : public weft::v1::EndpointService::Service {
  public:
-  HostileController(std::vector<std::string> pod, std::vector<std::string> cluster, std::vector<std::string> peer_cidrs)
-      : pod_(std::move(pod)), cluster_(std::move(cluster)), peer_cidrs_(std::move(peer_cidrs)) {}
+  HostileController(std::vector<std::string> pod, std::vector<std::string> cluster, std::vector<std::string> peer_cidrs,
+                    int flood)
+      : pod_(std::move(pod)), cluster_(std::move(cluster)), peer_cidrs_(std::move(peer_cidrs)), flood_(flood) {}
 
   grpc::Status Connect(grpc::ServerContext* ctx,
                        grpc::ServerReaderWriter<ControllerMessage, AgentMessage>* stream) override {
@@ -164,6 +166,22 @@ class HostileController final : public weft::v1::EndpointService::Service {
       d.mutable_directive()->set_reason("mallory is public");
       stream->Write(d);
     }
+    // --flood N: N directives for the pair, flipping between direct and relay, and N
+    // Reprobes with text meant for a terminal, as fast as the stream takes them.
+    for (int i = 0; i < flood_; ++i) {
+      ControllerMessage d;
+      d.mutable_directive()->set_peer("mallory");
+      d.mutable_directive()->set_path(i % 2 == 0 ? weft::v1::PATH_KIND_RELAY : weft::v1::PATH_KIND_DIRECT);
+      d.mutable_directive()->set_initiate(true);
+      d.mutable_directive()->set_reason("flip " + std::to_string(i));
+      if (!stream->Write(d)) break;
+      ControllerMessage r;
+      r.mutable_reprobe()->set_reason("\x1b[2J\rreprobe\n" + std::to_string(i));
+      r.mutable_reprobe()->mutable_seen()->set_ip("192.0.2." + std::to_string(1 + i % 250));
+      r.mutable_reprobe()->mutable_seen()->set_port(40000 + i % 20000);
+      if (!stream->Write(r)) break;
+    }
+    if (flood_ > 0) std::fprintf(stderr, "weft-hostile: flooded %d directives and %d reprobes\n", flood_, flood_);
     AgentMessage in;
     while (!ctx->IsCancelled() && stream->Read(&in)) {
     }
@@ -172,6 +190,7 @@ class HostileController final : public weft::v1::EndpointService::Service {
 
  private:
   std::vector<std::string> pod_, cluster_, peer_cidrs_;
+  int flood_ = 0;
 };
 
 }  // namespace
@@ -179,6 +198,7 @@ class HostileController final : public weft::v1::EndpointService::Service {
 int main(int argc, char** argv) {
   std::string mode, controller, ca_file, token_file, node, attack = "none", victim_cidr, victim_key, own_key, listen;
   int flood_seconds = 10;
+  int flood = 0;
   std::vector<std::string> pod_cidrs, cluster_cidrs, peer_cidrs;
   weft::flags::FlagSet f("weft-hostile",
                          "weft-hostile --mode agent --controller ADDR --ca-file F --join-token-file F --node NAME "
@@ -195,6 +215,7 @@ int main(int argc, char** argv) {
       .String("victim-key", &victim_key, "BASE64", "victim-key: the key to claim")
       .String("key", &own_key, "BASE64", "agent mode: the node's own public key (default: a new one)")
       .Int("flood-seconds", &flood_seconds, 1, 600, "flood-health: for how long")
+      .Int("flood", &flood, 0, 1000000, "controller mode: then N directives (flipping) and N Reprobes, at once")
       .String("listen", &listen, "ADDR", "controller mode: where to serve (insecure)")
       .List("pod-cidr", &pod_cidrs, "TEXT", "controller mode: Welcome.pod_cidrs, as given")
       .List("cluster-cidr", &cluster_cidrs, "TEXT", "controller mode: Welcome.cluster_cidrs, as given")
@@ -205,7 +226,7 @@ int main(int argc, char** argv) {
                  flood_seconds);
   }
   if (mode == "controller") {
-    HostileController svc(pod_cidrs, cluster_cidrs, peer_cidrs);
+    HostileController svc(pod_cidrs, cluster_cidrs, peer_cidrs, flood);
     grpc::ServerBuilder b;
     b.AddListeningPort(listen, grpc::InsecureServerCredentials());
     b.RegisterService(&svc);

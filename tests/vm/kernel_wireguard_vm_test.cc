@@ -211,8 +211,11 @@ TEST(RelayedPairVmTest, ARelayedPairThroughKernelDevicesLosesNoPingWhileAnAgentR
   EXPECT_NE(c->AgentLog("k1").find("adopting the running relay forwarder"), std::string::npos) << c->AgentLog("k1");
 }
 
-// One node on the kernel's WireGuard, the other on wireguard-go: the same protocol.
-TEST(MixedPairVmTest, KernelAndWireguardGoPeersInteroperate) {
+// One node on the kernel's WireGuard, the other on wireguard-go: the same protocol. Then
+// that node moves to the kernel (its agent restarted with auto, as after an upgrade from a
+// wireguard-go node): wireguard-go's device is replaced by a kernel one, and the pods talk
+// again.
+TEST(MixedPairVmTest, KernelAndWireguardGoPeersInteroperateAndANodeMovesToTheKernel) {
   std::string why;
   if (MissingKernelWireGuardOrTools(&why)) GTEST_SKIP() << why;
   auto c = TwoNodes({"--wireguard=userspace"});
@@ -221,6 +224,19 @@ TEST(MixedPairVmTest, KernelAndWireguardGoPeersInteroperate) {
   EXPECT_EQ(LinkKind(*c, "k2"), "userspace") << c->AgentLog("k2");
   EXPECT_TRUE(Talks(*c, "k1", "k2", 60)) << c->AgentLog("k1") << c->AgentLog("k2");
   EXPECT_TRUE(Talks(*c, "k2", "k1", 30)) << c->AgentLog("k2");
+
+  c->StopAgent("k2");
+  ASSERT_TRUE(c->StartAgent("k2").ok()) << c->AgentLog("k2");
+  // The conflist is there from before: wait for the new agent itself (at most 60 s).
+  for (int i = 0; i < 600 && c->AgentLog("k2").find("replacing the userspace device there") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(c->AgentLog("k2").find("replacing the userspace device there"), std::string::npos) << c->AgentLog("k2");
+  EXPECT_EQ(LinkKind(*c, "k2"), "kernel") << c->AgentLog("k2");
+  EXPECT_TRUE(Talks(*c, "k2", "k1", 60)) << c->AgentLog("k2") << c->AgentLog("k1");
+  EXPECT_TRUE(Talks(*c, "k1", "k2", 30)) << c->AgentLog("k1");
+  EXPECT_NE(system(absl::StrCat("pgrep -f '[w]ireguard-go .*", c->WireGuardName("k2"), "' >/dev/null").c_str()), 0)
+      << "wireguard-go still runs for the replaced device";
 }
 
 }  // namespace

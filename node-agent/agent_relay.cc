@@ -2,6 +2,7 @@
 // the relay forwarder, which outlives the agent), moves on when that relay stops
 // answering or leaves the list, and gives the reconcile each relayed peer's local proxy.
 #include "absl/strings/str_cat.h"
+#include "lib/api/node_nat.h"
 #include "node-agent/agent.h"
 #include "node-agent/agent_internal.h"
 
@@ -122,8 +123,7 @@ std::map<std::string, net::Endpoint> Agent::RelayProxies() {
       std::vector<net::Endpoint> at;
       for (const auto& c : n.candidates()) {
         if (c.type() != v1::CANDIDATE_TYPE_RELAYED) continue;
-        auto ip = net::IpAddress::Parse(c.endpoint().ip());
-        if (ip.ok()) at.push_back({*ip, static_cast<uint16_t>(c.endpoint().port())});
+        if (auto e = api::EndpointOf(c.endpoint())) at.push_back(*e);
       }
       if (!at.empty()) relayed.emplace_back(name, std::move(at));
     }

@@ -200,10 +200,32 @@ TEST_F(TrustLabTest, AFloodingAgentIsThrottledAndOthersAreUnaffected) {
   EXPECT_TRUE(cluster.PodPing("a", cluster.PodIp("b"), 10)) << cluster.AgentLog("b");
 }
 
-TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {
+// One public node "v" and no agent: the tests start v's agent against weft-hostile.
+absl::StatusOr<std::unique_ptr<LabCluster>> LoneNodeLab() {
   auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [{"name": "dc", "nat": "none", "nodes": ["v"]}]})");
+  if (!spec.ok()) return spec.status();
   ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
-  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  return LabCluster::Create(*spec, bin, /*start_agents=*/false);
+}
+
+// v's agent against the (insecure) controller at `controller`, its files under v-`tag`
+// and its log at v-`tag`.log.
+std::unique_ptr<ChildProcess> AgentOfV(LabCluster& cluster, const std::string& tag, const std::string& controller,
+                                       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> stun;
+  for (const auto& t : cluster.lab().StunTargets()) stun.push_back(t.ToString());
+  const std::string d = cluster.File("v-" + tag);
+  std::filesystem::create_directories(d + "/state");
+  std::vector<std::string> args{WEFT_AGENT_BINARY, "--node", "v", "--controller", controller, "--insecure",
+                                "--wg-interface", cluster.WireGuardName("v"), "--state-dir", d + "/state",
+                                "--cni-conf-dir", d + "/net.d", "--cni-data-dir", d + "/cni", "--stun",
+                                absl::StrJoin(stun, ","), "--join-token-file", cluster.File("token")};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<ChildProcess>(cluster.lab().ns("n-v").path(), args, d + ".log");
+}
+
+TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {
+  auto c = LoneNodeLab();
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
   const testing::TestNetns& ns = cluster.lab().ns("n-v");
@@ -211,19 +233,7 @@ TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {
   ns.Exec("nft list ruleset", &rules_before);
   ns.Exec("ip -4 route show table all", &routes_before);
 
-  std::vector<std::string> stun;
-  for (const auto& t : cluster.lab().StunTargets()) stun.push_back(t.ToString());
-  auto agent = [&](const std::string& tag) {
-    const std::string d = cluster.File("v-" + tag);
-    std::filesystem::create_directories(d + "/state");
-    return std::make_unique<ChildProcess>(
-        ns.path(),
-        std::vector<std::string>{WEFT_AGENT_BINARY, "--node", "v", "--controller", "127.0.0.1:7444", "--insecure",
-                                 "--wg-interface", cluster.WireGuardName("v"), "--state-dir", d + "/state",
-                                 "--cni-conf-dir", d + "/net.d", "--cni-data-dir", d + "/cni", "--stun",
-                                 absl::StrJoin(stun, ","), "--join-token-file", cluster.File("token")},
-        d + ".log");
-  };
+  auto agent = [&](const std::string& tag) { return AgentOfV(cluster, tag, "127.0.0.1:7444"); };
   auto wait_log = [&](const std::string& path, const std::string& what) {
     for (int i = 0; i < 100; ++i) {
       if (testing::Slurp(path).find(what) != std::string::npos) return true;
@@ -279,14 +289,10 @@ TEST_F(TrustLabTest, AHostileControllersTextNeverBecomesRulesOrRoutes) {
 // burst (a few reconciles, not one per message), honours Reprobes at most 2 at once and 1
 // per 5 s after, never prints the escapes raw, and stays up.
 TEST_F(TrustLabTest, AControllerFloodingDirectivesAndReprobesCostsAFewReconciles) {
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [{"name": "dc", "nat": "none", "nodes": ["v"]}]})");
-  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY};
-  auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
+  auto c = LoneNodeLab();
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
   const testing::TestNetns& ns = cluster.lab().ns("n-v");
-  std::vector<std::string> stun;
-  for (const auto& t : cluster.lab().StunTargets()) stun.push_back(t.ToString());
   constexpr int kFlood = 2000;
   ChildProcess hostile(ns.path(),
                        {WEFT_HOSTILE_BINARY, "--mode", "controller", "--listen", "127.0.0.1:7445", "--pod-cidr",
@@ -294,13 +300,7 @@ TEST_F(TrustLabTest, AControllerFloodingDirectivesAndReprobesCostsAFewReconciles
                         std::to_string(kFlood)},
                        cluster.File("hostile-flood.log"));
   const std::string d = cluster.File("v-flood");
-  std::filesystem::create_directories(d + "/state");
-  ChildProcess agent(ns.path(),
-                     {WEFT_AGENT_BINARY, "--node", "v", "--controller", "127.0.0.1:7445", "--insecure",
-                      "--wg-interface", cluster.WireGuardName("v"), "--state-dir", d + "/state", "--cni-conf-dir",
-                      d + "/net.d", "--cni-data-dir", d + "/cni", "--stun", absl::StrJoin(stun, ","),
-                      "--join-token-file", cluster.File("token"), "--http-listen", "127.0.0.1:9477"},
-                     d + ".log");
+  auto agent = AgentOfV(cluster, "flood", "127.0.0.1:7445", {"--http-listen", "127.0.0.1:9477"});
   const std::string get =
       "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9477/metrics', timeout=2)"
       ".read().decode())\"";

@@ -10,10 +10,12 @@ namespace weft::controller {
 namespace {
 
 TEST(AdmissionPoolTest, ALaneFullOfWorkDoesNotDelayAnother) {
+  // Declared before the pool: its tasks may still run while it is destroyed.
+  std::atomic<int> flood_done{0};
+  std::atomic<int> flood_before_honest{-1};
   AdmissionPool pool(1, 1024, 64);
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
-  std::atomic<int> flood_done{0};
   // The one thread is busy; the flood's lane fills up (64), the rest is refused at once.
   ASSERT_TRUE(pool.TrySubmit("blocker", [gate] { gate.wait(); }));
   int accepted = 0;
@@ -24,7 +26,6 @@ TEST(AdmissionPoolTest, ALaneFullOfWorkDoesNotDelayAnother) {
     }) ? 1 : 0;
   }
   EXPECT_EQ(accepted, 64);
-  std::atomic<int> flood_before_honest{-1};
   ASSERT_TRUE(pool.TrySubmit("honest", [&] { flood_before_honest = flood_done.load(); }));
   release.set_value();
   for (int i = 0; i < 500 && flood_before_honest.load() < 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));

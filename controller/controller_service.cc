@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "controller/agent_input.h"
 #include "controller/node_token.h"
 #include "lib/api/node_nat.h"
@@ -233,10 +234,13 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
   std::optional<grpc::Status> pending_finish_;  // write_mu_
 };
 
-ControllerService::ControllerService(std::string join_token, PodCidrAllocator pods)
+ControllerService::ControllerService(std::string join_token, std::vector<PodCidrAllocator> pods)
     : join_token_(std::move(join_token)), epoch_(NewEpoch()), pods_(std::move(pods)) {
   StartTicker();
 }
+
+ControllerService::ControllerService(std::string join_token, PodCidrAllocator pods)
+    : ControllerService(std::move(join_token), std::vector<PodCidrAllocator>{std::move(pods)}) {}
 
 ControllerService::ControllerService(Admit admit, std::vector<std::string> cluster_cidrs)
     : admit_(std::move(admit)),
@@ -530,8 +534,10 @@ absl::Status ControllerService::UseStateFile(const std::string& path) {
   if (!st.ParseFromIstream(&in)) return absl::DataLossError(absl::StrCat("cannot parse controller state ", path));
   store_.Restore(st.snapshot());
   if (!st.epoch().empty()) epoch_ = st.epoch();
-  for (const auto& [node, cidr] : st.pod_cidrs()) {
-    if (pods_) (void)pods_->Assign(node, {cidr});
+  // One entry per node: its blocks, comma-separated (one per family).
+  for (const auto& [node, cidrs] : st.pod_cidrs()) {
+    const std::vector<std::string> had = absl::StrSplit(cidrs, ',', absl::SkipEmpty());
+    for (auto& pods : pods_) (void)pods.Assign(node, had);
   }
   return absl::OkStatus();
 }
@@ -540,8 +546,11 @@ void ControllerService::SaveLocked() {
   if (state_file_.empty()) return;
   v1::ControllerState st;
   *st.mutable_snapshot() = store_.Snapshot();
-  if (pods_) {
-    for (const auto& [node, cidr] : pods_->assignments()) (*st.mutable_pod_cidrs())[node] = cidr.ToString();
+  for (const auto& pods : pods_) {
+    for (const auto& [node, cidr] : pods.assignments()) {
+      std::string& entry = (*st.mutable_pod_cidrs())[node];
+      absl::StrAppend(&entry, entry.empty() ? "" : ",", cidr.ToString());
+    }
   }
   st.set_epoch(epoch_);
   const std::string tmp = state_file_ + ".tmp";
@@ -590,14 +599,26 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
     for (const auto& c : admitted_cidrs) welcome.mutable_welcome()->add_pod_cidrs(c);
     for (const auto& c : cluster_cidrs_) welcome.mutable_welcome()->add_cluster_cidrs(c);
   } else {
+    // A block of each cluster CIDR (both families for dual-stack), all or none.
     std::vector<std::string> had(hello.pod_cidrs().begin(), hello.pod_cidrs().end());
-    const bool new_assignment = !pods_->assignments().contains(hello.node());
-    auto cidr = pods_->Assign(hello.node(), had);
-    if (!cidr.ok()) return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
+    bool new_assignment = false;
+    std::vector<std::string> cidrs;
+    for (auto& pods : pods_) {
+      const bool fresh = !pods.assignments().contains(hello.node());
+      auto cidr = pods.Assign(hello.node(), had);
+      if (!cidr.ok()) {
+        if (new_assignment) {
+          for (auto& p : pods_) p.Release(hello.node());
+        }
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(cidr.status().message()));
+      }
+      new_assignment = new_assignment || fresh;
+      cidrs.push_back(cidr->ToString());
+    }
     if (new_assignment) SaveLocked();
-    assigned_[hello.node()] = {cidr->ToString()};
-    welcome.mutable_welcome()->add_pod_cidrs(cidr->ToString());
-    welcome.mutable_welcome()->add_cluster_cidrs(pods_->cluster().ToString());
+    assigned_[hello.node()] = cidrs;
+    for (const auto& c : cidrs) welcome.mutable_welcome()->add_pod_cidrs(c);
+    for (const auto& pods : pods_) welcome.mutable_welcome()->add_cluster_cidrs(pods.cluster().ToString());
   }
   welcome.mutable_welcome()->set_epoch(epoch_);
   *welcome.mutable_welcome()->mutable_relays() = RelayServersLocked(hello.node());

@@ -38,8 +38,9 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // Told (with the lock held: only note it, do not call back) which node's view changed.
   using OnChange = std::function<void(const std::string& node)>;
 
-  // Standalone mode: agents authenticate with `join_token` and get their pod CIDR from
-  // `pods` (a block of the cluster CIDR each).
+  // Standalone mode: agents authenticate with `join_token` and get their pod CIDRs from
+  // `pods` (a block of each cluster CIDR: one per address family, dual-stack with two).
+  ControllerService(std::string join_token, std::vector<PodCidrAllocator> pods);
   ControllerService(std::string join_token, PodCidrAllocator pods);
   // Standalone: refuse the shared join token; each node joins with its own
   // (node_token.h), which admits that node's name only.
@@ -160,7 +161,7 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::vector<net::Endpoint> relays_;  // guarded by mu_
   std::string relay_secret_;           // guarded by mu_
   EndpointStore store_;                               // guarded by mu_
-  std::optional<PodCidrAllocator> pods_;              // standalone mode; guarded by mu_
+  std::vector<PodCidrAllocator> pods_;                // standalone mode; guarded by mu_
   std::map<std::string, AgentStream*> streams_;       // node → its live stream; guarded by mu_
   // node → the pod CIDRs the controller gave it (the only ones its peers ever get).
   std::map<std::string, std::vector<std::string>> assigned_;  // guarded by mu_

@@ -279,6 +279,55 @@ TEST(ControllerStateTest, ARestartedControllerResumesItsAgents) {
   std::filesystem::remove_all(std::filesystem::path(file).parent_path());
 }
 
+// Dual-stack standalone: a block of each cluster CIDR per node, kept across a restart.
+TEST(ControllerStateTest, DualStackNodesGetABlockOfEachFamilyKeptAcrossARestart) {
+  char tmpl[] = "/tmp/weft-controller-state-XXXXXX";
+  const std::string file = std::string(mkdtemp(tmpl)) + "/state";
+  auto pods = [] {
+    return std::vector<PodCidrAllocator>{*PodCidrAllocator::Create(*net::IpPrefix::Parse("10.244.0.0/16"), 24),
+                                         *PodCidrAllocator::Create(*net::IpPrefix::Parse("fd00:10:244::/56"), 64)};
+  };
+  auto welcome = [](ControllerService& svc, const std::string& node) {
+    grpc::ServerBuilder b;
+    b.RegisterService(&svc);
+    auto server = b.BuildAndStart();
+    auto stub = v1::EndpointService::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+    grpc::ClientContext ctx;
+    auto s = stub->Connect(&ctx);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_node(node);
+    hello.mutable_hello()->set_token("secret");
+    s->Write(hello);
+    v1::ControllerMessage m;
+    EXPECT_TRUE(s->Read(&m));
+    ctx.TryCancel();
+    (void)s->Finish();
+    server->Shutdown();
+    return m.welcome();
+  };
+  {
+    ControllerService first("secret", pods());
+    ASSERT_TRUE(first.UseStateFile(file).ok());
+    const v1::Welcome a = welcome(first, "a");
+    ASSERT_EQ(a.pod_cidrs_size(), 2);
+    EXPECT_EQ(a.pod_cidrs(0), "10.244.0.0/24");
+    EXPECT_EQ(a.pod_cidrs(1), "fd00:10:244::/64");
+    ASSERT_EQ(a.cluster_cidrs_size(), 2);
+    EXPECT_EQ(a.cluster_cidrs(1), "fd00:10:244::/56");
+    const v1::Welcome b = welcome(first, "b");
+    ASSERT_EQ(b.pod_cidrs_size(), 2);
+    EXPECT_EQ(b.pod_cidrs(0), "10.244.1.0/24");
+    EXPECT_EQ(b.pod_cidrs(1), "fd00:10:244:1::/64");
+  }
+  ControllerService second("secret", pods());
+  ASSERT_TRUE(second.UseStateFile(file).ok());
+  const v1::Welcome b = welcome(second, "b");  // asks for nothing: the state file keeps its blocks
+  ASSERT_EQ(b.pod_cidrs_size(), 2);
+  EXPECT_EQ(b.pod_cidrs(0), "10.244.1.0/24");
+  EXPECT_EQ(b.pod_cidrs(1), "fd00:10:244:1::/64");
+  std::filesystem::remove_all(std::filesystem::path(file).parent_path());
+}
+
 TEST_F(ControllerServiceTest, OversizedMessagesAreRefused) {
   Agent a = Connect("a");
   v1::ControllerMessage m;

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -42,7 +43,7 @@ namespace {
 
 constexpr char kSynopsis[] =
     "weft-controller --cluster-cidr CIDR[,CIDR] (--tls-cert FILE --tls-key FILE | --insecure) [flags]\n"
-    "  standalone:          --join-token-file FILE [--node-prefix 24] [--state-file FILE]\n"
+    "  standalone:          --join-token-file FILE [--node-prefix 24] [--node-prefix-v6 64] [--state-file FILE]\n"
     "  kubernetes:          --kubernetes [--kube-api URL --kube-token-file FILE --kube-ca-file FILE]\n"
     "                       [--tls-secret weft-controller-tls --tls-ca-configmap weft-ca] (instead of\n"
     "                       --tls-cert/--tls-key) [--relay-service NS/NAME --relay-secret NAME]";
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:7443", token_file, cluster, cert, key, state_file, status_listen, relay_secret_file,
               relay_service, relay_file, relay_secret_name;
   std::vector<net::Endpoint> relays;
-  int node_prefix = 24;
+  int node_prefix = 24, node_prefix_v6 = 64;
   bool insecure = false, kubernetes = false;
   k8s::KubeConfig kube;
   k8s::ElectorOptions elector;
@@ -111,7 +112,9 @@ int main(int argc, char** argv) {
             "standalone: refuse the shared join token from agents; each node joins with its own token only")
       .String("print-node-token", &print_node_token, "NODE",
               "standalone: print NODE's own token (derived from the join token; it admits NODE only) and exit")
-      .Int("node-prefix", &node_prefix, 1, 128, "standalone: the size of each node's block")
+      .Int("node-prefix", &node_prefix, 1, 32, "standalone: the size of each node's block of the IPv4 cluster CIDR")
+      .Int("node-prefix-v6", &node_prefix_v6, 1, 128,
+           "standalone: the size of each node's block of the IPv6 cluster CIDR (dual-stack or IPv6-only)")
       .String("state-file", &state_file, "FILE", "standalone: durable state")
       .Custom("relay", "IP:PORT[,IP:PORT]", "", "TURN relays handed to agents",
               [&relays](absl::string_view v) -> absl::Status {
@@ -229,10 +232,20 @@ int main(int argc, char** argv) {
     if (token_file.empty()) return Usage("--join-token-file is required (or --kubernetes)");
     const std::string token = ReadFile(token_file);
     if (token.size() < 16) return Usage("the join token must be at least 16 characters");
-    if (cluster_cidrs.size() != 1) return Usage("standalone mode takes one --cluster-cidr");
-    auto pods = controller::PodCidrAllocator::Create(*net::IpPrefix::ParseNetwork(cluster_cidrs[0]), node_prefix);
-    if (!pods.ok()) return Usage(std::string(pods.status().message()));
-    service = std::make_unique<controller::ControllerService>(token, *std::move(pods));
+    // One cluster CIDR per family: IPv4, IPv6, or both (dual-stack: every node gets a
+    // block of each).
+    std::vector<controller::PodCidrAllocator> pods;
+    std::set<net::Family> families;
+    for (const std::string& c : cluster_cidrs) {
+      const net::IpPrefix cluster = *net::IpPrefix::ParseNetwork(c);
+      if (!families.insert(cluster.family()).second) {
+        return Usage("standalone mode takes one --cluster-cidr per address family");
+      }
+      auto p = controller::PodCidrAllocator::Create(cluster, cluster.address.is_v4() ? node_prefix : node_prefix_v6);
+      if (!p.ok()) return Usage(std::string(p.status().message()));
+      pods.push_back(*std::move(p));
+    }
+    service = std::make_unique<controller::ControllerService>(token, std::move(pods));
     service->SetNodeTokensOnly(node_tokens_only);
     if (!state_file.empty()) {
       if (absl::Status s = service->UseStateFile(state_file); !s.ok()) {

@@ -86,6 +86,8 @@ nlohmann::json WeftNodeStatus(const NodeView& view) {
       {"agentConnected", view.connected},
       {"wireguard", api::WireGuardBackendName(n.wireguard_backend())},
   };
+  // The other family: the WireGuard port at the node's global IPv6 address (no NAT).
+  if (auto v6 = api::GlobalIpv6Of(n)) status["endpointIPv6"] = v6->ToString();
   if (!view.provider_id.empty()) status["providerID"] = view.provider_id;
   int direct = 0, relayed = 0, down = 0;
   nlohmann::json peers = nlohmann::json::array();

@@ -47,5 +47,24 @@ TEST(WeftNodeStatusTest, SaysWhichWireGuardTheNodeRuns) {
   EXPECT_EQ(WeftNodeStatus(v)["wireguard"], "unknown");
 }
 
+// Both families: the IPv4 endpoint STUN found, and the port at the node's global IPv6
+// address (a ULA or an IPv4 host candidate is not it).
+TEST(WeftNodeStatusTest, ShowsTheGlobalIpv6EndpointBesideTheIpv4One) {
+  NodeView v;
+  v.info.set_name("e1");
+  v.info.mutable_nat()->mutable_reflexive()->set_ip("198.51.100.20");
+  v.info.mutable_nat()->mutable_reflexive()->set_port(40123);
+  EXPECT_FALSE(WeftNodeStatus(v).contains("endpointIPv6"));
+  for (const char* ip : {"10.2.0.2", "fd00::2", "2001:db8:2::2"}) {
+    auto* c = v.info.add_candidates();
+    c->set_type(v1::CANDIDATE_TYPE_HOST);
+    c->mutable_endpoint()->set_ip(ip);
+    c->mutable_endpoint()->set_port(51820);
+  }
+  const nlohmann::json st = WeftNodeStatus(v);
+  EXPECT_EQ(st["endpoint"], "198.51.100.20:40123");
+  EXPECT_EQ(st["endpointIPv6"], "[2001:db8:2::2]:51820");
+}
+
 }  // namespace
 }  // namespace weft::controller

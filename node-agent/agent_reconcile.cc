@@ -20,6 +20,7 @@ namespace {
 // rtm_protocol of the routes the agent makes ("ip route show proto 87"): unused by
 // iproute2's rt_protos, so nothing else's routes look like ours.
 constexpr uint8_t kRouteProtocol = 87;
+constexpr int kIpv6MinMtu = 1280;  // RFC 8200 §5
 
 size_t Sending(const std::vector<PlannedPeer>& peers) {
   return std::count_if(peers.begin(), peers.end(), [](const PlannedPeer& p) { return p.config.endpoint.has_value(); });
@@ -116,11 +117,14 @@ absl::Status Agent::SyncRoutes(const std::vector<PlannedPeer>& desired) {
     const int mtu = p.path_mtu > 0 && p.path_mtu < link.mtu ? p.path_mtu : 0;
     for (const auto& r : p.routes) {
       const std::string key = r.ToString();
+      // IPv6 has no MTU below 1280 (the kernel refuses such a route): an IPv6 pod's
+      // packets up to 1280 then cross such a path only where the underlay fragments.
+      const int route_mtu = !r.address.is_v4() && mtu > 0 && mtu < kIpv6MinMtu ? kIpv6MinMtu : mtu;
       const net::Route route{.dst = r, .ifindex = link.index, .scope = RT_SCOPE_LINK, .protocol = kRouteProtocol,
-                             .mtu = mtu};
+                             .mtu = route_mtu};
       auto cur = routes_.find(key);
-      if (cur != routes_.end() && cur->second == mtu) {
-        want[key] = mtu;
+      if (cur != routes_.end() && cur->second == route_mtu) {
+        want[key] = route_mtu;
         continue;
       }
       absl::Status added = net::AddRoute(nl, route, /*replace=*/cur != routes_.end());
@@ -148,7 +152,7 @@ absl::Status Agent::SyncRoutes(const std::vector<PlannedPeer>& desired) {
         added = net::AddRoute(nl, route, /*replace=*/true);
       }
       RETURN_IF_ERROR(added);
-      want[key] = mtu;
+      want[key] = route_mtu;
     }
   }
   foreign_routes_ = std::move(foreign);

@@ -33,9 +33,11 @@ absl::StatusOr<std::vector<std::string>> CleanupNode(const CleanupOptions& opts)
   } else {
     note(nl.status(), "");
   }
-  if (system("nft list table ip weft >/dev/null 2>&1") == 0) {
-    note(system("nft delete table ip weft") == 0 ? absl::OkStatus() : absl::InternalError("nft delete table ip weft"),
-         "deleted nftables table ip weft (egress masquerade)");
+  for (const char* family : {"inet", "ip"}) {  // ip: an older agent's, IPv4 only
+    if (system(absl::StrCat("nft list table ", family, " weft >/dev/null 2>&1").c_str()) != 0) continue;
+    const std::string del = absl::StrCat("nft delete table ", family, " weft");
+    note(system(del.c_str()) == 0 ? absl::OkStatus() : absl::InternalError(del),
+         absl::StrCat("deleted nftables table ", family, " weft (egress masquerade)"));
   }
   if (MitigationInstalled()) note(RemoveMitigation(), "deleted nftables table ip weft-snat (SNAT mitigation)");
   for (const std::string& dir : {opts.cni_data_dir, opts.state_dir}) {

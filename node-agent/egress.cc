@@ -15,16 +15,21 @@ absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_
   bool plain = !wg_interface.empty() && wg_interface.size() < 16;
   for (char c : wg_interface) plain = plain && (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.');
   if (!plain) return absl::InvalidArgumentError(absl::StrCat("interface name \"", wg_interface, "\" is not a plain one"));
-  std::vector<std::string> cluster;
-  for (const auto& c : cluster_cidrs) {
-    if (c.address.is_v4()) cluster.push_back(c.ToString());
-  }
-  std::string out = "table ip weft {\n  chain egress {\n    type nat hook postrouting priority srcnat; policy accept;\n";
-  for (const auto& p : pod_cidrs) {
-    if (!p.address.is_v4()) continue;  // IPv4 table
-    absl::StrAppend(&out, "    ip saddr ", p.ToString());
-    if (!cluster.empty()) absl::StrAppend(&out, " ip daddr != { ", absl::StrJoin(cluster, ", "), " }");
-    out += " masquerade\n";
+  // One table for both families (inet): IPv6 pods masquerade as IPv4 ones do, behind the
+  // node's own address, when they leave the cluster.
+  std::string out = "table inet weft {\n  chain egress {\n    type nat hook postrouting priority srcnat; policy accept;\n";
+  for (const bool v4 : {true, false}) {
+    const char* ip = v4 ? "ip" : "ip6";
+    std::vector<std::string> cluster;
+    for (const auto& c : cluster_cidrs) {
+      if (c.address.is_v4() == v4) cluster.push_back(c.ToString());
+    }
+    for (const auto& p : pod_cidrs) {
+      if (p.address.is_v4() != v4) continue;
+      absl::StrAppend(&out, "    ", ip, " saddr ", p.ToString());
+      if (!cluster.empty()) absl::StrAppend(&out, " ", ip, " daddr != { ", absl::StrJoin(cluster, ", "), " }");
+      out += " masquerade\n";
+    }
   }
   out += "  }\n";
   // The backstop for path MTU: SYNs into the tunnel carry an MSS that fits the route to
@@ -37,8 +42,9 @@ absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_
 }
 
 absl::Status ApplyEgress(const std::string& ruleset) {
-  // "add table" first so that "delete table" never fails; the three are one transaction.
-  const std::string script = "add table ip weft\ndelete table ip weft\n" + ruleset;
+  // "add table" first so that "delete table" never fails; all of it is one transaction.
+  // An older agent's IPv4-only table (`ip weft`) goes too.
+  const std::string script = "add table inet weft\ndelete table inet weft\nadd table ip weft\ndelete table ip weft\n" + ruleset;
   FILE* p = popen("nft -f - 2>&1", "w");
   if (p == nullptr) return absl::UnavailableError("cannot run nft");
   fwrite(script.data(), 1, script.size(), p);

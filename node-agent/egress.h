@@ -12,7 +12,7 @@
 
 namespace weft::agent {
 
-// The nftables ruleset (its own table, `ip weft`) for `pod_cidrs` of this node and the
+// The nftables ruleset (its own table, `inet weft`: IPv4 and IPv6) for `pod_cidrs` of this node and the
 // `cluster_cidrs` that stay unmasqueraded, and the TCP MSS clamp for SYNs forwarded into
 // `wg_interface` (pure). Built from typed values only: what came from the controller was
 // parsed as prefixes before it gets here, so no text of theirs reaches nft; an interface
@@ -21,7 +21,8 @@ absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_
                                           const std::vector<net::IpPrefix>& cluster_cidrs,
                                           const std::string& wg_interface);
 
-// Replaces table `ip weft` with the ruleset in one nft transaction (idempotent).
+// Replaces table `inet weft` (and an older agent's `ip weft`) with the ruleset in one nft
+// transaction (idempotent).
 absl::Status ApplyEgress(const std::string& ruleset);
 
 }  // namespace weft::agent

@@ -49,9 +49,12 @@ TEST_F(NodeFilesTest, ConflistIsWhatWeftCniReads) {
 
 TEST(EgressTest, MasqueradesOnlyTrafficLeavingTheCluster) {
   const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24"), *net::IpPrefix::Parse("fd00:10:244:1::/64")},
-                                       {*net::IpPrefix::Parse("10.244.0.0/16")}, "weft0");
-  EXPECT_NE(r.find("ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16 } masquerade"), std::string::npos) << r;
-  EXPECT_EQ(r.find("fd00"), std::string::npos) << "the ip table carries IPv4 only";
+                                       {*net::IpPrefix::Parse("10.244.0.0/16"), *net::IpPrefix::Parse("fd00:10:244::/56")},
+                                       "weft0");
+  EXPECT_NE(r.find("table inet weft {"), std::string::npos) << r;
+  EXPECT_NE(r.find("    ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16 } masquerade\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("    ip6 saddr fd00:10:244:1::/64 ip6 daddr != { fd00:10:244::/56 } masquerade\n"), std::string::npos)
+      << r;
   EXPECT_NE(r.find("type nat hook postrouting"), std::string::npos);
 }
 

@@ -54,6 +54,15 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
         if (c.config.public_key == p.config.public_key) out.push_back(c);
       }
       continue;
+    } else if (dir->path() == v1::PATH_KIND_DIRECT && dir->ipv6()) {
+      // Over the peer's global IPv6 address: both send first; each side's own packets
+      // open its stateful firewall to the other's (WireGuard's handshakes do it; the
+      // punch sender speaks IPv4 only).
+      p.path = "direct";
+      p.reason = dir->reason();
+      p.config.endpoint = api::GlobalIpv6Of(n);
+      p.decision = nat::PairDecision{.direct = true, .send_to = p.config.endpoint, .reason = dir->reason()};
+      p.decision->yield = p.config.endpoint.has_value() && self > name;
     } else if (dir->path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";
       p.reason = dir->reason();

@@ -141,5 +141,26 @@ TEST(PeerPlanTest, DiffTouchesOnlyWhatChanged) {
   EXPECT_FALSE(diff.replace_peers) << "replacing the peer list would drop every session";
 }
 
+
+TEST(PeerPlanTest, AnIpv6DirectiveSendsToThePeersGlobalIpv6AndPunchesNothing) {
+  auto cluster = Cluster();
+  auto* c = cluster["hard"].add_candidates();
+  c->set_type(v1::CANDIDATE_TYPE_HOST);
+  c->mutable_endpoint()->set_ip("2001:db8:3::2");
+  c->mutable_endpoint()->set_port(51820);
+  v1::PairDirective d = Directive(v1::PATH_KIND_DIRECT, true);
+  d.set_both_initiate(true);
+  d.set_ipv6(true);
+  auto plan = PlanPeers("me", cluster, {{"hard", d}});
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].path, "direct");
+  ASSERT_TRUE(plan[0].config.endpoint.has_value());
+  EXPECT_EQ(plan[0].config.endpoint->ToString(), "[2001:db8:3::2]:51820");
+  ASSERT_TRUE(plan[0].decision.has_value());
+  EXPECT_TRUE(plan[0].decision->direct);
+  EXPECT_TRUE(plan[0].decision->punch.empty()) << "WireGuard's own handshakes open the firewalls";
+  EXPECT_TRUE(plan[0].decision->yield) << "\"me\" is named after \"hard\": this side sends a second later";
+}
+
 }  // namespace
 }  // namespace weft::agent

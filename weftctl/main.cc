@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -113,7 +115,7 @@ int main(int argc, char** argv) {
   std::string netns;
   bool json = false;
   flags::FlagSet f("weftctl netcheck", "weftctl netcheck --stun HOST:PORT --stun HOST:PORT --stun HOST:PORT [flags]");
-  f.List("stun", &stun, "HOST:PORT", "STUN servers (3 or more, distinct addresses)")
+  f.List("stun", &stun, "HOST:PORT", "STUN servers (3 or more, distinct addresses; [IPv6]:PORT ones give an IPv6 verdict too)")
       .Int("port", &port, 1, 65535, "the WireGuard port to probe")
       .String("netns", &netns, "PATH", "probe from inside that network namespace")
       .Bool("json", &json, "machine-readable report");
@@ -128,14 +130,23 @@ int main(int argc, char** argv) {
     return flags::UsageError(f, "give three or more --stun servers (with two, a hard NAT can pass as easy)");
   }
 
-  absl::StatusOr<nat::PortProbeReport> report = absl::UnknownError("not run");
+  // Per family: an IPv4 verdict from the IPv4 servers, an IPv6 one from the IPv6 servers
+  // (a mapping is per family: a node behind a hard IPv4 NAT often has global IPv6).
+  std::vector<net::Endpoint> v4_targets, v6_targets;
+  for (const auto& t : targets) (t.ip.is_v4() ? v4_targets : v6_targets).push_back(t);
+  std::optional<nat::PortProbeReport> report4, report6;
   auto probe = [&]() -> absl::Status {
     auto nl = net::NlSocket::Open();
     if (!nl.ok()) return nl.status();
     auto ips = net::ListLocalIps(*nl);
     if (!ips.ok()) return ips.status();
-    report = nat::ProbePort(port, targets, *ips);
-    return report.status();
+    for (auto [family_targets, out] : {std::pair{&v4_targets, &report4}, std::pair{&v6_targets, &report6}}) {
+      if (family_targets->empty()) continue;
+      auto r = nat::ProbePort(port, *family_targets, *ips);
+      if (!r.ok()) return r.status();
+      *out = *std::move(r);
+    }
+    return absl::OkStatus();
   };
   absl::Status s;
   if (netns.empty()) {
@@ -148,7 +159,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weftctl netcheck: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  const std::string out = json ? weftctl::NetcheckJson(port, *report).dump(2) + "\n" : weftctl::FormatNetcheck(port, *report);
+  std::string out;
+  if (json) {
+    nlohmann::json j = report4 ? weftctl::NetcheckJson(port, *report4) : nlohmann::json::object();
+    if (report6) j["ipv6"] = weftctl::NetcheckJson(port, *report6);
+    out = j.dump(2) + "\n";
+  } else {
+    if (report4) out = weftctl::FormatNetcheck(port, *report4);
+    if (report6) out += weftctl::FormatNetcheck(port, *report6, "IPv6");
+  }
   std::fwrite(out.data(), 1, out.size(), stdout);
-  return report->verdict.udp_blocked || report->verdict.hard() ? 1 : 0;
+  const nat::PortProbeReport& primary = report4 ? *report4 : *report6;
+  return primary.verdict.udp_blocked || primary.verdict.hard() ? 1 : 0;
 }

@@ -22,9 +22,9 @@ std::string Hairpin(const std::optional<bool>& h) { return h ? (*h ? "yes" : "no
 
 }  // namespace
 
-std::string FormatNetcheck(uint16_t port, const nat::PortProbeReport& r) {
+std::string FormatNetcheck(uint16_t port, const nat::PortProbeReport& r, const std::string& family) {
   const nat::Verdict& v = r.verdict;
-  std::string out = absl::StrCat("weft netcheck: WireGuard port ", port, "\n");
+  std::string out = absl::StrCat("weft netcheck: WireGuard port ", port, family.empty() ? "" : " over ", family, "\n");
   absl::StrAppend(&out, "  verdict:    ", Headline(v), "\n");
   absl::StrAppend(&out, "  reflexive:  ", v.reflexive ? v.reflexive->ToString() : "(none: differs per peer or unknown)", "\n");
   absl::StrAppend(&out, "  filtering:  ", v.filtering == nat::Filtering::kUnknown ? "not tested (no RFC 5780 server answered)" : std::string(nat::FilteringName(v.filtering)), "\n");

@@ -11,7 +11,8 @@ namespace weft::weftctl {
 
 // Like `tailscale netcheck`: verdict, reflexive endpoint of the port, hairpin, and one
 // line per STUN target with what it saw and how long it took.
-std::string FormatNetcheck(uint16_t port, const nat::PortProbeReport& report);
+// `family`: "" for IPv4 (the headline as always), "IPv6" for the IPv6 block.
+std::string FormatNetcheck(uint16_t port, const nat::PortProbeReport& report, const std::string& family = "");
 nlohmann::json NetcheckJson(uint16_t port, const nat::PortProbeReport& report);
 
 }  // namespace weft::weftctl

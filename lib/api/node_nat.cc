@@ -43,7 +43,16 @@ nat::NodeNat NodeNatOf(const v1::NodeInfo& node) {
     }
   }
   if (auto ip = net::IpAddress::Parse(r.public_ip()); ip.ok()) n.public_ip = *ip;
+  if (auto e = GlobalIpv6Of(node)) n.global_ipv6 = e->ip;
   return n;
+}
+
+std::optional<net::Endpoint> GlobalIpv6Of(const v1::NodeInfo& node) {
+  for (const auto& c : node.candidates()) {
+    if (c.type() != v1::CANDIDATE_TYPE_HOST) continue;
+    if (auto e = EndpointOf(c.endpoint()); e && e->ip.is_global_v6()) return e;
+  }
+  return std::nullopt;
 }
 
 v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& peer, bool initiate) {
@@ -57,6 +66,7 @@ v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& pee
                       (d.initiator == nat::Initiator::kBoth || d.initiator == nat::Initiator::kEither));
   p.set_reason(d.reason);
   p.set_local(d.use_host_candidates);
+  p.set_ipv6(d.ipv6);
   return p;
 }
 

@@ -15,6 +15,8 @@ v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& pee
 v1::NatReport NatReportOf(const nat::Verdict& v);
 // A wire endpoint, typed: an address that parses and a port 1..65535; else nullopt.
 std::optional<net::Endpoint> EndpointOf(const v1::Endpoint& e);
+// The node's first host candidate with a global IPv6 address (its WireGuard port there).
+std::optional<net::Endpoint> GlobalIpv6Of(const v1::NodeInfo& node);
 // The directive `self` gets for its pair with `peer` (the controller sends the same one;
 // an agent computes it itself while the controller's is on its way).
 v1::PairDirective DecideFor(const v1::NodeInfo& self, const v1::NodeInfo& peer);

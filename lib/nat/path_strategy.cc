@@ -56,6 +56,25 @@ Initiator Swap(Initiator i) {
   return i == Initiator::kA ? Initiator::kB : i == Initiator::kB ? Initiator::kA : i;
 }
 
+PathDecision DecidePathV4(const NodeNat& a, const NodeNat& b) {
+  const Class ca = ClassOf(a.nat), cb = ClassOf(b.nat);
+  if (ca == Class::kBlocked || cb == Class::kBlocked) {
+    const std::string who = ca == Class::kBlocked && cb == Class::kBlocked ? "both nodes"
+                            : ca == Class::kBlocked                         ? a.name
+                                                                            : b.name;
+    return Relay(PathKind::kRelayTcp, absl::StrCat("relayed over TCP: UDP is blocked at ", who));
+  }
+  // Behind one NAT (same public address): the site's own network connects them.
+  if (ca != Class::kPublic && cb != Class::kPublic && a.public_ip && a.public_ip == b.public_ip) {
+    return {PathKind::kDirect, Initiator::kEither, true,
+            absl::StrCat("direct over the local network: both behind the NAT at ", a.public_ip->ToString())};
+  }
+  if (ca <= cb) return Ordered(a, ca, b, cb);
+  PathDecision d = Ordered(b, cb, a, ca);
+  d.initiator = Swap(d.initiator);
+  return d;
+}
+
 }  // namespace
 
 absl::string_view PathKindName(PathKind k) {
@@ -79,21 +98,14 @@ absl::string_view InitiatorName(Initiator i) {
 }
 
 PathDecision DecidePath(const NodeNat& a, const NodeNat& b) {
-  const Class ca = ClassOf(a.nat), cb = ClassOf(b.nat);
-  if (ca == Class::kBlocked || cb == Class::kBlocked) {
-    const std::string who = ca == Class::kBlocked && cb == Class::kBlocked ? "both nodes"
-                            : ca == Class::kBlocked                         ? a.name
-                                                                            : b.name;
-    return Relay(PathKind::kRelayTcp, absl::StrCat("relayed over TCP: UDP is blocked at ", who));
-  }
-  // Behind one NAT (same public address): the site's own network connects them.
-  if (ca != Class::kPublic && cb != Class::kPublic && a.public_ip && a.public_ip == b.public_ip) {
-    return {PathKind::kDirect, Initiator::kEither, true,
-            absl::StrCat("direct over the local network: both behind the NAT at ", a.public_ip->ToString())};
-  }
-  if (ca <= cb) return Ordered(a, ca, b, cb);
-  PathDecision d = Ordered(b, cb, a, ca);
-  d.initiator = Swap(d.initiator);
+  PathDecision v4 = DecidePathV4(a, b);
+  if (v4.path == PathKind::kDirect || !a.global_ipv6 || !b.global_ipv6) return v4;
+  PathDecision d{PathKind::kDirect, Initiator::kBoth, false,
+                 absl::StrCat("direct over IPv6, both send first: both nodes have global IPv6 (",
+                              a.global_ipv6->ToString(), ", ", b.global_ipv6->ToString(),
+                              "), which a stateful firewall opens to each side's own first packets; over IPv4: ",
+                              v4.reason),
+                 /*ipv6=*/true};
   return d;
 }
 

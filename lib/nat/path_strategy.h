@@ -29,6 +29,7 @@ struct PathDecision {
   Initiator initiator = Initiator::kNone;
   bool use_host_candidates = false;  // same NAT: talk over the site's own addresses
   std::string reason;                // "relayed: both nodes behind endpoint-dependent NAT"
+  bool ipv6 = false;                 // direct over the nodes' global IPv6 addresses
   friend bool operator==(const PathDecision&, const PathDecision&) = default;
 };
 
@@ -41,8 +42,13 @@ struct NodeNat {
   Verdict nat;
   // The node's public address as STUN saw it (for hard NATs: the IP, whose port varies).
   std::optional<net::IpAddress> public_ip;
+  // A global IPv6 address of the node's (no NAT for IPv6; at most a stateful firewall).
+  std::optional<net::IpAddress> global_ipv6;
 };
 
+// The table, for IPv4; where it says relay and both nodes have global IPv6, direct over
+// IPv6 instead, both sending first: a stateful firewall lets in the answers to what its
+// side sent, so each side's first packets open its own (a simultaneous open).
 PathDecision DecidePath(const NodeNat& a, const NodeNat& b);
 
 }  // namespace weft::nat

@@ -73,5 +73,38 @@ TEST(PathStrategyTest, NodesBehindOneNatUseTheLocalNetwork) {
   EXPECT_NE(d.reason.find("198.51.100.25"), std::string::npos);
 }
 
+
+// IPv6 as a way around NAT: where IPv4 would be relayed and both have global IPv6, direct
+// over IPv6 with both sending first; where IPv4 is direct already, IPv4 as before.
+TEST(PathStrategyTest, GlobalIpv6OnBothSidesTurnsARelayedPairDirect) {
+  NodeNat hard = Node("a", Mapping::kEndpointDependent, Filtering::kAddressAndPortDependent, "198.51.100.23");
+  NodeNat hard2 = Node("b", Mapping::kEndpointDependent, Filtering::kAddressAndPortDependent, "198.51.100.27");
+  NodeNat blocked = Node("c", Mapping::kUnknown, Filtering::kUnknown, nullptr, true);
+  NodeNat easy = Node("d", Mapping::kEndpointIndependent, Filtering::kAddressAndPortDependent, "198.51.100.21");
+  NodeNat easy2 = Node("e", Mapping::kEndpointIndependent, Filtering::kAddressAndPortDependent, "198.51.100.29");
+  EXPECT_EQ(DecidePath(hard, hard2).path, PathKind::kRelayUdp) << "no IPv6: today's table";
+  hard.global_ipv6 = *net::IpAddress::Parse("2001:db8:2::2");
+  EXPECT_EQ(DecidePath(hard, hard2).path, PathKind::kRelayUdp) << "IPv6 on one side only";
+  hard2.global_ipv6 = *net::IpAddress::Parse("2001:db8:3::2");
+  for (const auto& [a, b] : {std::pair{hard, hard2}, std::pair{hard2, hard}}) {
+    const PathDecision d = DecidePath(a, b);
+    EXPECT_EQ(d.path, PathKind::kDirect) << d.reason;
+    EXPECT_EQ(d.initiator, Initiator::kBoth);
+    EXPECT_TRUE(d.ipv6);
+    EXPECT_NE(d.reason.find("direct over IPv6"), std::string::npos) << d.reason;
+    EXPECT_NE(d.reason.find("over IPv4: relayed: both nodes behind endpoint-dependent NAT"), std::string::npos)
+        << d.reason;
+  }
+  // UDP blocked over IPv4 (a firewall of the IPv4 path): IPv6 is tried all the same.
+  blocked.global_ipv6 = *net::IpAddress::Parse("2001:db8:4::2");
+  EXPECT_TRUE(DecidePath(blocked, hard).ipv6);
+  // Direct over IPv4 already: stays IPv4.
+  easy.global_ipv6 = *net::IpAddress::Parse("2001:db8:5::2");
+  easy2.global_ipv6 = *net::IpAddress::Parse("2001:db8:6::2");
+  const PathDecision d = DecidePath(easy, easy2);
+  EXPECT_EQ(d.path, PathKind::kDirect);
+  EXPECT_FALSE(d.ipv6) << d.reason;
+}
+
 }  // namespace
 }  // namespace weft::nat

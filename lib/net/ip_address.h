@@ -25,6 +25,8 @@ class IpAddress {
 
   Family family() const { return family_; }
   bool is_v4() const { return family_ == Family::kV4; }
+  // IPv6 global unicast (2000::/3): reachable across the internet, no NAT in between.
+  bool is_global_v6() const { return !is_v4() && (bytes_[0] & 0xe0) == 0x20; }
   int bit_length() const { return is_v4() ? 32 : 128; }
   int byte_length() const { return is_v4() ? 4 : 16; }
   int af() const;  // AF_INET or AF_INET6

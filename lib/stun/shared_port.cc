@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
 #include "lib/stun/stun_message.h"
 
 namespace weft::stun {
@@ -29,20 +30,50 @@ uint32_t Sum16(const uint8_t* p, size_t n, uint32_t sum) {
 // The source address the kernel would pick for `dst`: connect a UDP socket (no packet
 // is sent) and ask.
 absl::StatusOr<net::IpAddress> SourceFor(const net::IpAddress& dst) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int fd = socket(dst.af(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus(errno, "route lookup socket");
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(9);
-  std::memcpy(&sa.sin_addr, dst.bytes(), 4);
-  sockaddr_in local{};
+  sockaddr_storage sa{}, local{};
+  socklen_t sa_len = 0;
+  if (dst.is_v4()) {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&sa);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(9);
+    std::memcpy(&s4->sin_addr, dst.bytes(), 4);
+    sa_len = sizeof(sockaddr_in);
+  } else {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(9);
+    std::memcpy(&s6->sin6_addr, dst.bytes(), 16);
+    sa_len = sizeof(sockaddr_in6);
+  }
   socklen_t len = sizeof(local);
-  int r = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  int r = connect(fd, reinterpret_cast<sockaddr*>(&sa), sa_len);
   if (r == 0) r = getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
   int e = errno;
   close(fd);
   if (r != 0) return ErrnoStatus(e, absl::StrCat("no route to ", dst.ToString()));
-  return net::IpAddress::FromBytes(net::Family::kV4, reinterpret_cast<uint8_t*>(&local.sin_addr));
+  if (dst.is_v4()) {
+    return net::IpAddress::FromBytes(net::Family::kV4, reinterpret_cast<uint8_t*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr));
+  }
+  return net::IpAddress::FromBytes(net::Family::kV6, reinterpret_cast<uint8_t*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr));
+}
+
+// A raw socket of `family` for UDP, with `filter` attached before anything is read.
+absl::StatusOr<int> FilteredRawSocket(int family, std::vector<sock_filter> filter, int flags) {
+  int fd = socket(family, SOCK_RAW | SOCK_CLOEXEC | flags, IPPROTO_UDP);
+  if (fd < 0) return ErrnoStatus(errno, "raw socket (needs CAP_NET_RAW)");
+  sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0) {
+    int e = errno;
+    close(fd);
+    return ErrnoStatus(e, "attach socket filter");
+  }
+  // Whatever arrived between socket() and the filter was not filtered: drop it.
+  char junk[2048];
+  while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
+  }
+  return fd;
 }
 
 }  // namespace
@@ -68,6 +99,19 @@ std::vector<sock_filter> StunPortFilter(uint16_t port) {
   };
 }
 
+std::vector<sock_filter> StunPortFilter6(uint16_t port) {
+  // An IPv6 raw socket's filter sees the datagram from its UDP header on (the kernel has
+  // taken the IPv6 header and its extensions off), and only unfragmented ones.
+  return {
+      BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 2),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 12),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kMagicCookie, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0xffff),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+}
+
 std::vector<uint8_t> BuildUdpDatagram(const net::Endpoint& src, const net::Endpoint& dst,
                                       absl::Span<const uint8_t> payload) {
   const size_t len = 8 + payload.size();
@@ -79,10 +123,11 @@ std::vector<uint8_t> BuildUdpDatagram(const net::Endpoint& src, const net::Endpo
   d[4] = static_cast<uint8_t>(len >> 8);
   d[5] = static_cast<uint8_t>(len);
   std::memcpy(d.data() + 8, payload.data(), payload.size());
-  // Checksum over the IPv4 pseudo-header (RFC 768).
+  // Checksum over the pseudo-header: IPv4's (RFC 768) or IPv6's (RFC 8200 8.1), whose
+  // sums of these fields are the same but for the addresses' lengths.
   uint32_t sum = 0;
-  sum = Sum16(src.ip.bytes(), 4, sum);
-  sum = Sum16(dst.ip.bytes(), 4, sum);
+  sum = Sum16(src.ip.bytes(), static_cast<size_t>(src.ip.byte_length()), sum);
+  sum = Sum16(dst.ip.bytes(), static_cast<size_t>(dst.ip.byte_length()), sum);
   sum += IPPROTO_UDP;
   sum += static_cast<uint32_t>(len);
   sum = Sum16(d.data(), d.size(), sum);
@@ -95,66 +140,78 @@ std::vector<uint8_t> BuildUdpDatagram(const net::Endpoint& src, const net::Endpo
 }
 
 absl::StatusOr<SharedPortStun> SharedPortStun::Open(uint16_t port) {
-  int rx = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP);
-  if (rx < 0) return ErrnoStatus(errno, "raw socket (receive; needs CAP_NET_RAW)");
-  std::vector<sock_filter> prog = StunPortFilter(port);
-  sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
-  if (setsockopt(rx, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) != 0) {
-    int e = errno;
+  ASSIGN_OR_RETURN(const int rx, FilteredRawSocket(AF_INET, StunPortFilter(port), SOCK_NONBLOCK));
+  // The send sockets must never receive: an empty filter drops everything.
+  auto tx = FilteredRawSocket(AF_INET, {BPF_STMT(BPF_RET | BPF_K, 0)}, 0);
+  if (!tx.ok()) {
     close(rx);
-    return ErrnoStatus(e, "attach STUN filter");
+    return tx.status();
   }
-  // Whatever arrived between socket() and the filter was not filtered: drop it.
-  char junk[2048];
-  while (recv(rx, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
+  SharedPortStun s(*tx, rx, port);
+  // IPv6 where the node has it (a kernel without IPv6 simply has no IPv6 STUN).
+  if (auto rx6 = FilteredRawSocket(AF_INET6, StunPortFilter6(port), SOCK_NONBLOCK); rx6.ok()) {
+    if (auto tx6 = FilteredRawSocket(AF_INET6, {BPF_STMT(BPF_RET | BPF_K, 0)}, 0); tx6.ok()) {
+      s.tx6_fd_ = *tx6;
+      s.rx6_fd_ = *rx6;
+    } else {
+      close(*rx6);
+    }
   }
-  int tx = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP);
-  if (tx < 0) {
-    int e = errno;
-    close(rx);
-    return ErrnoStatus(e, "raw socket (send)");
-  }
-  // The send socket must never receive: an empty filter drops everything.
-  sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
-  sock_fprog none{1, &drop};
-  setsockopt(tx, SOL_SOCKET, SO_ATTACH_FILTER, &none, sizeof(none));
-  return SharedPortStun(tx, rx, port);
+  return s;
 }
 
 SharedPortStun::SharedPortStun(SharedPortStun&& other) noexcept
-    : tx_fd_(std::exchange(other.tx_fd_, -1)), rx_fd_(std::exchange(other.rx_fd_, -1)), port_(other.port_) {}
+    : tx_fd_(std::exchange(other.tx_fd_, -1)),
+      rx_fd_(std::exchange(other.rx_fd_, -1)),
+      tx6_fd_(std::exchange(other.tx6_fd_, -1)),
+      rx6_fd_(std::exchange(other.rx6_fd_, -1)),
+      port_(other.port_) {}
 
 SharedPortStun::~SharedPortStun() {
-  if (tx_fd_ >= 0) close(tx_fd_);
-  if (rx_fd_ >= 0) close(rx_fd_);
+  for (int fd : {tx_fd_, rx_fd_, tx6_fd_, rx6_fd_}) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 absl::Status SharedPortStun::Send(absl::Span<const uint8_t> payload, const net::Endpoint& to, int ttl) {
-  if (!to.ip.is_v4()) return absl::UnimplementedError("shared-port STUN is IPv4 only");
+  const bool v4 = to.ip.is_v4();
+  if (!v4 && tx6_fd_ < 0) return absl::UnavailableError("no IPv6 here: shared-port STUN over IPv6 is off");
   auto src = SourceFor(to.ip);
   if (!src.ok()) return src.status();
   std::vector<uint8_t> dgram = BuildUdpDatagram({*src, port_}, to, payload);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  std::memcpy(&sa.sin_addr, to.ip.bytes(), 4);
-  // The TTL rides on the datagram (a control message), not on the socket.
+  sockaddr_storage sa{};
+  socklen_t sa_len = 0;
+  if (v4) {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&sa);
+    s4->sin_family = AF_INET;
+    std::memcpy(&s4->sin_addr, to.ip.bytes(), 4);
+    sa_len = sizeof(sockaddr_in);
+  } else {
+    // The port field of a raw socket's address must be 0 (or the protocol): the UDP
+    // header in the payload carries the ports.
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa);
+    s6->sin6_family = AF_INET6;
+    std::memcpy(&s6->sin6_addr, to.ip.bytes(), 16);
+    sa_len = sizeof(sockaddr_in6);
+  }
+  // The TTL (hop limit) rides on the datagram (a control message), not on the socket.
   iovec iov{dgram.data(), dgram.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_name = &sa;
-  msg.msg_namelen = sizeof(sa);
+  msg.msg_namelen = sa_len;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   if (ttl > 0) {
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_TTL;
+    c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+    c->cmsg_type = v4 ? IP_TTL : IPV6_HOPLIMIT;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &ttl, sizeof(int));
   }
-  if (sendmsg(tx_fd_, &msg, 0) < 0) return ErrnoStatus(errno, absl::StrCat("send STUN to ", to.ToString()));
+  if (sendmsg(v4 ? tx_fd_ : tx6_fd_, &msg, 0) < 0) return ErrnoStatus(errno, absl::StrCat("send STUN to ", to.ToString()));
   return absl::OkStatus();
 }
 
@@ -176,10 +233,27 @@ absl::StatusOr<SharedPortStun::Datagram> SharedPortStun::Receive(std::chrono::mi
       d.payload.assign(buf + ihl + 8, buf + ihl + udp_len);
       return d;
     }
+    if (rx6_fd_ >= 0) {
+      // IPv6: the datagram from its UDP header on; the source address from recvfrom.
+      sockaddr_in6 from{};
+      socklen_t from_len = sizeof(from);
+      n = recvfrom(rx6_fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return ErrnoStatus(errno, "receive STUN (IPv6)");
+      if (n >= 8 && from.sin6_family == AF_INET6) {
+        const size_t udp_len = static_cast<size_t>(buf[4] << 8 | buf[5]);
+        if (udp_len < 8 || udp_len > static_cast<size_t>(n)) continue;
+        Datagram d;
+        d.from.ip = net::IpAddress::FromBytes(net::Family::kV6, reinterpret_cast<const uint8_t*>(&from.sin6_addr));
+        d.from.port = static_cast<uint16_t>(buf[0] << 8 | buf[1]);
+        d.payload.assign(buf + 8, buf + udp_len);
+        return d;
+      }
+      if (n > 0) continue;
+    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return absl::DeadlineExceededError("no STUN datagram");
-    pollfd p{rx_fd_, POLLIN, 0};
-    poll(&p, 1, static_cast<int>(left.count()));
+    pollfd p[2] = {{rx_fd_, POLLIN, 0}, {rx6_fd_, POLLIN, 0}};
+    poll(p, rx6_fd_ >= 0 ? 2 : 1, static_cast<int>(left.count()));
   }
 }
 

@@ -7,7 +7,8 @@
 // UDP datagrams for that port whose payload carries the STUN magic cookie; the owner
 // still receives its own traffic (and ignores the STUN answers: WireGuard drops
 // anything that is not one of its four message types). The technique of Netbird's
-// sharedsock and wireguard-tools' contrib/nat-hole-punching. IPv4.
+// sharedsock and wireguard-tools' contrib/nat-hole-punching. IPv4, and IPv6 where the
+// node has it (a raw IPv6 socket sees datagrams from their UDP header on).
 #ifndef WEFT_LIB_STUN_SHARED_PORT_H_
 #define WEFT_LIB_STUN_SHARED_PORT_H_
 
@@ -27,7 +28,11 @@ namespace weft::stun {
 // word 1 == magic cookie. Exposed for tests.
 std::vector<::sock_filter> StunPortFilter(uint16_t port);
 
-// The UDP header (with checksum) + payload for `src` → `dst` (pure; tests use it).
+// The same for an IPv6 raw socket, whose filter sees the UDP header at offset 0.
+std::vector<::sock_filter> StunPortFilter6(uint16_t port);
+
+// The UDP header (with checksum, over IPv4's or IPv6's pseudo-header) + payload for
+// `src` → `dst`, both of one family (pure; tests use it).
 std::vector<uint8_t> BuildUdpDatagram(const net::Endpoint& src, const net::Endpoint& dst,
                                       absl::Span<const uint8_t> payload);
 
@@ -53,12 +58,15 @@ class SharedPortStun {
   absl::StatusOr<Datagram> Receive(std::chrono::milliseconds timeout);
 
   int receive_fd() const { return rx_fd_; }
+  bool has_ipv6() const { return rx6_fd_ >= 0; }
   uint16_t port() const { return port_; }
 
  private:
   SharedPortStun(int tx, int rx, uint16_t port) : tx_fd_(tx), rx_fd_(rx), port_(port) {}
   int tx_fd_ = -1;
   int rx_fd_ = -1;
+  int tx6_fd_ = -1;  // -1: no IPv6 on this node
+  int rx6_fd_ = -1;
   uint16_t port_ = 0;
 };
 

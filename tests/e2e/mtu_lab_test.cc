@@ -2,6 +2,7 @@
 // a lower link further on (a router's WAN of 1280-1492 that drops ICMP "fragmentation
 // needed", as so many do) is found by probing through the tunnel, per peer, and put on
 // the routes to that peer's pods: full-size TCP crosses it, direct and relayed, both ways.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -17,6 +18,11 @@ constexpr char kTools[] = "turnserver wireguard-go python3";
 constexpr int kTenMiB = 10 * 1024 * 1024;
 const std::string kScripts = WEFT_MTU_SCRIPTS;
 
+// The lab's pods are dual-stack: the first address IPv4, the second IPv6.
+std::string PodAddress(LabCluster& c, const std::string& node, int family) {
+  return family == 6 ? c.PodIps(node).at(1) : c.PodIp(node);
+}
+
 int DeviceMtu(LabCluster& c, const std::string& node) {
   std::string out;
   c.lab().ns("n-" + node).Exec("cat /sys/class/net/" + c.WireGuardName(node) + "/mtu 2>/dev/null || "
@@ -27,30 +33,34 @@ int DeviceMtu(LabCluster& c, const std::string& node) {
 
 // `bytes` over TCP from `from`'s pod to `to`'s, `delay` seconds between 64 KiB chunks
 // (0: full speed); what arrived. Gives up after `stall` seconds without progress.
+// `family` 6: to the pod's IPv6 address.
 int64_t Transfer(LabCluster& c, const std::string& from, const std::string& to, int64_t bytes, int stall = 15,
-                 double delay = 0) {
+                 double delay = 0, int family = 4) {
   std::string got;
   std::thread sink([&] { c.Pod(to).Exec(absl::StrCat("python3 ", kScripts, "/tcp_sink.py 5201 ", stall), &got); });
-  (void)c.Pod(from).Exec(absl::StrCat("python3 ", kScripts, "/tcp_source.py ", c.PodIp(to), " 5201 ", bytes, " ",
-                                      stall, " ", delay));
+  (void)c.Pod(from).Exec(absl::StrCat("python3 ", kScripts, "/tcp_source.py ", PodAddress(c, to, family), " 5201 ",
+                                      bytes, " ", stall, " ", delay));
   sink.join();
   return std::atoll(got.c_str());
 }
 
 // One datagram of `size` bytes (DF) from `from`'s pod to `to`'s: the size that arrived, 0: none.
-int Datagram(LabCluster& c, const std::string& from, const std::string& to, int size) {
+int Datagram(LabCluster& c, const std::string& from, const std::string& to, int size, int family = 4) {
   std::string got;
-  std::thread recv([&] { c.Pod(to).Exec(absl::StrCat("python3 ", kScripts, "/udp_probe.py recv 5202 3"), &got); });
+  std::thread recv([&] {
+    c.Pod(to).Exec(absl::StrCat("python3 ", kScripts, "/udp_probe.py recv 5202 3 ", family), &got);
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  (void)c.Pod(from).Exec(absl::StrCat("python3 ", kScripts, "/udp_probe.py send ", c.PodIp(to), " 5202 ", size));
+  (void)c.Pod(from).Exec(
+      absl::StrCat("python3 ", kScripts, "/udp_probe.py send ", PodAddress(c, to, family), " 5202 ", size));
   recv.join();
   return std::atoi(got.c_str());
 }
 
 // The route MTU on `node` towards `peer`'s pods (0: none, the device's applies).
-int RouteMtu(LabCluster& c, const std::string& node, const std::string& peer) {
+int RouteMtu(LabCluster& c, const std::string& node, const std::string& peer, int family = 4) {
   std::string out;
-  c.lab().ns("n-" + node).Exec("ip -4 route get " + c.PodIp(peer), &out);
+  c.lab().ns("n-" + node).Exec(absl::StrCat("ip -", family, " route get ", PodAddress(c, peer, family)), &out);
   if (auto p = out.find(" mtu "); p != std::string::npos) return std::atoi(out.c_str() + p + 5);
   return 0;
 }
@@ -110,6 +120,7 @@ absl::StatusOr<std::unique_ptr<LabCluster>> LowWanLab(int wan_mtu, const std::ve
       {"name": "dc", "nat": "none", "nodes": ["dc1"]}]})"));
   if (!spec.ok()) return spec.status();
   ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft", 1};
+  bin.cluster_cidr = "10.244.0.0/16,fd00:10:244::/56";  // dual-stack pods
   auto c = LabCluster::Create(*spec, bin, /*start_agents=*/false);
   if (!c.ok()) return c.status();
   for (const char* n : {"dc1", "h2", "l1", "lh1", "lt1"}) {
@@ -164,6 +175,21 @@ TEST_P(LowWanTest, FullSizeTrafficCrossesIt) {
     EXPECT_EQ(Transfer(cluster, p.b, p.a, kTenMiB), kTenMiB) << cluster.AgentLog(p.b);
     EXPECT_EQ(Datagram(cluster, p.a, p.b, ab_mtu), ab_mtu);
     EXPECT_EQ(Datagram(cluster, p.b, p.a, ba_mtu), ba_mtu);
+    // IPv6 pods through the same tunnel: the route carries the path MTU too (IPv6's
+    // minimum of 1280 at least).
+    const int ab6 = RouteMtu(cluster, p.a, p.b, 6);
+    if (std::string(p.path) != "relay-tcp") {
+      EXPECT_EQ(ab6, ab_mtu < DeviceMtu(cluster, p.a) ? std::max(ab_mtu, 1280) : 0);
+    }
+    if (ab_mtu < 1280 && std::string(p.path) != "relay-tcp") {
+      // Below IPv6's minimum: IPv6 pods' full-size packets need the underlay to fragment.
+      std::printf("WAN %d, %s: path MTU %d is below IPv6's 1280\n", wan, p.path, ab_mtu);
+      continue;
+    }
+    EXPECT_EQ(Transfer(cluster, p.a, p.b, kTenMiB, 15, 0, 6), kTenMiB) << "IPv6\n" << cluster.AgentLog(p.a);
+    EXPECT_EQ(Transfer(cluster, p.b, p.a, kTenMiB, 15, 0, 6), kTenMiB) << "IPv6\n" << cluster.AgentLog(p.b);
+    const int v6_size = ab6 > 0 ? ab6 : DeviceMtu(cluster, p.a);
+    EXPECT_EQ(Datagram(cluster, p.a, p.b, v6_size, 6), v6_size) << "IPv6";
   }
 }
 

@@ -2,7 +2,8 @@
 // inbound UDP (easy-open), where a peer's first packet arriving before the node's own
 // would make the router bind its public port to that packet (seeds/004). Each pair the
 // table makes direct must be direct in WireGuard within 5 s of both agents knowing each
-// other, every run.
+// other, every run. And a pair relayed over IPv4 that has global IPv6 on both sides,
+// behind stateful firewalls: direct over IPv6, every run.
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -122,7 +123,10 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"ConeToEasyOpen", R"([{"name": "sa", "nat": "cone", "nodes": ["a"]},
                                   {"name": "sb", "nat": "easy-open", "nodes": ["b"]}])"},
         Row{"EasyToEasy", R"([{"name": "sa", "nat": "easy", "nodes": ["a"]},
-                              {"name": "sb", "nat": "easy", "nodes": ["b"]}])"}),
+                              {"name": "sb", "nat": "easy", "nodes": ["b"]}])"},
+        // Relayed over IPv4 (both hard), direct over IPv6 through two stateful firewalls.
+        Row{"HardWithIpv6ToHardWithIpv6", R"([{"name": "sa", "nat": "hard", "ipv6": "global", "nodes": ["a"]},
+                                              {"name": "sb", "nat": "hard", "ipv6": "global", "nodes": ["b"]}])"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

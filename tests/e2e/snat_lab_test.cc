@@ -185,7 +185,7 @@ TEST_F(SnatLabTest, RowB_UninstallLeavesTheNodeClean) {
   EXPECT_NE(out.find("deleted nftables table ip weft-snat"), std::string::npos) << out;
   const std::string tables = Nft("k1", "nft list tables");
   EXPECT_EQ(tables.find("weft-snat"), std::string::npos) << tables;
-  EXPECT_EQ(tables.find("table ip weft\n"), std::string::npos) << tables;
+  EXPECT_EQ(tables.find("table inet weft\n"), std::string::npos) << tables;
   EXPECT_NE(tables.find("nodesnat"), std::string::npos) << "the node's own rules stay";
   EXPECT_EQ(Nft("k1", "ip link show " + cluster_->WireGuardName("k1") + " 2>&1").find("state"), std::string::npos);
   EXPECT_NE(out.find("10-weft.conflist"), std::string::npos) << out;

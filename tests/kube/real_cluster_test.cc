@@ -446,6 +446,7 @@ TEST_F(RealClusterTest, ChartOnARealApiServerThroughAServiceWithLeaderFailuresAn
     lab_->ns("n-" + n).Exec("ip -o link show", &links);
     lab_->ns("n-" + n).Exec("nft list tables", &tables);
     EXPECT_EQ(links.find(absl::StrCat("rk", getpid() % 10000, n)), std::string::npos) << n << ": WireGuard device left\n" << Slurp(d + "/agent.log");
+    EXPECT_EQ(tables.find("table inet weft"), std::string::npos) << n << ": nftables table left";
     EXPECT_EQ(tables.find("table ip weft"), std::string::npos) << n << ": nftables table left";
     EXPECT_FALSE(std::filesystem::exists(d + "/net.d/10-weft.conflist")) << n << ": conflist left";
     EXPECT_FALSE(std::filesystem::exists(d + "/bin/weft")) << n << ": weft-cni left";

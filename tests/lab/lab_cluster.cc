@@ -155,7 +155,7 @@ absl::Status LabCluster::StartController() {
   }
   std::vector<std::string> args{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
                                "--tls-key", dir_ + "/controller.key", "--join-token-file",
-                               dir_ + "/token", "--cluster-cidr", "10.244.0.0/16", "--state-file",
+                               dir_ + "/token", "--cluster-cidr", bin_.cluster_cidr, "--state-file",
                                dir_ + "/controller.state", "--status-listen", "127.0.0.1:7080"};
   args.insert(args.end(), relay_args.begin(), relay_args.end());
   controller_ = std::make_unique<ChildProcess>(lab_->ns("host").path(), args, dir_ + "/controller.log");
@@ -276,8 +276,13 @@ absl::Status LabCluster::AddPod(const std::string& node) {
   if (lab_->ns("n-" + node).Exec(cmd, &out) != 0) return absl::InternalError(absl::StrCat("weft-cni ADD on ", node, ": ", out));
   auto r = nlohmann::json::parse(out, nullptr, false);
   if (!r.is_object() || !r.contains("ips")) return absl::InternalError("weft-cni printed no result: " + out);
-  std::string a = r["ips"][0]["address"];
-  pod_ip_[node] = a.substr(0, a.find('/'));
+  pod_ips_[node].clear();
+  for (const auto& ip : r["ips"]) {
+    if (!ip.contains("address") || !ip["address"].is_string()) continue;
+    const std::string a = ip["address"];
+    pod_ips_[node].push_back(a.substr(0, a.find('/')));
+  }
+  if (pod_ips_[node].empty()) return absl::InternalError("weft-cni gave the pod no address: " + out);
   return absl::OkStatus();
 }
 

@@ -25,6 +25,9 @@ struct ClusterBinaries {
   std::string relay;
   std::string relay_kind;  // "weft" or "coturn"
   int relay_count = 1;     // relays at 198.51.100.200:3478, :3479, ...
+  // The controller's --cluster-cidr: "10.244.0.0/16"; dual-stack with an IPv6 one beside
+  // it (each node gets a /64 of it), IPv6-only with that alone.
+  std::string cluster_cidr = "10.244.0.0/16";
 };
 
 // From ping's summary ("80 packets transmitted, 71 received"): how many of `sent` were
@@ -43,7 +46,9 @@ class LabCluster {
   // The cluster's files: "token" (the join token), "ca.crt" (the controller's CA), ...
   std::string File(const std::string& name) const { return dir_ + "/" + name; }
   std::vector<std::string> nodes() const;
-  std::string PodIp(const std::string& node) const { return pod_ip_.at(node); }
+  // The pod's first address (IPv4 in a dual-stack cluster), and all of them.
+  std::string PodIp(const std::string& node) const { return pod_ips_.at(node).at(0); }
+  const std::vector<std::string>& PodIps(const std::string& node) const { return pod_ips_.at(node); }
   const testing::TestNetns& Pod(const std::string& node) const { return *pods_.at(node); }
   // Pings `ip` from `node`'s pod until one answer or `seconds` pass (bounded).
   bool PodPing(const std::string& node, const std::string& ip, int seconds) const;
@@ -99,7 +104,7 @@ class LabCluster {
   std::map<std::string, std::unique_ptr<ChildProcess>> sidecars_;
   std::map<std::string, std::string> wg_name_;
   std::map<std::string, std::unique_ptr<testing::TestNetns>> pods_;
-  std::map<std::string, std::string> pod_ip_;
+  std::map<std::string, std::vector<std::string>> pod_ips_;
 };
 
 }  // namespace weft::lab

@@ -19,7 +19,7 @@
 namespace weft::lab {
 namespace {
 
-net::IpAddress V4(const std::string& s) { return *net::IpAddress::Parse(s); }
+net::IpAddress Ip(const std::string& s) { return *net::IpAddress::Parse(s); }
 
 }  // namespace
 
@@ -66,6 +66,9 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
     ASSIGN_OR_RETURN(site.nat, ParseNatKind(s.value("nat", "easy")));
     site.node_snat_random = s.value("node_snat", "") == "random-fully";
     site.wan_mtu = s.value("wan_mtu", 0);
+    const std::string v6 = s.value("ipv6", "none");
+    if (v6 != "none" && v6 != "global") return absl::InvalidArgumentError("ipv6: none or global");
+    site.ipv6 = v6 == "global";
     if (site.wan_mtu != 0 && (site.wan_mtu < 576 || site.wan_mtu > 1500)) {
       return absl::InvalidArgumentError("wan_mtu: 576..1500");
     }
@@ -101,8 +104,14 @@ NatLab::~NatLab() {
 const testing::TestNetns& NatLab::ns(const std::string& role) const { return *ns_.at(role); }
 net::IpAddress NatLab::NodeIp(const std::string& node) const { return node_ip_.at(node); }
 net::IpAddress NatLab::WanIp(const std::string& site) const { return wan_ip_.at(site); }
-net::IpAddress NatLab::HostIp() const { return V4("198.51.100.200"); }
+net::IpAddress NatLab::HostIp() const { return Ip("198.51.100.200"); }
+net::IpAddress NatLab::HostIp6() const { return Ip("2001:db8::200"); }
+std::optional<net::IpAddress> NatLab::NodeIp6(const std::string& node) const {
+  if (auto it = node_ip6_.find(node); it != node_ip6_.end()) return it->second;
+  return std::nullopt;
+}
 std::vector<net::Endpoint> NatLab::StunTargets() const { return stun_; }
+net::Endpoint NatLab::StunTarget6() const { return {Ip("2001:db8::11"), 3478}; }
 
 absl::Status NatLab::Run(const std::string& role, const std::string& cmd) {
   std::string out;
@@ -158,16 +167,42 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
   return Run(role, absl::StrCat("nft -f ", file));
 }
 
+absl::Status NatLab::ApplyFirewall6(const std::string& site) {
+  // Stateful, as IPv6 home and cloud routers are (RFC 6092): the LAN's flows may answer;
+  // new flows from the WAN are dropped, ICMPv6 excepted (errors and echo, RFC 4890).
+  const std::string rules =
+      "table ip6 weftlab6\ndelete table ip6 weftlab6\n"
+      "table ip6 weftlab6 {\n"
+      "  chain lab_filter6 { type filter hook forward priority filter; policy accept;\n"
+      "    ct state established,related accept\n"
+      "    iifname \"wan0\" meta l4proto ipv6-icmp accept\n"
+      "    iifname \"wan0\" drop\n  }\n"
+      "  chain lab_input6 { type filter hook input priority filter; policy accept;\n"
+      "    iifname \"wan0\" ct state new meta l4proto != ipv6-icmp drop\n  }\n}\n";
+  const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft6");
+  FILE* f = fopen(file.c_str(), "w");
+  if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
+  fputs(rules.c_str(), f);
+  fclose(f);
+  return Run("r-" + site, absl::StrCat("nft -f ", file));
+}
+
 absl::Status NatLab::Build(const LabSpec& spec) {
   char tmpl[] = "/tmp/weft-lab-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("lab: mkdtemp");
   tmp_dir_ = tmpl;
-  auto add_ns = [&](const std::string& role) { ns_[role] = std::make_unique<testing::TestNetns>(role); };
-  add_ns("inet");
+  // No duplicate address detection in the lab: addresses (link-local ones too, which
+  // neighbour discovery needs) are usable at once, not a second or two later.
+  auto add_ns = [&](const std::string& role) -> absl::Status {
+    ns_[role] = std::make_unique<testing::TestNetns>(role);
+    return Run(role, "sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0");
+  };
+  RETURN_IF_ERROR(add_ns("inet"));
   // The internet is a bridge (198.51.100.0/24) and, for routers behind a carrier hop, a
   // router: inet forwards between the bridge and their links (203.0.113.0/24).
   RETURN_IF_ERROR(Run("inet", "ip link add br0 type bridge && ip link set br0 up && "
-                              "ip addr add 198.51.100.1/24 dev br0 && sysctl -qw net.ipv4.ip_forward=1"));
+                              "ip addr add 198.51.100.1/24 dev br0 && sysctl -qw net.ipv4.ip_forward=1 && "
+                              "ip addr add 2001:db8::1/64 dev br0 nodad && sysctl -qw net.ipv6.conf.all.forwarding=1"));
   int port_no = 0;
   auto attach = [&](const std::string& role, const std::string& ifname) -> absl::Status {
     const std::string port = absl::StrCat("p", port_no++);
@@ -175,15 +210,24 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     RETURN_IF_ERROR(Run("inet", absl::StrCat("ip link set ", port, " master br0")));
     return Run(role, absl::StrCat("ip route add 203.0.113.0/24 via 198.51.100.1 dev ", ifname, " onlink"));
   };
+  // An IPv6 address; on the bridge (2001:db8::/64) also the route to the sites' prefixes,
+  // which inet routes.
+  auto add6 = [&](const std::string& role, const std::string& ifname, const std::string& ip) {
+    const bool on_bridge = ip.rfind("2001:db8::", 0) == 0;
+    return Run(role, absl::StrCat("ip addr add ", ip, "/64 dev ", ifname, " nodad",
+                                  on_bridge ? absl::StrCat(" && ip -6 route add 2001:db8::/32 via 2001:db8::1 dev ", ifname)
+                                            : std::string()));
+  };
 
   // STUN servers: real coturn, distinct addresses and ports.
-  add_ns("stun");
+  RETURN_IF_ERROR(add_ns("stun"));
   RETURN_IF_ERROR(attach("stun", "eth0"));
+  RETURN_IF_ERROR(add6("stun", "eth0", "2001:db8::11"));
   for (int i = 0; i < spec.stun_servers; ++i) {
     const std::string ip = absl::StrCat("198.51.100.", 11 + i);
     const uint16_t port = static_cast<uint16_t>(3478 + i);
     RETURN_IF_ERROR(Run("stun", absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
-    stun_.push_back({V4(ip), port});
+    stun_.push_back({Ip(ip), port});
     // The first server also listens on an alternate address, for RFC 5780 tests.
     const std::string alt = "198.51.100.14";
     if (i == 0) RETURN_IF_ERROR(Run("stun", absl::StrCat("ip addr add ", alt, "/24 dev eth0")));
@@ -201,6 +245,8 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       if (i == 0) {
         args.push_back("--listening-ip");
         args.push_back(alt.c_str());
+        args.push_back("--listening-ip");  // and on the IPv6 internet
+        args.push_back("2001:db8::11");
       }
       for (const char* a : {"-p", p.c_str(), "--relay-ip", ip.c_str(), "--no-tls", "--no-dtls", "--no-cli",
                             "--pidfile", pid_file.c_str(), "--log-file", "stdout", "--simple-log"}) {
@@ -215,25 +261,31 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     coturn_.push_back(pid);
   }
 
-  add_ns("host");
+  RETURN_IF_ERROR(add_ns("host"));
   RETURN_IF_ERROR(attach("host", "eth0"));
   RETURN_IF_ERROR(Run("host", "ip addr add 198.51.100.200/24 dev eth0"));
+  RETURN_IF_ERROR(add6("host", "eth0", "2001:db8::200"));
 
   for (size_t i = 0; i < spec.sites.size(); ++i) {
     const SiteSpec& site = spec.sites[i];
     if (site.nat == NatKind::kNone) {
       for (size_t k = 0; k < site.nodes.size(); ++k) {
         const std::string role = "n-" + site.nodes[k];
-        add_ns(role);
+        RETURN_IF_ERROR(add_ns(role));
         RETURN_IF_ERROR(attach(role, "eth0"));
         const std::string ip = absl::StrCat("198.51.100.", 100 + 10 * i + k);
         RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
-        node_ip_[site.nodes[k]] = V4(ip);
+        node_ip_[site.nodes[k]] = Ip(ip);
+        if (site.ipv6) {
+          const std::string ip6 = absl::StrCat("2001:db8::", 100 + 10 * i + k);
+          RETURN_IF_ERROR(add6(role, "eth0", ip6));
+          node_ip6_[site.nodes[k]] = Ip(ip6);
+        }
       }
       continue;
     }
     const std::string router = "r-" + site.name;
-    add_ns(router);
+    RETURN_IF_ERROR(add_ns(router));
     std::string wan = absl::StrCat("198.51.100.", 20 + i), wan_len = "/24";
     if (site.nat == NatKind::kEasyOpen) {
       // Behind a carrier hop (a link of its own to inet), as real routers are: there is a
@@ -248,22 +300,32 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       RETURN_IF_ERROR(attach(router, "wan0"));
       RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", wan, "/24 dev wan0")));
     }
-    wan_ip_[site.name] = V4(wan);
+    wan_ip_[site.name] = Ip(wan);
     wan_len_[site.name] = wan_len;
     const std::string lan_net = absl::StrCat("10.", i + 1, ".0.");
     RETURN_IF_ERROR(Run(router, absl::StrCat("ip link add lan type bridge && ",
                                              "ip addr add ", lan_net, "1/24 dev lan && ip link set lan up && ",
                                              "sysctl -qw net.ipv4.ip_forward=1")));
-    cone_node_[site.name] = V4(absl::StrCat(lan_net, 2));
+    cone_node_[site.name] = Ip(absl::StrCat(lan_net, 2));
     nat_[site.name] = site.nat;
     if (site.wan_mtu > 0) {
       wan_mtu_[site.name] = site.wan_mtu;
       RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set wan0 mtu ", site.wan_mtu)));
     }
     RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
+    const std::string lan6 = absl::StrCat("2001:db8:", i + 1, "::");
+    if (site.ipv6) {
+      if (site.nat == NatKind::kEasyOpen) return absl::InvalidArgumentError("lab: ipv6 with easy-open is not built");
+      const std::string wan6 = absl::StrCat("2001:db8::", 20 + i);
+      RETURN_IF_ERROR(add6(router, "wan0", wan6));
+      RETURN_IF_ERROR(add6(router, "lan", lan6 + "1"));
+      RETURN_IF_ERROR(Run(router, "sysctl -qw net.ipv6.conf.all.forwarding=1"));
+      RETURN_IF_ERROR(Run("inet", absl::StrCat("ip -6 route add ", lan6, "/64 via ", wan6, " dev br0")));
+      RETURN_IF_ERROR(ApplyFirewall6(site.name));
+    }
     for (size_t k = 0; k < site.nodes.size(); ++k) {
       const std::string role = "n-" + site.nodes[k];
-      add_ns(role);
+      RETURN_IF_ERROR(add_ns(role));
       const std::string port = absl::StrCat("n", k);
       RETURN_IF_ERROR(Veth(role, "eth0", router, port));
       RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set ", port, " master lan")));
@@ -274,7 +336,13 @@ absl::Status NatLab::Build(const LabSpec& spec) {
                                   "'{ type nat hook postrouting priority srcnat; }' && nft add rule ip nodesnat post "
                                   "oifname eth0 masquerade random,fully-random"));
       }
-      node_ip_[site.nodes[k]] = V4(ip);
+      node_ip_[site.nodes[k]] = Ip(ip);
+      if (site.ipv6) {
+        const std::string ip6 = absl::StrCat(lan6, 2 + k);
+        RETURN_IF_ERROR(add6(role, "eth0", ip6));
+        RETURN_IF_ERROR(Run(role, absl::StrCat("ip -6 route add default via ", lan6, "1 dev eth0")));
+        node_ip6_[site.nodes[k]] = Ip(ip6);
+      }
     }
   }
   // Wait (bounded) until every coturn answers on its port.

@@ -9,6 +9,13 @@
 //     └── router r-<site> (WAN 198.51.100.2x) ── LAN 10.<i>.0.0/24 ── nodes 10.<i>.0.2, .3, ...
 //   inet also routes (198.51.100.1) to routers behind a carrier hop (WAN 203.0.113.4i+2/30)
 //
+// The IPv6 internet beside it (the documentation prefix, 2001:db8::/32): the bridge is
+// 2001:db8::/64 (inet ::1, host ::200, the first STUN server ::11); a site with "ipv6": "global"
+// has its nodes on 2001:db8:<i>::/64 (site i, counted from 1; public nodes on the bridge,
+// 2001:db8::1xx), routed by inet to the site's router (WAN 2001:db8::2x), whose firewall
+// is stateful, as home and cloud IPv6 routers are: what the LAN sent may answer, nothing
+// else from the WAN gets in (ICMPv6 errors and echo excepted). No NAT for IPv6.
+//
 // NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
 // cone = easy plus a static 1:1 mapping of UDP 51820 to the site's first node
 // (endpoint-independent filtering for the WireGuard port); hard = masquerade
@@ -51,6 +58,9 @@ struct SiteSpec {
   // links (1280-1400). Such a router also drops ICMP "fragmentation needed", as so many
   // middleboxes do: larger packets vanish, and nobody is told.
   int wan_mtu = 0;
+  // Global IPv6 for the site's nodes beside their IPv4 (behind the router's stateful
+  // firewall; public nodes directly on the bridge).
+  bool ipv6 = false;
 };
 
 struct LabSpec {
@@ -72,7 +82,12 @@ class NatLab {
   net::IpAddress NodeIp(const std::string& node) const;
   net::IpAddress WanIp(const std::string& site) const;
   net::IpAddress HostIp() const;
+  // The node's global IPv6 address, if its site has one; the internet host's.
+  std::optional<net::IpAddress> NodeIp6(const std::string& node) const;
+  net::IpAddress HostIp6() const;
   std::vector<net::Endpoint> StunTargets() const;
+  // The first STUN server's IPv6 address ([2001:db8::11]:3478).
+  net::Endpoint StunTarget6() const;
 
   // Replaces a router's NAT rules. With a new public address it also reconnects the
   // uplink (wan0 down and up: conntrack drops every mapping masqueraded through it), so
@@ -88,9 +103,11 @@ class NatLab {
   absl::Status Run(const std::string& role, const std::string& cmd);
   absl::Status Veth(const std::string& ns_a, const std::string& if_a, const std::string& ns_b, const std::string& if_b);
   absl::Status ApplyNat(const std::string& site, NatKind kind);
+  absl::Status ApplyFirewall6(const std::string& site);
 
   std::map<std::string, std::unique_ptr<testing::TestNetns>> ns_;
   std::map<std::string, net::IpAddress> node_ip_;
+  std::map<std::string, net::IpAddress> node_ip6_;
   std::map<std::string, net::IpAddress> wan_ip_;
   std::map<std::string, std::string> wan_len_;  // "/24" on the bridge, "/30" behind a carrier hop
   std::map<std::string, net::IpAddress> cone_node_;  // site → node its static mapping serves

@@ -4,9 +4,10 @@ import socket
 import sys
 
 port, timeout = int(sys.argv[1]), float(sys.argv[2])
-s = socket.socket()
+s = socket.socket(socket.AF_INET6)  # IPv4 too (v4-mapped)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", port))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
 s.listen(1)
 s.settimeout(timeout)
 n = 0

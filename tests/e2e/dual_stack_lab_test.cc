@@ -1,0 +1,124 @@
+// Dual-stack and IPv6-only pod networks in the NAT lab (root): the controller hands every
+// node a block of each cluster CIDR, weft-cni gives each pod an address of each family,
+// and every pod reaches every other over each of them, on direct pairs and relayed ones
+// alike (the underlay is the lab's IPv4 internet; IPv6 underlay is another test's).
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/lab/lab_cluster.h"
+
+namespace weft::lab {
+namespace {
+
+constexpr char kTools[] = "turnserver wireguard-go nft";  // besides root
+
+// Five nodes: public, two behind one easy NAT (a local pair), one behind another easy NAT,
+// and one behind a hard NAT (relayed to the easy ones).
+constexpr char kSites[] = R"({"stun_servers": 3, "sites": [
+    {"name": "dc", "nat": "none", "nodes": ["dc1"]},
+    {"name": "home", "nat": "easy", "nodes": ["home1"]},
+    {"name": "office", "nat": "easy", "nodes": ["office1", "office2"]},
+    {"name": "natgw", "nat": "hard", "nodes": ["aws1"]}]})";
+
+bool IsV6(const std::string& ip) { return absl::StrContains(ip, ':'); }
+
+// Pings every address of every other pod from every pod; returns what failed, "" when none.
+std::string EveryPairOverEveryFamily(LabCluster& c) {
+  std::string failed;
+  for (const auto& a : c.nodes()) {
+    for (const auto& b : c.nodes()) {
+      if (a == b) continue;
+      for (const std::string& ip : c.PodIps(b)) {
+        if (!c.PodPing(a, ip, 20)) absl::StrAppend(&failed, a, " -> ", b, " (", ip, "); ");
+      }
+    }
+  }
+  return failed;
+}
+
+class DualStackLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
+  }
+  absl::StatusOr<std::unique_ptr<LabCluster>> Cluster(const std::string& cluster_cidr) {
+    auto spec = ParseLabSpec(kSites);
+    if (!spec.ok()) return spec.status();
+    ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft"};
+    bin.cluster_cidr = cluster_cidr;
+    return LabCluster::Create(*spec, bin);
+  }
+};
+
+TEST_F(DualStackLabTest, EveryPodReachesEveryOtherOverIPv4AndIPv6DirectAndRelayed) {
+  auto c = Cluster("10.244.0.0/16,fd00:10:244::/56");
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const auto& n : cluster.nodes()) {
+    ASSERT_EQ(cluster.PodIps(n).size(), 2u) << n;
+    EXPECT_FALSE(IsV6(cluster.PodIps(n)[0])) << n;
+    EXPECT_TRUE(IsV6(cluster.PodIps(n)[1])) << n;
+    EXPECT_TRUE(absl::StartsWith(cluster.PodIps(n)[1], "fd00:10:244:")) << cluster.PodIps(n)[1];
+    // The conflist carries both blocks; the egress table masquerades both families.
+    EXPECT_TRUE(absl::StrContains(cluster.Conflist(n), "fd00:10:244:")) << cluster.Conflist(n);
+    std::string nft;
+    cluster.lab().ns("n-" + n).Exec("nft list table inet weft", &nft);
+    EXPECT_TRUE(absl::StrContains(nft, "ip6 saddr fd00:10:244:")) << n << ": " << nft;
+    EXPECT_TRUE(absl::StrContains(nft, "ip saddr 10.244.")) << n << ": " << nft;
+  }
+  const std::string failed = EveryPairOverEveryFamily(cluster);
+  EXPECT_EQ(failed, "") << cluster.AgentLog("aws1");
+  // The hard-NAT node's pairs with the easy ones went through the relay: both families
+  // share the one tunnel, whatever its path.
+  EXPECT_EQ(cluster.PeerStatus("aws1", "home1").value("path", ""), "relay") << cluster.ControllerStatus();
+}
+
+// Two sites whose IPv4 is behind hard NATs (relayed over IPv4) and whose nodes have
+// global IPv6 behind stateful firewalls: direct over IPv6, the reason says so, pods talk
+// over both families; a hard-NAT site without IPv6 stays relayed, as before.
+TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+      {"name": "edge1", "nat": "hard", "ipv6": "global", "nodes": ["e1"]},
+      {"name": "edge2", "nat": "hard", "ipv6": "global", "nodes": ["e2"]},
+      {"name": "natgw", "nat": "hard", "nodes": ["h3"]}]})");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft"};
+  bin.cluster_cidr = "10.244.0.0/16,fd00:10:244::/56";
+  auto c = LabCluster::Create(*spec, bin);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const std::string& ip : cluster.PodIps("e2")) {
+    EXPECT_TRUE(cluster.PodPing("e1", ip, 20)) << ip << "\n" << cluster.AgentLog("e1");
+  }
+  nlohmann::json st;
+  for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
+    st = cluster.PeerStatus("e1", "e2");
+    if (st.value("path", "") == "direct") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(st.value("path", ""), "direct") << st.dump();
+  EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
+  EXPECT_TRUE(absl::StrContains(st.dump(), "2001:db8:2::2")) << "e2's IPv6 endpoint: " << st.dump();
+  // No IPv6 at h3's site: relayed, as before.
+  EXPECT_TRUE(cluster.PodPing("e1", cluster.PodIp("h3"), 20)) << cluster.AgentLog("e1");
+  EXPECT_EQ(cluster.PeerStatus("e1", "h3").value("path", ""), "relay") << cluster.ControllerStatus();
+}
+
+TEST_F(DualStackLabTest, AnIPv6OnlyClusterWorksEndToEnd) {
+  auto c = Cluster("fd00:10:244::/56");
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const auto& n : cluster.nodes()) {
+    ASSERT_EQ(cluster.PodIps(n).size(), 1u) << n;
+    EXPECT_TRUE(IsV6(cluster.PodIp(n))) << cluster.PodIp(n);
+  }
+  const std::string failed = EveryPairOverEveryFamily(cluster);
+  EXPECT_EQ(failed, "") << cluster.AgentLog("aws1");
+}
+
+}  // namespace
+}  // namespace weft::lab

@@ -143,6 +143,8 @@ class Agent {
   // --- what the node reports (agent_report.cc)
   // The node's report: host candidates (a netlink dump, outside mu_), then its state.
   std::optional<v1::NodeInfo> SelfInfo() ABSL_LOCKS_EXCLUDED(mu_);
+  // The node's own addresses it publishes as host candidates (a netlink dump).
+  std::vector<net::IpAddress> HostAddresses() ABSL_LOCKS_EXCLUDED(mu_);
   void SendSelf() ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   void Write(const v1::AgentMessage& m) ABSL_LOCKS_EXCLUDED(write_mu_);
   // What the data plane does per peer (the device's endpoint and handshake), for the

@@ -49,6 +49,12 @@ void Agent::ReconcileAndReport(uint32_t flags) {
 
 absl::Status Agent::Reconcile() {
   std::map<std::string, net::Endpoint> proxies = RelayProxies();  // asks the forwarder: not under mu_
+  // The node's global IPv6 address, for deciding pairs locally as the controller will
+  // (a netlink dump: not under mu_).
+  std::optional<net::IpAddress> own_ipv6;
+  for (const auto& ip : HostAddresses()) {
+    if (ip.is_global_v6()) own_ipv6 = ip;
+  }
   PeerReconciler::Step step;
   wireguard::DeviceConfig write;
   {
@@ -62,6 +68,12 @@ absl::Status Agent::Reconcile() {
       self.emplace();
       self->set_name(opts_.node);
       *self->mutable_nat() = api::NatReportOf(*verdict_);
+      if (own_ipv6) {
+        auto* c = self->add_candidates();
+        c->set_type(v1::CANDIDATE_TYPE_HOST);
+        c->mutable_endpoint()->set_ip(own_ipv6->ToString());
+        c->mutable_endpoint()->set_port(opts_.wg_port);
+      }
     }
     PeerReconciler::Inputs in{.nodes = &nodes_, .directives = &directives_, .self_info = self ? &*self : nullptr,
                               .proxies = std::move(proxies)};

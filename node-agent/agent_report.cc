@@ -12,8 +12,7 @@
 
 namespace weft::agent {
 
-std::optional<v1::NodeInfo> Agent::SelfInfo() {
-  // The host candidates first, from a netlink dump (not under mu_).
+std::vector<net::IpAddress> Agent::HostAddresses() {
   std::vector<net::IpAddress> hosts;
   if (auto nl = net::NlSocket::Open(); nl.ok()) {
     auto wg = net::GetLink(*nl, opts_.wg_interface);
@@ -23,6 +22,12 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
     }
     if (auto addrs = net::ListAddresses(*nl, 0); addrs.ok()) hosts = HostCandidates(*addrs, uplink, wg.ok() ? wg->index : -1);
   }
+  return hosts;
+}
+
+std::optional<v1::NodeInfo> Agent::SelfInfo() {
+  // The host candidates first, from a netlink dump (not under mu_).
+  const std::vector<net::IpAddress> hosts = HostAddresses();
   absl::MutexLock l(&mu_);
   // Before the NAT verdict the report carries none (peers add the key and routes, and
   // wait for the decision, which needs the verdict).

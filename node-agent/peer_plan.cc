@@ -55,14 +55,15 @@ std::vector<PlannedPeer> PlanPeers(const std::string& self, const std::map<std::
       }
       continue;
     } else if (dir->path() == v1::PATH_KIND_DIRECT && dir->ipv6()) {
-      // Over the peer's global IPv6 address: both send first; each side's own packets
-      // open its stateful firewall to the other's (WireGuard's handshakes do it; the
-      // punch sender speaks IPv4 only).
+      // Over the peer's global IPv6 address: both send first; each side's punches (from
+      // the WireGuard port to the peer's) open its own stateful firewall to the other's
+      // packets, so whichever handshake comes first gets through.
       p.path = "direct";
       p.reason = dir->reason();
       p.config.endpoint = api::GlobalIpv6Of(n);
       p.decision = nat::PairDecision{.direct = true, .send_to = p.config.endpoint, .reason = dir->reason()};
       p.decision->yield = p.config.endpoint.has_value() && self > name;
+      if (p.config.endpoint) p.decision->punch.push_back(*p.config.endpoint);
     } else if (dir->path() == v1::PATH_KIND_DIRECT) {
       p.path = "direct";
       p.reason = dir->reason();

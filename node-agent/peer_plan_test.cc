@@ -142,7 +142,7 @@ TEST(PeerPlanTest, DiffTouchesOnlyWhatChanged) {
 }
 
 
-TEST(PeerPlanTest, AnIpv6DirectiveSendsToThePeersGlobalIpv6AndPunchesNothing) {
+TEST(PeerPlanTest, AnIpv6DirectiveSendsAndPunchesToThePeersGlobalIpv6) {
   auto cluster = Cluster();
   auto* c = cluster["hard"].add_candidates();
   c->set_type(v1::CANDIDATE_TYPE_HOST);
@@ -158,7 +158,8 @@ TEST(PeerPlanTest, AnIpv6DirectiveSendsToThePeersGlobalIpv6AndPunchesNothing) {
   EXPECT_EQ(plan[0].config.endpoint->ToString(), "[2001:db8:3::2]:51820");
   ASSERT_TRUE(plan[0].decision.has_value());
   EXPECT_TRUE(plan[0].decision->direct);
-  EXPECT_TRUE(plan[0].decision->punch.empty()) << "WireGuard's own handshakes open the firewalls";
+  ASSERT_EQ(plan[0].decision->punch.size(), 1u) << "punches open this side's firewall";
+  EXPECT_EQ(plan[0].decision->punch[0].ToString(), "[2001:db8:3::2]:51820");
   EXPECT_TRUE(plan[0].decision->yield) << "\"me\" is named after \"hard\": this side sends a second later";
 }
 

@@ -100,9 +100,12 @@ absl::string_view InitiatorName(Initiator i) {
 PathDecision DecidePath(const NodeNat& a, const NodeNat& b) {
   PathDecision v4 = DecidePathV4(a, b);
   if (v4.path == PathKind::kDirect || !a.global_ipv6 || !b.global_ipv6) return v4;
+  // The same words whichever side asks (a changed reason is a changed decision).
+  const NodeNat& first = a.name <= b.name ? a : b;
+  const NodeNat& second = a.name <= b.name ? b : a;
   PathDecision d{PathKind::kDirect, Initiator::kBoth, false,
-                 absl::StrCat("direct over IPv6, both send first: both nodes have global IPv6 (",
-                              a.global_ipv6->ToString(), ", ", b.global_ipv6->ToString(),
+                 absl::StrCat("direct over IPv6, both send first: both nodes have global IPv6 (", first.name, " ",
+                              first.global_ipv6->ToString(), ", ", second.name, " ", second.global_ipv6->ToString(),
                               "), which a stateful firewall opens to each side's own first packets; over IPv4: ",
                               v4.reason),
                  /*ipv6=*/true};

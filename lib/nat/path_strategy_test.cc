@@ -95,6 +95,7 @@ TEST(PathStrategyTest, GlobalIpv6OnBothSidesTurnsARelayedPairDirect) {
     EXPECT_NE(d.reason.find("over IPv4: relayed: both nodes behind endpoint-dependent NAT"), std::string::npos)
         << d.reason;
   }
+  EXPECT_EQ(DecidePath(hard, hard2), DecidePath(hard2, hard)) << "the same words from either side";
   // UDP blocked over IPv4 (a firewall of the IPv4 path): IPv6 is tried all the same.
   blocked.global_ipv6 = *net::IpAddress::Parse("2001:db8:4::2");
   EXPECT_TRUE(DecidePath(blocked, hard).ipv6);

@@ -129,6 +129,14 @@ PeerPath::Actions PeerPath::Tick(int64_t now) {
   const int64_t seen_for = now - std::max(seen_since_ms_, entered_ms_);
   switch (state_) {
     case State::kDirect:
+      if (kick_ && now > entered_ms_) {
+        // The tick after the endpoint was written: a packet through the tunnel, so that
+        // WireGuard starts its handshake over the new endpoint now (setting an endpoint
+        // sends nothing by itself) while both sides' punches hold the way open, not at
+        // the next keepalive or the 5 s retry of a handshake sent elsewhere.
+        kick_ = false;
+        if (handshake_ms_ < entered_ms_) a.probe = true;
+      }
       if (!relay_) {
         doubt_since_ = -1;  // nothing to fall back to: the direct path is all there is
         break;
@@ -182,6 +190,7 @@ PeerPath::Actions PeerPath::Tick(int64_t now) {
     case State::kUpgrading:
       if (now - entered_ms_ >= o_.punch_ms + (state_ == State::kOpening && decision_->yield ? o_.yield_ms : 0)) {
         Enter(State::kDirect, now, "");
+        kick_ = true;
       } else if (decision_) {
         a.punch = decision_->punch;
         last_punch_ms_ = now;

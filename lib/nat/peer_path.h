@@ -127,6 +127,7 @@ class PeerPath {
   std::optional<PairDecision> decision_;
   std::optional<net::Endpoint> relay_;
   std::string why_;  // why the state differs from the decision, if it does
+  bool kick_ = false;  // entered kDirect from punching: one probe on the next tick
   int64_t entered_ms_ = 0;
   int64_t retry_at_ms_ = 0;
   int64_t backoff_ms_ = 0;     // the next fall-back's wait (0: retry_first_ms)

@@ -51,10 +51,11 @@ struct Driver {
   void Run(int64_t ms) {
     Run(ms, [](int64_t) {});
   }
-  // Decided direct, punched, and direct: where most tests start (counts start over).
+  // Decided direct, punched, direct, and the first packet sent to start WireGuard's
+  // handshake: where most tests start (counts start over).
   void DirectNow(const PairDecision& dec) {
     p.Decide(dec, now);
-    Run(500);
+    Run(750);
     states.clear();
     probes = punches = set_endpoints = 0;
   }
@@ -140,6 +141,22 @@ TEST(PeerPathTest, IdlePairWithKeepalivesOnlyStaysDirect) {
   EXPECT_EQ(d.states, std::vector<std::string>{"direct"});
   EXPECT_GT(d.probes, 0);
   EXPECT_LT(d.probes, 3 * 180 / 25 + 3);  // a few per keepalive, not a flood
+}
+
+// Setting an endpoint sends nothing: the tick after the pair went direct, one packet
+// through the tunnel starts WireGuard's handshake while both sides' punches hold the way
+// open (without it, an idle pair's first handshake waited for traffic or a 5 s retry).
+TEST(PeerPathTest, GoingDirectSendsOnePacketToStartTheHandshake) {
+  Driver d;
+  d.p.SetRelay(kProxy, 0);
+  d.p.Decide(Direct(), d.now);
+  d.Run(500);
+  EXPECT_EQ(d.p.state(), PeerPath::State::kDirect);
+  EXPECT_EQ(d.probes, 0) << "not before the endpoint is written";
+  d.Run(250);
+  EXPECT_EQ(d.probes, 1);
+  d.Run(60000);
+  EXPECT_EQ(d.probes, 1) << "once";
 }
 
 TEST(PeerPathTest, IdlePairWithNoTrafficAtAllIsNeverProbed) {

@@ -535,10 +535,7 @@ absl::Status ControllerService::UseStateFile(const std::string& path) {
   store_.Restore(st.snapshot());
   if (!st.epoch().empty()) epoch_ = st.epoch();
   // One entry per node: its blocks, comma-separated (one per family).
-  for (const auto& [node, cidrs] : st.pod_cidrs()) {
-    const std::vector<std::string> had = absl::StrSplit(cidrs, ',', absl::SkipEmpty());
-    for (auto& pods : pods_) (void)pods.Assign(node, had);
-  }
+  for (const auto& [node, cidrs] : st.pod_cidrs()) RestoreBlocks(pods_, node, cidrs);
   return absl::OkStatus();
 }
 

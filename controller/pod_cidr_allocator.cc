@@ -1,6 +1,7 @@
 #include "controller/pod_cidr_allocator.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace weft::controller {
 
@@ -18,7 +19,8 @@ bool PodCidrAllocator::Taken(const net::IpPrefix& p) const {
   return false;
 }
 
-absl::StatusOr<net::IpPrefix> PodCidrAllocator::Assign(const std::string& node, const std::vector<std::string>& requested) {
+absl::StatusOr<net::IpPrefix> PodCidrAllocator::Assign(const std::string& node, const std::vector<std::string>& requested,
+                                                       bool or_fresh) {
   if (auto it = by_node_.find(node); it != by_node_.end()) return it->second;
   for (const std::string& r : requested) {
     auto p = net::IpPrefix::ParseNetwork(r);
@@ -28,6 +30,7 @@ absl::StatusOr<net::IpPrefix> PodCidrAllocator::Assign(const std::string& node, 
       return *p;
     }
   }
+  if (!or_fresh) return absl::NotFoundError(absl::StrCat("none of ", node, "'s blocks fits ", cluster_.ToString()));
   const int host_bits = cluster_.address.bit_length() - node_prefix_;
   const int block_bits = node_prefix_ - cluster_.length;
   // Bounded: at most 2^20 blocks are examined (a /16 of /24s has 256).
@@ -43,5 +46,15 @@ absl::StatusOr<net::IpPrefix> PodCidrAllocator::Assign(const std::string& node, 
 }
 
 void PodCidrAllocator::Release(const std::string& node) { by_node_.erase(node); }
+
+void RestoreBlocks(std::vector<PodCidrAllocator>& pods, const std::string& node, absl::string_view stored) {
+  std::vector<std::string> had;
+  for (absl::string_view c : absl::StrSplit(stored, ',', absl::SkipEmpty())) {
+    if (had.size() == 8) break;  // bounded: a block per family is all there ever is
+    had.emplace_back(c);
+  }
+  // Only the blocks it had: a stored node never takes a fresh one here.
+  for (auto& p : pods) (void)p.Assign(node, had, /*or_fresh=*/false);
+}
 
 }  // namespace weft::controller

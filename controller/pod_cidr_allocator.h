@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "lib/net/ip_address.h"
 
 namespace weft::controller {
@@ -19,8 +20,10 @@ class PodCidrAllocator {
 
   // The node's block: the one it already has, else the one it asks for (its earlier
   // assignment, reported after a controller restart) if free and inside the cluster
-  // CIDR, else the first free one. ResourceExhausted when none is left.
-  absl::StatusOr<net::IpPrefix> Assign(const std::string& node, const std::vector<std::string>& requested);
+  // CIDR, else the first free one (with `or_fresh`; else NotFound). ResourceExhausted
+  // when none is left.
+  absl::StatusOr<net::IpPrefix> Assign(const std::string& node, const std::vector<std::string>& requested,
+                                       bool or_fresh = true);
   void Release(const std::string& node);
   const std::map<std::string, net::IpPrefix>& assignments() const { return by_node_; }
   const net::IpPrefix& cluster() const { return cluster_; }
@@ -33,6 +36,11 @@ class PodCidrAllocator {
   int node_prefix_;
   std::map<std::string, net::IpPrefix> by_node_;
 };
+
+// A node's blocks from stored state ("10.244.1.0/24,fd00:10:244:1::/64", one per family):
+// each allocator takes the one it can (its family, its cluster CIDR, its size, free);
+// what does not parse or fit is ignored, and the node gets a fresh block at its next Hello.
+void RestoreBlocks(std::vector<PodCidrAllocator>& pods, const std::string& node, absl::string_view stored);
 
 }  // namespace weft::controller
 

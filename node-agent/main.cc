@@ -118,6 +118,11 @@ int main(int argc, char** argv) {
   bool names = false;
   for (const std::string& s : stun) {
     if (auto e = net::Endpoint::Parse(s); e.ok()) {
+      if (!e->ip.is_v4()) {
+        // Mixed into the IPv4 servers' answers it would make any NAT look hard.
+        return Usage("--stun: \"" + s + "\": the agent's NAT verdict is IPv4's (a global IPv6 address is "
+                     "published as it is); IPv6 STUN servers are for weftctl netcheck");
+      }
       o.stun.push_back(*e);
       continue;
     }

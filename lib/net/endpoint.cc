@@ -1,5 +1,6 @@
 #include "lib/net/endpoint.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -42,6 +43,32 @@ sockaddr_in ToSockaddrV4(const Endpoint& e) {
 
 Endpoint FromSockaddrV4(const sockaddr_in& a) {
   return Endpoint{IpAddress::FromBytes(Family::kV4, reinterpret_cast<const uint8_t*>(&a.sin_addr)), ntohs(a.sin_port)};
+}
+
+socklen_t ToSockaddr(const Endpoint& e, sockaddr_storage* out) {
+  *out = {};
+  if (e.ip.is_v4()) {
+    const sockaddr_in a = ToSockaddrV4(e);
+    std::memcpy(out, &a, sizeof(a));
+    return sizeof(a);
+  }
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(e.port);
+  std::memcpy(&a.sin6_addr, e.ip.bytes(), 16);
+  std::memcpy(out, &a, sizeof(a));
+  return sizeof(a);
+}
+
+std::optional<Endpoint> FromSockaddr(const void* addr, size_t len) {
+  sockaddr_storage s{};
+  std::memcpy(&s, addr, std::min(len, sizeof(s)));
+  if (s.ss_family == AF_INET && len >= sizeof(sockaddr_in)) return FromSockaddrV4(reinterpret_cast<const sockaddr_in&>(s));
+  if (s.ss_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(s);
+    return Endpoint{IpAddress::FromBytes(Family::kV6, reinterpret_cast<const uint8_t*>(&a.sin6_addr)), ntohs(a.sin6_port)};
+  }
+  return std::nullopt;
 }
 
 Endpoint LoopbackV4(uint16_t port) { return Endpoint{IpAddress::V4(0x7f000001), port}; }

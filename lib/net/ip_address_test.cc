@@ -115,5 +115,19 @@ TEST(EndpointSockaddr, RoundTripsIpv4) {
   EXPECT_EQ(LoopbackV4(9).ToString(), "127.0.0.1:9");
 }
 
+TEST(EndpointSockaddr, RoundTripsEitherFamilyAndRefusesShortOrForeignOnes) {
+  for (const char* text : {"198.51.100.7:51820", "[2001:db8:2::2]:51820"}) {
+    const Endpoint e = *Endpoint::Parse(text);
+    sockaddr_storage s;
+    const socklen_t len = ToSockaddr(e, &s);
+    EXPECT_EQ(len, e.ip.is_v4() ? sizeof(sockaddr_in) : sizeof(sockaddr_in6)) << text;
+    EXPECT_EQ(FromSockaddr(&s, len), e) << text;
+    EXPECT_EQ(FromSockaddr(&s, len - 1), std::nullopt) << text;
+  }
+  sockaddr_storage unix_family{};
+  unix_family.ss_family = AF_UNIX;
+  EXPECT_EQ(FromSockaddr(&unix_family, sizeof(unix_family)), std::nullopt);
+}
+
 }  // namespace
 }  // namespace weft::net

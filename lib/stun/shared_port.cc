@@ -32,31 +32,17 @@ uint32_t Sum16(const uint8_t* p, size_t n, uint32_t sum) {
 absl::StatusOr<net::IpAddress> SourceFor(const net::IpAddress& dst) {
   int fd = socket(dst.af(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus(errno, "route lookup socket");
-  sockaddr_storage sa{}, local{};
-  socklen_t sa_len = 0;
-  if (dst.is_v4()) {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&sa);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(9);
-    std::memcpy(&s4->sin_addr, dst.bytes(), 4);
-    sa_len = sizeof(sockaddr_in);
-  } else {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(9);
-    std::memcpy(&s6->sin6_addr, dst.bytes(), 16);
-    sa_len = sizeof(sockaddr_in6);
-  }
+  sockaddr_storage sa, local{};
+  const socklen_t sa_len = net::ToSockaddr({dst, 9}, &sa);
   socklen_t len = sizeof(local);
   int r = connect(fd, reinterpret_cast<sockaddr*>(&sa), sa_len);
   if (r == 0) r = getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
   int e = errno;
   close(fd);
   if (r != 0) return ErrnoStatus(e, absl::StrCat("no route to ", dst.ToString()));
-  if (dst.is_v4()) {
-    return net::IpAddress::FromBytes(net::Family::kV4, reinterpret_cast<uint8_t*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr));
-  }
-  return net::IpAddress::FromBytes(net::Family::kV6, reinterpret_cast<uint8_t*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr));
+  auto src = net::FromSockaddr(&local, len);
+  if (!src) return absl::InternalError(absl::StrCat("no source address towards ", dst.ToString()));
+  return src->ip;
 }
 
 // A raw socket of `family` for UDP, with `filter` attached before anything is read.
@@ -179,21 +165,9 @@ absl::Status SharedPortStun::Send(absl::Span<const uint8_t> payload, const net::
   auto src = SourceFor(to.ip);
   if (!src.ok()) return src.status();
   std::vector<uint8_t> dgram = BuildUdpDatagram({*src, port_}, to, payload);
-  sockaddr_storage sa{};
-  socklen_t sa_len = 0;
-  if (v4) {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&sa);
-    s4->sin_family = AF_INET;
-    std::memcpy(&s4->sin_addr, to.ip.bytes(), 4);
-    sa_len = sizeof(sockaddr_in);
-  } else {
-    // The port field of a raw socket's address must be 0 (or the protocol): the UDP
-    // header in the payload carries the ports.
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa);
-    s6->sin6_family = AF_INET6;
-    std::memcpy(&s6->sin6_addr, to.ip.bytes(), 16);
-    sa_len = sizeof(sockaddr_in6);
-  }
+  // Port 0 in a raw socket's address: the UDP header in the payload carries the ports.
+  sockaddr_storage sa;
+  const socklen_t sa_len = net::ToSockaddr({to.ip, 0}, &sa);
   // The TTL (hop limit) rides on the datagram (a control message), not on the socket.
   iovec iov{dgram.data(), dgram.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -235,15 +209,16 @@ absl::StatusOr<SharedPortStun::Datagram> SharedPortStun::Receive(std::chrono::mi
     }
     if (rx6_fd_ >= 0) {
       // IPv6: the datagram from its UDP header on; the source address from recvfrom.
-      sockaddr_in6 from{};
+      sockaddr_storage from{};
       socklen_t from_len = sizeof(from);
       n = recvfrom(rx6_fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
       if (n < 0 && errno != EAGAIN && errno != EINTR) return ErrnoStatus(errno, "receive STUN (IPv6)");
-      if (n >= 8 && from.sin6_family == AF_INET6) {
+      const std::optional<net::Endpoint> src = n >= 8 ? net::FromSockaddr(&from, from_len) : std::nullopt;
+      if (src && !src->ip.is_v4()) {
         const size_t udp_len = static_cast<size_t>(buf[4] << 8 | buf[5]);
         if (udp_len < 8 || udp_len > static_cast<size_t>(n)) continue;
         Datagram d;
-        d.from.ip = net::IpAddress::FromBytes(net::Family::kV6, reinterpret_cast<const uint8_t*>(&from.sin6_addr));
+        d.from.ip = src->ip;  // a raw socket's address has no port: the UDP header's
         d.from.port = static_cast<uint16_t>(buf[0] << 8 | buf[1]);
         d.payload.assign(buf + 8, buf + udp_len);
         return d;

@@ -58,7 +58,6 @@ class SharedPortStun {
   absl::StatusOr<Datagram> Receive(std::chrono::milliseconds timeout);
 
   int receive_fd() const { return rx_fd_; }
-  bool has_ipv6() const { return rx6_fd_ >= 0; }
   uint16_t port() const { return port_; }
 
  private:

@@ -27,19 +27,9 @@ std::unique_ptr<net::NlRequest> StartMessage(uint16_t family_id, const std::stri
 }
 
 void EncodeEndpoint(const net::Endpoint& e, std::vector<uint8_t>& out) {
-  if (e.ip.is_v4()) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(e.port);
-    std::memcpy(&sa.sin_addr, e.ip.bytes(), 4);
-    out.assign(reinterpret_cast<uint8_t*>(&sa), reinterpret_cast<uint8_t*>(&sa) + sizeof(sa));
-  } else {
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    sa.sin6_port = htons(e.port);
-    std::memcpy(&sa.sin6_addr, e.ip.bytes(), 16);
-    out.assign(reinterpret_cast<uint8_t*>(&sa), reinterpret_cast<uint8_t*>(&sa) + sizeof(sa));
-  }
+  sockaddr_storage sa;
+  const socklen_t len = net::ToSockaddr(e, &sa);
+  out.assign(reinterpret_cast<uint8_t*>(&sa), reinterpret_cast<uint8_t*>(&sa) + len);
 }
 
 // Puts a peer's fixed part (key, flags, endpoint, keepalive, psk). False if it does not fit.
@@ -77,18 +67,7 @@ bool PutAllowedIp(nlmsghdr* nlh, size_t max, const net::IpPrefix& ip) {
 }
 
 absl::StatusOr<net::Endpoint> DecodeEndpoint(const nlattr* a) {
-  const auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
-  const size_t len = mnl_attr_get_payload_len(a);
-  if (len >= sizeof(sockaddr_in) && reinterpret_cast<const sockaddr*>(p)->sa_family == AF_INET) {
-    sockaddr_in sa;
-    std::memcpy(&sa, p, sizeof(sa));
-    return net::Endpoint{net::IpAddress::FromBytes(net::Family::kV4, reinterpret_cast<uint8_t*>(&sa.sin_addr)), ntohs(sa.sin_port)};
-  }
-  if (len >= sizeof(sockaddr_in6) && reinterpret_cast<const sockaddr*>(p)->sa_family == AF_INET6) {
-    sockaddr_in6 sa;
-    std::memcpy(&sa, p, sizeof(sa));
-    return net::Endpoint{net::IpAddress::FromBytes(net::Family::kV6, reinterpret_cast<uint8_t*>(&sa.sin6_addr)), ntohs(sa.sin6_port)};
-  }
+  if (auto e = net::FromSockaddr(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a))) return *e;
   return absl::InvalidArgumentError("WGPEER_A_ENDPOINT: unknown address");
 }
 

@@ -26,6 +26,15 @@ void Log(const std::string& s) {
                s.c_str());
 }
 
+void AddHostCandidates(v1::NodeInfo& n, const std::vector<net::IpAddress>& hosts, uint16_t wg_port) {
+  for (const auto& ip : hosts) {
+    auto* c = n.add_candidates();
+    c->set_type(v1::CANDIDATE_TYPE_HOST);
+    c->mutable_endpoint()->set_ip(ip.ToString());
+    c->mutable_endpoint()->set_port(wg_port);
+  }
+}
+
 std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {
   for (const auto& c : n.pod_cidrs()) {
     auto p = net::IpPrefix::ParseNetwork(c);

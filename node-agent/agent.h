@@ -143,7 +143,8 @@ class Agent {
   // --- what the node reports (agent_report.cc)
   // The node's report: host candidates (a netlink dump, outside mu_), then its state.
   std::optional<v1::NodeInfo> SelfInfo() ABSL_LOCKS_EXCLUDED(mu_);
-  // The node's own addresses it publishes as host candidates (a netlink dump).
+  // The node's own addresses it publishes as host candidates (a netlink dump), also
+  // kept in host_addresses_.
   std::vector<net::IpAddress> HostAddresses() ABSL_LOCKS_EXCLUDED(mu_);
   void SendSelf() ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   void Write(const v1::AgentMessage& m) ABSL_LOCKS_EXCLUDED(write_mu_);
@@ -205,6 +206,8 @@ class Agent {
 
   absl::Mutex mu_;
   std::vector<std::string> pod_cidrs_ ABSL_GUARDED_BY(mu_);
+  // What HostAddresses() found last (each report refreshes it); unset before the first.
+  std::optional<std::vector<net::IpAddress>> host_addresses_ ABSL_GUARDED_BY(mu_);
   // The controller's picture of the nodes, as received, and what of it this agent accepts.
   std::map<std::string, v1::NodeInfo> claimed_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::NodeInfo> nodes_ ABSL_GUARDED_BY(mu_);

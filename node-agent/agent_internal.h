@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lib/net/ip_address.h"
 #include "weft/v1/weft.pb.h"
@@ -12,6 +13,9 @@ namespace weft::agent {
 
 // One line on stderr, with the wall-clock time (UTC, ms): path events on two nodes line up.
 void Log(const std::string& s);
+
+// The node's own addresses as HOST candidates, at its WireGuard port.
+void AddHostCandidates(v1::NodeInfo& n, const std::vector<net::IpAddress>& hosts, uint16_t wg_port);
 
 // A peer node's tunnel address: the first address of its first IPv4 pod CIDR.
 std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n);

@@ -49,12 +49,14 @@ void Agent::ReconcileAndReport(uint32_t flags) {
 
 absl::Status Agent::Reconcile() {
   std::map<std::string, net::Endpoint> proxies = RelayProxies();  // asks the forwarder: not under mu_
-  // The node's global IPv6 address, for deciding pairs locally as the controller will
-  // (a netlink dump: not under mu_).
-  std::optional<net::IpAddress> own_ipv6;
-  for (const auto& ip : HostAddresses()) {
-    if (ip.is_global_v6()) own_ipv6 = ip;
+  // The node's own addresses (its global IPv6 one decides pairs as the controller will):
+  // each report refreshes them; a netlink dump here only before the first.
+  bool hosts_known;
+  {
+    absl::MutexLock l(&mu_);
+    hosts_known = host_addresses_.has_value();
   }
+  if (!hosts_known) (void)HostAddresses();  // not under mu_
   PeerReconciler::Step step;
   wireguard::DeviceConfig write;
   {
@@ -62,18 +64,14 @@ absl::Status Agent::Reconcile() {
     // Before the first snapshot this agent knows no node: planning now would empty the
     // device it adopted (the NAT verdict can come before the controller answers).
     if (!synced_) return absl::OkStatus();
-    // What deciding a pair locally needs of this node: its name and NAT verdict.
+    // What deciding a pair locally needs of this node: its name, NAT verdict and host
+    // candidates (as its report has them).
     std::optional<v1::NodeInfo> self;
     if (verdict_) {
       self.emplace();
       self->set_name(opts_.node);
       *self->mutable_nat() = api::NatReportOf(*verdict_);
-      if (own_ipv6) {
-        auto* c = self->add_candidates();
-        c->set_type(v1::CANDIDATE_TYPE_HOST);
-        c->mutable_endpoint()->set_ip(own_ipv6->ToString());
-        c->mutable_endpoint()->set_port(opts_.wg_port);
-      }
+      if (host_addresses_) AddHostCandidates(*self, *host_addresses_, opts_.wg_port);
     }
     PeerReconciler::Inputs in{.nodes = &nodes_, .directives = &directives_, .self_info = self ? &*self : nullptr,
                               .proxies = std::move(proxies)};

@@ -22,6 +22,8 @@ std::vector<net::IpAddress> Agent::HostAddresses() {
     }
     if (auto addrs = net::ListAddresses(*nl, 0); addrs.ok()) hosts = HostCandidates(*addrs, uplink, wg.ok() ? wg->index : -1);
   }
+  absl::MutexLock l(&mu_);
+  host_addresses_ = hosts;
   return hosts;
 }
 
@@ -38,12 +40,7 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
   for (const auto& c : pod_cidrs_) n.add_pod_cidrs(c);
   n.set_wireguard_backend(backend_ == wireguard::Backend::kKernel ? v1::WIRE_GUARD_BACKEND_KERNEL
                                                                   : v1::WIRE_GUARD_BACKEND_USERSPACE);
-  for (const auto& ip : hosts) {
-    auto* c = n.add_candidates();
-    c->set_type(v1::CANDIDATE_TYPE_HOST);
-    c->mutable_endpoint()->set_ip(ip.ToString());
-    c->mutable_endpoint()->set_port(opts_.wg_port);
-  }
+  AddHostCandidates(n, hosts, opts_.wg_port);
   if (snat_.randomizing_rules_size() > 0 || snat_.mitigation_installed()) *n.mutable_snat() = snat_;
   if (relay_) {
     auto* c = n.add_candidates();

@@ -11,7 +11,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "controller/agent_input.h"
 #include "controller/node_token.h"
 #include "lib/api/node_nat.h"

@@ -45,8 +45,8 @@ class DualStackLabTest : public ::testing::Test {
   void SetUp() override {
     if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
   }
-  absl::StatusOr<std::unique_ptr<LabCluster>> Cluster(const std::string& cluster_cidr) {
-    auto spec = ParseLabSpec(kSites);
+  absl::StatusOr<std::unique_ptr<LabCluster>> Cluster(const std::string& cluster_cidr, const char* sites = kSites) {
+    auto spec = ParseLabSpec(sites);
     if (!spec.ok()) return spec.status();
     ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft"};
     bin.cluster_cidr = cluster_cidr;
@@ -81,14 +81,10 @@ TEST_F(DualStackLabTest, EveryPodReachesEveryOtherOverIPv4AndIPv6DirectAndRelaye
 // global IPv6 behind stateful firewalls: direct over IPv6, the reason says so, pods talk
 // over both families; a hard-NAT site without IPv6 stays relayed, as before.
 TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
-  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [
+  auto c = Cluster("10.244.0.0/16,fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
       {"name": "edge1", "nat": "hard", "ipv6": "global", "nodes": ["e1"]},
       {"name": "edge2", "nat": "hard", "ipv6": "global", "nodes": ["e2"]},
       {"name": "natgw", "nat": "hard", "nodes": ["h3"]}]})");
-  ASSERT_TRUE(spec.ok()) << spec.status();
-  ClusterBinaries bin{WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY, WEFT_RELAY_BINARY, "weft"};
-  bin.cluster_cidr = "10.244.0.0/16,fd00:10:244::/56";
-  auto c = LabCluster::Create(*spec, bin);
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
   for (const std::string& ip : cluster.PodIps("e2")) {

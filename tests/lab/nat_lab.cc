@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "lib/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -130,7 +131,6 @@ absl::Status NatLab::Veth(const std::string& ns_a, const std::string& if_a, cons
 }
 
 absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
-  const std::string role = "r-" + site;
   std::string rules = "table ip weftlab {\n"
                       "  chain lab_nat { type nat hook postrouting priority srcnat; policy accept;\n";
   if (kind == NatKind::kCone) {
@@ -156,22 +156,25 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
   // it can no longer keep its port for that peer.
   absl::StrAppend(&rules, "  chain lab_input { type filter hook input priority filter; policy accept;\n",
                   kind == NatKind::kEasyOpen ? "" : "    iifname \"wan0\" ct state new drop\n", "  }\n}\n");
-  const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft");
+  return LoadTable(site, "ip weftlab", rules);
+}
+
+absl::Status NatLab::LoadTable(const std::string& site, const std::string& table, const std::string& rules) {
+  const std::string file = absl::StrCat(tmp_dir_, "/", site, ".", absl::StrReplaceAll(table, {{" ", "-"}}), ".nft");
   FILE* f = fopen(file.c_str(), "w");
   if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
   // One transaction: create-if-missing, delete, load. A router's rules never have a gap
   // (two separate commands dropped a packet in flight between them).
-  fputs("table ip weftlab\ndelete table ip weftlab\n", f);
+  fputs(absl::StrCat("table ", table, "\ndelete table ", table, "\n").c_str(), f);
   fputs(rules.c_str(), f);
   fclose(f);
-  return Run(role, absl::StrCat("nft -f ", file));
+  return Run("r-" + site, absl::StrCat("nft -f ", file));
 }
 
 absl::Status NatLab::ApplyFirewall6(const std::string& site) {
   // Stateful, as IPv6 home and cloud routers are (RFC 6092): the LAN's flows may answer;
   // new flows from the WAN are dropped, ICMPv6 excepted (errors and echo, RFC 4890).
   const std::string rules =
-      "table ip6 weftlab6\ndelete table ip6 weftlab6\n"
       "table ip6 weftlab6 {\n"
       "  chain lab_filter6 { type filter hook forward priority filter; policy accept;\n"
       "    ct state established,related accept\n"
@@ -179,12 +182,7 @@ absl::Status NatLab::ApplyFirewall6(const std::string& site) {
       "    iifname \"wan0\" drop\n  }\n"
       "  chain lab_input6 { type filter hook input priority filter; policy accept;\n"
       "    iifname \"wan0\" ct state new meta l4proto != ipv6-icmp drop\n  }\n}\n";
-  const std::string file = absl::StrCat(tmp_dir_, "/", site, ".nft6");
-  FILE* f = fopen(file.c_str(), "w");
-  if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
-  fputs(rules.c_str(), f);
-  fclose(f);
-  return Run("r-" + site, absl::StrCat("nft -f ", file));
+  return LoadTable(site, "ip6 weftlab6", rules);
 }
 
 absl::Status NatLab::Build(const LabSpec& spec) {

@@ -104,6 +104,9 @@ class NatLab {
   absl::Status Veth(const std::string& ns_a, const std::string& if_a, const std::string& ns_b, const std::string& if_b);
   absl::Status ApplyNat(const std::string& site, NatKind kind);
   absl::Status ApplyFirewall6(const std::string& site);
+  // Replaces nftables `table` ("ip weftlab") on the site's router with `rules`, in one
+  // transaction.
+  absl::Status LoadTable(const std::string& site, const std::string& table, const std::string& rules);
 
   std::map<std::string, std::unique_ptr<testing::TestNetns>> ns_;
   std::map<std::string, net::IpAddress> node_ip_;

@@ -129,6 +129,11 @@ class Agent {
   // One stream with the controller, until it ends. `standby` says whether it ended
   // because the replica reached does not lead (its typed trailer).
   grpc::Status Session(v1::EndpointService::Stub& stub, std::stop_token stop, bool* standby);
+  // A connection that failed before any stream: logged when the reason changes and at
+  // most every 30 s while it stays (session thread only).
+  void LogConnectFailure(const grpc::Status& s);
+  std::string last_connect_failure_;
+  int64_t last_connect_failure_ms_ = 0;
   void OnMessage(const v1::ControllerMessage& m);
   // nodes_ from claimed_: only what passes the agent's own checks (peer_guard.h).
   void GuardNodes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -40,7 +40,11 @@ void Agent::ServeController(std::stop_token stop) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    // gRPC gives each connection attempt (TCP and TLS handshakes) this long: its "minimum
+    // reconnect backoff" is its connect timeout. At 100 ms an agent never joined a
+    // controller more than a few tens of milliseconds away (or a busy one); 5 s covers a
+    // satellite link's round trips and still moves on from a replica that vanished.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     return v1::EndpointService::NewStub(grpc::CreateCustomChannel(opts_.controller, creds, args));
   };
@@ -111,10 +115,12 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
     if (!stream->Write(hello)) {
       grpc::Status s = stream->Finish();
       *standby = IsStandby(ctx);
+      if (!stop.stop_requested() && !*standby) LogConnectFailure(s);
       return s;
     }
     stream_ = stream.get();
   }
+  last_connect_failure_.clear();
   // Health reports go out on their own thread, at most one per interval, when changed.
   // A peer's endpoint that moved goes out at once (at most one such report a second): a
   // peer seen at another port may be the first sign that its NAT changed (Reprobe).
@@ -154,6 +160,15 @@ grpc::Status Agent::Session(v1::EndpointService::Stub& stub, std::stop_token sto
     version_ = 0;
   }
   return s;
+}
+
+void Agent::LogConnectFailure(const grpc::Status& s) {
+  std::string why = absl::StrCat(s.error_message(), " (code ", s.error_code(), ")");
+  const int64_t now = sys::SteadyMs();
+  if (why == last_connect_failure_ && now - last_connect_failure_ms_ < 30000) return;
+  Log(absl::StrCat("controller ", opts_.controller, " not reached: ", why, "; retrying"));
+  last_connect_failure_ = std::move(why);
+  last_connect_failure_ms_ = now;
 }
 
 void Agent::GuardNodes() {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "lib/wireguard/uapi.h"
+#include "tests/lab/child_process.h"
 #include "tests/lab/lab_cluster.h"
 
 namespace weft::lab {
@@ -181,6 +182,27 @@ TEST_F(ClusterLabTest, AgentKilledAndRestartedLosesNoPing) {
   ping.join();
   EXPECT_EQ(lost, 0) << cluster_->AgentLog("office1");
   EXPECT_NE(cluster_->AgentLog("office1").find("adopting the running WireGuard device"), std::string::npos);
+}
+
+// A controller far away (a 150 ms hold each way in front of it: every exchange of the
+// TCP and TLS handshakes takes 300 ms more): the agent joins all the same. gRPC gives a
+// connection attempt as long as its minimum reconnect backoff, which the agent once set
+// to 100 ms: it never joined a controller more than a few tens of milliseconds away.
+TEST(ClusterLabFarTest, AnAgentJoinsAControllerAcrossALongRoundTrip) {
+  if (std::string why = testing::MissingForRootTest(kTools); !why.empty()) GTEST_SKIP() << why;
+  auto spec = ParseLabSpec(R"({"stun_servers": 3, "sites": [{"name": "far", "nat": "easy", "nodes": ["far1"]}]})");
+  ASSERT_TRUE(spec.ok());
+  auto c = LabCluster::Create(*spec, {WEFT_CONTROLLER_BINARY, WEFT_AGENT_BINARY, WEFT_CNI_BINARY},
+                              /*start_agents=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ChildProcess far((*c)->lab().ns("host").path(),
+                   {WEFT_TCP_BALANCER_BINARY, "--listen", "198.51.100.200:7444", "--backend", "198.51.100.200:7443",
+                    "--delay-ms", "150"},
+                   (*c)->File("far.log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  (*c)->SetAgentStartTimeout(30);
+  absl::Status s = (*c)->StartAgent("far1", {"--controller", "198.51.100.200:7444"});
+  EXPECT_TRUE(s.ok()) << s;
 }
 
 }  // namespace

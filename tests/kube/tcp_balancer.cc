@@ -6,7 +6,10 @@
 // (--listen-netns): agents in the NAT lab reach controllers that run on this host's
 // loopback, as pods reach a Service.
 //
-// usage: tcp_balancer --listen IP:PORT [--listen-netns PATH] --backend IP:PORT [--backend ...]
+// --delay-ms holds every chunk that long before passing it on: a controller far away (a
+// round trip of twice that, per exchange of a TLS handshake).
+//
+// usage: tcp_balancer --listen IP:PORT [--listen-netns PATH] [--delay-ms N] --backend IP:PORT [--backend ...]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -31,6 +35,7 @@ namespace {
 
 constexpr int kMaxConnections = 512;
 std::atomic<int> g_live{0};
+int g_delay_ms = 0;
 
 // Copies both ways until either side closes; then closes both.
 void Pipe(int a, int b) {
@@ -46,6 +51,7 @@ void Pipe(int a, int b) {
         done = true;
         break;
       }
+      if (g_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
       for (ssize_t off = 0; off < n;) {
         ssize_t w = write(p[1 - i].fd, buf + off, static_cast<size_t>(n - off));
         if (w <= 0) {
@@ -68,9 +74,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   std::string listen, listen_netns;
   std::vector<std::string> backends;
-  weft::flags::FlagSet f("tcp_balancer", "tcp_balancer --listen IP:PORT [--listen-netns PATH] --backend IP:PORT ...");
+  weft::flags::FlagSet f("tcp_balancer",
+                         "tcp_balancer --listen IP:PORT [--listen-netns PATH] [--delay-ms N] --backend IP:PORT ...");
   f.String("listen", &listen, "IP:PORT", "where clients connect")
       .String("listen-netns", &listen_netns, "PATH", "the network namespace to listen in")
+      .Int("delay-ms", &g_delay_ms, 0, 10000, "hold each chunk this long, each way (latency)")
       .List("backend", &backends, "IP:PORT", "the replicas");
   if (auto code = weft::flags::ParseForMain(f, argc, argv)) return *code;
   auto l = weft::net::Endpoint::Parse(listen);

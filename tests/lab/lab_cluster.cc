@@ -231,7 +231,11 @@ absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<s
     if (std::filesystem::exists(d + "/net.d/10-weft.conflist")) return absl::OkStatus();
     usleep(10000);
   }
-  return absl::UnavailableError(absl::StrCat("agent on ", node, " wrote no conflist: ", Slurp(d + "/agent.log")));
+  // What the node's connections look like, for the failure's reader.
+  std::string sockets;
+  lab_->ns("n-" + node).Exec("ss -tnp 2>&1 | head -20", &sockets);
+  return absl::UnavailableError(absl::StrCat("agent on ", node, " wrote no conflist in ", agent_start_timeout_s_,
+                                             " s: ", Slurp(d + "/agent.log"), "TCP sockets in n-", node, ":\n", sockets));
 }
 
 absl::Status LabCluster::StartRelayForwarderSidecar(const std::string& node) {

@@ -43,7 +43,7 @@ absl::Status Agent::OnWelcome(const v1::Welcome& w) {
   }
   ASSIGN_OR_RETURN(const std::vector<net::IpPrefix> own, WelcomeNetworks(w.pod_cidrs(), "pod"));
   ASSIGN_OR_RETURN(const std::vector<net::IpPrefix> cluster, WelcomeNetworks(w.cluster_cidrs(), "cluster"));
-  ASSIGN_OR_RETURN(const std::string egress, EgressRuleset(own, cluster, opts_.wg_interface));
+  ASSIGN_OR_RETURN(const std::string egress, EgressRuleset(own, cluster, opts_.wg_interface, opts_.wg_port));
   {
     absl::MutexLock l(&mu_);
     epoch_ = w.epoch();

@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& c : m.welcome().cluster_cidrs()) {
       if (auto p = weft::net::IpPrefix::ParseNetwork(c); p.ok()) typed.push_back(*p);
     }
-    (void)weft::agent::EgressRuleset(typed, typed, "weft0");
+    (void)weft::agent::EgressRuleset(typed, typed, "weft0", 51820);
   }
   return 0;
 }

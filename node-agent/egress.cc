@@ -6,12 +6,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "lib/net/fragment_band.h"
 
 namespace weft::agent {
 
 absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_cidrs,
                                           const std::vector<net::IpPrefix>& cluster_cidrs,
-                                          const std::string& wg_interface) {
+                                          const std::string& wg_interface, uint16_t wg_port) {
   bool plain = !wg_interface.empty() && wg_interface.size() < 16;
   for (char c : wg_interface) plain = plain && (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.');
   if (!plain) return absl::InvalidArgumentError(absl::StrCat("interface name \"", wg_interface, "\" is not a plain one"));
@@ -37,7 +38,13 @@ absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_
   // sends what the path would drop, even where a pod ignores ICMP.
   absl::StrAppend(&out, "  chain mss {\n    type filter hook forward priority mangle; policy accept;\n",
                   "    oifname \"", wg_interface, "\" tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu\n",
-                  "  }\n}\n");
+                  "  }\n");
+  // IPv6 pods across a path narrower than 1280: WireGuard's datagrams that carry 1217 to
+  // 1280 bytes go without DF, for the narrow link to fragment (wireguard-go sets DF;
+  // kernel WireGuard never does). Only DF-only packets (no fragment of something bigger).
+  absl::StrAppend(&out, "  chain wireguard_df {\n    type filter hook output priority mangle; policy accept;\n",
+                  "    udp sport ", wg_port, " ip frag-off 0x4000 meta length ", net::kFragmentBandIpv4First, "-",
+                  net::kFragmentBandIpv4Last, " counter ip frag-off set 0\n  }\n}\n");
   return out;
 }
 

@@ -3,6 +3,7 @@
 #ifndef WEFT_NODE_AGENT_EGRESS_H_
 #define WEFT_NODE_AGENT_EGRESS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,13 +14,14 @@
 namespace weft::agent {
 
 // The nftables ruleset (its own table, `inet weft`: IPv4 and IPv6) for `pod_cidrs` of this node and the
-// `cluster_cidrs` that stay unmasqueraded, and the TCP MSS clamp for SYNs forwarded into
-// `wg_interface` (pure). Built from typed values only: what came from the controller was
+// `cluster_cidrs` that stay unmasqueraded, the TCP MSS clamp for SYNs forwarded into
+// `wg_interface`, and DF cleared on WireGuard's datagrams (from `wg_port`) of the
+// fragmentation band (lib/net/fragment_band.h: IPv6 pods across a path below 1280) (pure). Built from typed values only: what came from the controller was
 // parsed as prefixes before it gets here, so no text of theirs reaches nft; an interface
 // name that is not a plain one is refused.
 absl::StatusOr<std::string> EgressRuleset(const std::vector<net::IpPrefix>& pod_cidrs,
                                           const std::vector<net::IpPrefix>& cluster_cidrs,
-                                          const std::string& wg_interface);
+                                          const std::string& wg_interface, uint16_t wg_port);
 
 // Replaces table `inet weft` (and an older agent's `ip weft`) with the ruleset in one nft
 // transaction (idempotent).

@@ -50,7 +50,7 @@ TEST_F(NodeFilesTest, ConflistIsWhatWeftCniReads) {
 TEST(EgressTest, MasqueradesOnlyTrafficLeavingTheCluster) {
   const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24"), *net::IpPrefix::Parse("fd00:10:244:1::/64")},
                                        {*net::IpPrefix::Parse("10.244.0.0/16"), *net::IpPrefix::Parse("fd00:10:244::/56")},
-                                       "weft0");
+                                       "weft0", 51820);
   EXPECT_NE(r.find("table inet weft {"), std::string::npos) << r;
   EXPECT_NE(r.find("    ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16 } masquerade\n"), std::string::npos) << r;
   EXPECT_NE(r.find("    ip6 saddr fd00:10:244:1::/64 ip6 daddr != { fd00:10:244::/56 } masquerade\n"), std::string::npos)
@@ -59,15 +59,22 @@ TEST(EgressTest, MasqueradesOnlyTrafficLeavingTheCluster) {
 }
 
 TEST(EgressTest, ClampsTheMssOfSynsIntoTheTunnelToTheRoute) {
-  const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24")}, {}, "wg7");
+  const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24")}, {}, "wg7", 51820);
   EXPECT_NE(r.find("oifname \"wg7\" tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu"), std::string::npos)
       << r;
 }
 
+TEST(EgressTest, ClearsDfOnlyOnWireGuardsDatagramsOfTheFragmentBand) {
+  const std::string r = *EgressRuleset({*net::IpPrefix::Parse("10.244.1.0/24")}, {}, "wg7", 51999);
+  // Inner 1217-1280 bytes, padded to 16, plus WireGuard's 32, UDP's 8 and IPv4's 20.
+  EXPECT_NE(r.find("type filter hook output priority mangle;"), std::string::npos) << r;
+  EXPECT_NE(r.find("udp sport 51999 ip frag-off 0x4000 meta length 1277-1340 counter ip frag-off set 0"), std::string::npos) << r;
+}
+
 TEST(EgressTest, NoTextBecomesRuleSyntax) {
-  EXPECT_FALSE(EgressRuleset({}, {}, "wg0\" ; flush ruleset ; \"").ok());
-  EXPECT_FALSE(EgressRuleset({}, {}, "").ok());
-  EXPECT_FALSE(EgressRuleset({}, {}, "a-name-far-too-long").ok());
+  EXPECT_FALSE(EgressRuleset({}, {}, "wg0\" ; flush ruleset ; \"", 51820).ok());
+  EXPECT_FALSE(EgressRuleset({}, {}, "", 51820).ok());
+  EXPECT_FALSE(EgressRuleset({}, {}, "a-name-far-too-long", 51820).ok());
 }
 
 }  // namespace

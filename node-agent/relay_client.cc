@@ -13,6 +13,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "lib/net/fragment_band.h"
 #include "lib/status/status_macros.h"
 #include "lib/sys/steady_ms.h"
 
@@ -363,7 +364,7 @@ void RelayClient::ForwardFromWireGuard(uint16_t channel, int proxy_fd) {
       out[k].msg_hdr.msg_iov = &oiov[k];
       out[k].msg_hdr.msg_iovlen = 1;
     }
-    if (!opts_.tcp) sendmmsg(fd_, out, n, MSG_DONTWAIT);
+    if (!opts_.tcp) (void)net::SendmmsgWithFragmentBand(fd_, out, n, MSG_DONTWAIT);  // lib/net/fragment_band.h
     to_relay_ += n;
     if (n < kBatch) break;
   }

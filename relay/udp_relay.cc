@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "lib/net/fragment_band.h"
 
 namespace weft::relay {
 namespace {
@@ -188,12 +189,9 @@ void UdpRelay::FlushSends(std::vector<turn::Send>& out) {
       ++n;
       ++i;
     }
-    int sent = 0;
-    while (sent < n) {  // a full send buffer drops the rest (UDP), never blocks the loop
-      int r = sendmmsg(fd, msgs + sent, n - sent, MSG_DONTWAIT);
-      if (r <= 0) break;
-      sent += r;
-    }
+    // A full send buffer drops the rest (UDP), never blocks the loop. IPv6's full-size
+    // packets through a narrow path go without DF (lib/net/fragment_band.h).
+    (void)net::SendmmsgWithFragmentBand(fd, msgs, n, MSG_DONTWAIT);
   }
   if (!dirty_tcp_.empty()) FlushDirtyTcp();
 }

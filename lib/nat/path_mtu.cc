@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "lib/net/fragment_band.h"
 
 namespace weft::nat {
 
@@ -10,7 +11,11 @@ PathMtu::PathMtu(int ceiling, PathMtuOptions o) : o_(o) { Candidates(ceiling); }
 
 void PathMtu::Candidates(int ceiling) {
   cand_.clear();
-  for (int s = o_.floor; s < ceiling; s += o_.step) cand_.push_back(s);
+  for (int s = o_.floor; s < ceiling; s += o_.step) {
+    // Sizes of the fragmentation band pass a narrow path by fragmentation (their DF is
+    // cleared): probing them would measure nothing.
+    if (!net::InnerInFragmentBand(s)) cand_.push_back(s);
+  }
   cand_.push_back(std::max(ceiling, 68));  // the ceiling itself, even below the floor
   if (mtu_ > cand_.back()) mtu_ = cand_.back();
 }

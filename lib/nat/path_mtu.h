@@ -5,8 +5,9 @@
 // full-size packets.
 //
 // Candidate sizes are the floor (1024), every multiple of 16 above it (WireGuard pads its
-// plaintext to 16 bytes, so sizes within one block cost the same on the wire) and the
-// ceiling (the device's MTU). A search tries the largest first (one probe when nothing is
+// plaintext to 16 bytes, so sizes within one block cost the same on the wire) but those
+// of the fragmentation band (1232-1280: lib/net/fragment_band.h), and the ceiling (the
+// device's MTU). A path that carries 1232-1295 bytes is found at 1216. A search tries the largest first (one probe when nothing is
 // wrong), then the smallest, then bisects; a size is too big when `tries` probes of it go
 // unanswered. A
 // search in which nothing at all is answered says nothing about the MTU (the path is down:

@@ -55,6 +55,21 @@ TEST(PathMtuTest, CleanPathTakesOneProbe) {
   EXPECT_EQ(s.probes, 1);
 }
 
+// The fragmentation band (1232-1280: their DF is cleared, so a narrow path would pass
+// them fragmented) is never probed: a path of 1250 is found at 1216, one of 1300 at 1296.
+TEST(PathMtuTest, TheFragmentationBandIsNeverProbed) {
+  for (const auto& [limit, found] : {std::pair{1250, 1216}, {1280, 1216}, {1300, 1296}, {1220, 1216}}) {
+    SCOPED_TRACE(limit);
+    Sim s(1420, limit);
+    s.NewPath();
+    for (int i = 0; i < 600 && (s.mtu.searching() || s.probes == 0); ++i) {
+      s.Step();
+      EXPECT_FALSE(s.last_probe > 1216 && s.last_probe <= 1280) << s.last_probe;
+    }
+    EXPECT_EQ(s.mtu.mtu(), found);
+  }
+}
+
 TEST(PathMtuTest, ANewPathIsProbedOnceItCarriesSomethingBack) {
   PathMtu m(1420);
   m.Observe(0, 0, 0);

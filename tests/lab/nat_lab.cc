@@ -285,9 +285,11 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     const std::string router = "r-" + site.name;
     RETURN_IF_ERROR(add_ns(router));
     std::string wan = absl::StrCat("198.51.100.", 20 + i), wan_len = "/24";
-    if (site.nat == NatKind::kEasyOpen) {
+    if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
       // Behind a carrier hop (a link of its own to inet), as real routers are: there is a
       // router between two NATs, so a punch with a TTL of 2 opens this NAT and dies there.
+      // A lowered WAN is such a link too, narrow at both ends (a PPPoE session, a tunnel):
+      // what crosses it inbound is fragmented by inet, or dropped when it has DF.
       RETURN_IF_ERROR(Veth(router, "wan0", "inet", absl::StrCat("c", i)));
       const std::string hop = absl::StrCat("203.0.113.", 4 * i + 1);
       wan = absl::StrCat("203.0.113.", 4 * i + 2);
@@ -308,7 +310,8 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     nat_[site.name] = site.nat;
     if (site.wan_mtu > 0) {
       wan_mtu_[site.name] = site.wan_mtu;
-      RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set wan0 mtu ", site.wan_mtu)));
+      wan_link_[site.name] = absl::StrCat("c", i);
+      RETURN_IF_ERROR(SetWanMtu(site.name, site.wan_mtu));
     }
     RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     const std::string lan6 = absl::StrCat("2001:db8:", i + 1, "::");
@@ -380,8 +383,19 @@ namespace weft::lab {
 absl::Status NatLab::SetWanMtu(const std::string& site, int mtu) {
   const std::string router = "r-" + site;
   if (!ns_.count(router)) return absl::NotFoundError(absl::StrCat("lab: no router for site ", site));
+  auto link = wan_link_.find(site);
+  if (link == wan_link_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat("lab: site ", site, " has no WAN link of its own (give it wan_mtu)"));
+  }
   wan_mtu_[site] = mtu;
   RETURN_IF_ERROR(ApplyNat(site, nat_.at(site)));
+  // Both ends of the link; inet, like the router, tells nobody that a packet was too big.
+  RETURN_IF_ERROR(Run("inet", absl::StrCat("ip link set ", link->second, " mtu ", mtu)));
+  RETURN_IF_ERROR(Run("inet", "nft -f - <<'EOF'\n"
+                              "table inet lab_inet_no_ptb\ndelete table inet lab_inet_no_ptb\n"
+                              "table inet lab_inet_no_ptb {\n  chain out { type filter hook output priority filter; policy accept;\n"
+                              "    icmp type destination-unreachable icmp code frag-needed drop\n"
+                              "    icmpv6 type packet-too-big drop\n  }\n}\nEOF"));
   return Run(router, absl::StrCat("ip link set wan0 mtu ", mtu));
 }
 

@@ -116,6 +116,7 @@ class NatLab {
   std::map<std::string, net::IpAddress> cone_node_;  // site → node its static mapping serves
   std::map<std::string, NatKind> nat_;               // site → its NAT kind
   std::map<std::string, int> wan_mtu_;               // site → WAN MTU, where lowered
+  std::map<std::string, std::string> wan_link_;      // site → inet's end of its own WAN link
   std::vector<net::Endpoint> stun_;
   std::vector<pid_t> coturn_;
   std::string tmp_dir_;

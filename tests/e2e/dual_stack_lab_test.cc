@@ -79,11 +79,14 @@ TEST_F(DualStackLabTest, EveryPodReachesEveryOtherOverIPv4AndIPv6DirectAndRelaye
 
 // Two sites whose IPv4 is behind hard NATs (relayed over IPv4) and whose nodes have
 // global IPv6 behind stateful firewalls: direct over IPv6, the reason says so, pods talk
-// over both families; a hard-NAT site without IPv6 stays relayed, as before.
+// over both families; so does a site behind carrier-grade NAT with IPv6 (relayed over
+// IPv4 with a hard NAT: it filters by port); a hard-NAT site without IPv6 stays relayed,
+// as before.
 TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
   auto c = Cluster("10.244.0.0/16,fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
       {"name": "edge1", "nat": "hard", "ipv6": "global", "nodes": ["e1"]},
       {"name": "edge2", "nat": "hard", "ipv6": "global", "nodes": ["e2"]},
+      {"name": "mobile", "nat": "cgnat", "ipv6": "global", "nodes": ["m1"]},
       {"name": "natgw", "nat": "hard", "nodes": ["h3"]}]})");
   ASSERT_TRUE(c.ok()) << c.status();
   LabCluster& cluster = **c;
@@ -99,6 +102,18 @@ TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
   EXPECT_EQ(st.value("path", ""), "direct") << st.dump();
   EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
   EXPECT_TRUE(absl::StrContains(st.dump(), "2001:db8:2::2")) << "e2's IPv6 endpoint: " << st.dump();
+  // Behind CGNAT, with IPv6: direct over IPv6 with the hard-NAT site too.
+  for (const std::string& ip : cluster.PodIps("m1")) {
+    EXPECT_TRUE(cluster.PodPing("e1", ip, 20)) << ip << "\n" << cluster.AgentLog("m1");
+  }
+  nlohmann::json m;
+  for (int i = 0; i < 50; ++i) {  // bounded: 10 s
+    m = cluster.PeerStatus("e1", "m1");
+    if (m.value("path", "") == "direct") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(m.value("path", ""), "direct") << m.dump();
+  EXPECT_TRUE(absl::StrContains(m.value("reason", ""), "direct over IPv6")) << m.dump();
   // No IPv6 at h3's site: relayed, as before.
   EXPECT_TRUE(cluster.PodPing("e1", cluster.PodIp("h3"), 20)) << cluster.AgentLog("e1");
   EXPECT_EQ(cluster.PeerStatus("e1", "h3").value("path", ""), "relay") << cluster.ControllerStatus();

@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "lib/nat/nat_monitor.h"
 #include "lib/nat/port_probe.h"
@@ -43,7 +44,8 @@ class NatLabTest : public ::testing::Test {
         {"name": "hard", "nat": "hard", "nodes": ["hard1"]},
         {"name": "blocked", "nat": "udp-blocked", "nodes": ["blocked1"]},
         {"name": "swap", "nat": "easy", "nodes": ["swap1"]},
-        {"name": "cone", "nat": "cone", "nodes": ["cone1"]}]})");
+        {"name": "cone", "nat": "cone", "nodes": ["cone1"]},
+        {"name": "mobile", "nat": "cgnat", "nodes": ["cg1"]}]})");
     auto lab = NatLab::Create(*spec);
     if (!lab.ok()) {
       setup_error_ = new std::string(lab.status().ToString());
@@ -112,6 +114,22 @@ TEST_F(NatLabTest, EasyNatFiltersByAddressAndPort) {
   EXPECT_EQ(r.verdict.filtering, nat::Filtering::kAddressAndPortDependent) << r.verdict.reason;
   EXPECT_EQ(r.observations.answered_from_other_address, std::optional<bool>(false));
   EXPECT_EQ(r.observations.answered_from_other_port, std::optional<bool>(false));
+}
+
+// Behind a home NAT behind a carrier's (RFC 6888): both keep the port, so the verdict is
+// the carrier's public address and the node's own port, endpoint-independent, filtered.
+TEST_F(NatLabTest, CarrierGradeNatIsTwoEasyNatsInARow) {
+  StartWg("n-cg1", *Key::GeneratePrivate());
+  auto r = Probe("cg1");
+  EXPECT_EQ(r.verdict.mapping, nat::Mapping::kEndpointIndependent) << r.verdict.reason;
+  ASSERT_TRUE(r.verdict.reflexive.has_value()) << r.verdict.reason;
+  EXPECT_EQ(r.verdict.reflexive->ToString(), lab_->WanIp("mobile").ToString() + ":51820");
+  EXPECT_TRUE(absl::StartsWith(lab_->WanIp("mobile").ToString(), "198.51.100.")) << "the carrier's public address";
+  EXPECT_EQ(r.verdict.filtering, nat::Filtering::kAddressAndPortDependent) << r.verdict.reason;
+  // The home router's own WAN address is the carrier's inside one.
+  std::string addr;
+  lab_->ns("r-mobile").Exec("ip -4 -o addr show dev wan0", &addr);
+  EXPECT_TRUE(absl::StrContains(addr, " 10.100.")) << addr;
 }
 
 TEST_F(NatLabTest, ConeNatIsEasyAndFiltersNothing) {

@@ -31,6 +31,7 @@ absl::StatusOr<NatKind> ParseNatKind(absl::string_view s) {
   if (s == "cone") return NatKind::kCone;
   if (s == "udp-blocked") return NatKind::kUdpBlocked;
   if (s == "easy-open") return NatKind::kEasyOpen;
+  if (s == "cgnat") return NatKind::kCgnat;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, cone, hard, udp-blocked, easy-open)"));
 }
@@ -43,6 +44,7 @@ absl::string_view NatKindName(NatKind k) {
     case NatKind::kCone: return "cone";
     case NatKind::kUdpBlocked: return "udp-blocked";
     case NatKind::kEasyOpen: return "easy-open";
+    case NatKind::kCgnat: return "cgnat";
   }
   return "?";
 }
@@ -74,6 +76,7 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
       return absl::InvalidArgumentError("wan_mtu: 576..1500");
     }
     if (site.wan_mtu != 0 && site.nat == NatKind::kNone) return absl::InvalidArgumentError("wan_mtu needs a router");
+    if (site.wan_mtu != 0 && site.nat == NatKind::kCgnat) return absl::InvalidArgumentError("wan_mtu with cgnat is not built");
     for (const auto& n : s["nodes"]) {
       if (!n.is_string()) return absl::InvalidArgumentError("node names are strings");
       site.nodes.push_back(n.get<std::string>());
@@ -156,11 +159,11 @@ absl::Status NatLab::ApplyNat(const std::string& site, NatKind kind) {
   // it can no longer keep its port for that peer.
   absl::StrAppend(&rules, "  chain lab_input { type filter hook input priority filter; policy accept;\n",
                   kind == NatKind::kEasyOpen ? "" : "    iifname \"wan0\" ct state new drop\n", "  }\n}\n");
-  return LoadTable(site, "ip weftlab", rules);
+  return LoadTable("r-" + site, "ip weftlab", rules);
 }
 
-absl::Status NatLab::LoadTable(const std::string& site, const std::string& table, const std::string& rules) {
-  const std::string file = absl::StrCat(tmp_dir_, "/", site, ".", absl::StrReplaceAll(table, {{" ", "-"}}), ".nft");
+absl::Status NatLab::LoadTable(const std::string& role, const std::string& table, const std::string& rules) {
+  const std::string file = absl::StrCat(tmp_dir_, "/", role, ".", absl::StrReplaceAll(table, {{" ", "-"}}), ".nft");
   FILE* f = fopen(file.c_str(), "w");
   if (f == nullptr) return absl::InternalError("lab: cannot write nft rules");
   // One transaction: create-if-missing, delete, load. A router's rules never have a gap
@@ -168,7 +171,7 @@ absl::Status NatLab::LoadTable(const std::string& site, const std::string& table
   fputs(absl::StrCat("table ", table, "\ndelete table ", table, "\n").c_str(), f);
   fputs(rules.c_str(), f);
   fclose(f);
-  return Run("r-" + site, absl::StrCat("nft -f ", file));
+  return Run(role, absl::StrCat("nft -f ", file));
 }
 
 absl::Status NatLab::ApplyFirewall6(const std::string& site) {
@@ -182,7 +185,7 @@ absl::Status NatLab::ApplyFirewall6(const std::string& site) {
       "    iifname \"wan0\" drop\n  }\n"
       "  chain lab_input6 { type filter hook input priority filter; policy accept;\n"
       "    iifname \"wan0\" ct state new meta l4proto != ipv6-icmp drop\n  }\n}\n";
-  return LoadTable(site, "ip6 weftlab6", rules);
+  return LoadTable("r-" + site, "ip6 weftlab6", rules);
 }
 
 absl::Status NatLab::Build(const LabSpec& spec) {
@@ -285,7 +288,35 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     const std::string router = "r-" + site.name;
     RETURN_IF_ERROR(add_ns(router));
     std::string wan = absl::StrCat("198.51.100.", 20 + i), wan_len = "/24";
-    if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
+    if (site.nat == NatKind::kCgnat) {
+      // Carrier-grade NAT (RFC 6888: endpoint-independent mapping, ports kept where it
+      // can): the home router's WAN is an address in the carrier's network (10.100.i.0/24),
+      // and the carrier's router masquerades it again to the public address. Unsolicited
+      // packets to either router are dropped. IPv6, where given, is routed by the carrier
+      // without NAT (2001:db8:100:i::/64 between the two; the home router's firewall).
+      const std::string carrier = "g-" + site.name, cnet = absl::StrCat("10.100.", i, ".");
+      RETURN_IF_ERROR(add_ns(carrier));
+      RETURN_IF_ERROR(attach(carrier, "wan0"));
+      RETURN_IF_ERROR(Run(carrier, absl::StrCat("ip addr add ", wan, "/24 dev wan0 && sysctl -qw net.ipv4.ip_forward=1")));
+      RETURN_IF_ERROR(Veth(router, "wan0", carrier, "cpe0"));
+      RETURN_IF_ERROR(Run(carrier, absl::StrCat("ip addr add ", cnet, "1/24 dev cpe0")));
+      RETURN_IF_ERROR(Run(router, absl::StrCat("ip addr add ", cnet, "2/24 dev wan0 && ip route add default via ", cnet, "1")));
+      RETURN_IF_ERROR(LoadTable(carrier, "ip weftlab",
+                                "table ip weftlab {\n"
+                                "  chain lab_nat { type nat hook postrouting priority srcnat; policy accept;\n"
+                                "    oifname \"wan0\" masquerade\n  }\n"
+                                "  chain lab_input { type filter hook input priority filter; policy accept;\n"
+                                "    iifname \"wan0\" ct state new drop\n  }\n}\n"));
+      if (site.ipv6) {
+        const std::string link6 = absl::StrCat("2001:db8:100:", i, "::"), lan6 = absl::StrCat("2001:db8:", i + 1, "::");
+        RETURN_IF_ERROR(add6(carrier, "wan0", absl::StrCat("2001:db8::", 20 + i)));
+        RETURN_IF_ERROR(add6(carrier, "cpe0", link6 + "1"));
+        RETURN_IF_ERROR(Run(carrier, absl::StrCat("sysctl -qw net.ipv6.conf.all.forwarding=1 && ip -6 route add ", lan6,
+                                                  "/64 via ", link6, "2 dev cpe0")));
+        RETURN_IF_ERROR(add6(router, "wan0", link6 + "2"));
+        RETURN_IF_ERROR(Run(router, absl::StrCat("ip -6 route add default via ", link6, "1 dev wan0")));
+      }
+    } else if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
       // Behind a carrier hop (a link of its own to inet), as real routers are: there is a
       // router between two NATs, so a punch with a TTL of 2 opens this NAT and dies there.
       // A lowered WAN is such a link too, narrow at both ends (a PPPoE session, a tunnel):
@@ -316,9 +347,11 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     const std::string lan6 = absl::StrCat("2001:db8:", i + 1, "::");
     if (site.ipv6) {
-      if (site.nat == NatKind::kEasyOpen) return absl::InvalidArgumentError("lab: ipv6 with easy-open is not built");
-      const std::string wan6 = absl::StrCat("2001:db8::", 20 + i);
-      RETURN_IF_ERROR(add6(router, "wan0", wan6));
+      if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
+        return absl::InvalidArgumentError("lab: ipv6 on a WAN link of its own (easy-open, wan_mtu) is not built");
+      }
+      const std::string wan6 = absl::StrCat("2001:db8::", 20 + i);  // the carrier's, for cgnat
+      if (site.nat != NatKind::kCgnat) RETURN_IF_ERROR(add6(router, "wan0", wan6));
       RETURN_IF_ERROR(add6(router, "lan", lan6 + "1"));
       RETURN_IF_ERROR(Run(router, "sysctl -qw net.ipv6.conf.all.forwarding=1"));
       RETURN_IF_ERROR(Run("inet", absl::StrCat("ip -6 route add ", lan6, "/64 via ", wan6, " dev br0")));

@@ -21,7 +21,9 @@
 // (endpoint-independent filtering for the WireGuard port); hard = masquerade
 // random,fully-random; udp-blocked = easy plus a firewall dropping forwarded UDP;
 // easy-open = easy without the input firewall below (seeds/004's conntrack collision), its
-// WAN behind a carrier hop (203.0.113.4i+2/30, inet routing). Every other router drops
+// WAN behind a carrier hop (203.0.113.4i+2/30, inet routing); cgnat = easy behind a
+// carrier's NAT (the home router's WAN in 10.100.i.0/24, the carrier's router masquerading
+// that to 198.51.100.20+i; IPv6 routed through it without NAT). Every other router drops
 // unsolicited packets from its WAN addressed to itself, as most real ones do. A site's
 // "wan_mtu" lowers its router's WAN link and makes it drop ICMP "fragmentation needed". Only lab addresses are used,
 // all inside namespaces the lab made; everything is removed by the destructor.
@@ -43,7 +45,7 @@
 
 namespace weft::lab {
 
-enum class NatKind { kNone, kEasy, kCone, kHard, kUdpBlocked, kEasyOpen };
+enum class NatKind { kNone, kEasy, kCone, kHard, kUdpBlocked, kEasyOpen, kCgnat };
 absl::StatusOr<NatKind> ParseNatKind(absl::string_view s);
 absl::string_view NatKindName(NatKind k);
 
@@ -104,9 +106,9 @@ class NatLab {
   absl::Status Veth(const std::string& ns_a, const std::string& if_a, const std::string& ns_b, const std::string& if_b);
   absl::Status ApplyNat(const std::string& site, NatKind kind);
   absl::Status ApplyFirewall6(const std::string& site);
-  // Replaces nftables `table` ("ip weftlab") on the site's router with `rules`, in one
-  // transaction.
-  absl::Status LoadTable(const std::string& site, const std::string& table, const std::string& rules);
+  // Replaces nftables `table` ("ip weftlab") in namespace `role` (a router) with `rules`,
+  // in one transaction.
+  absl::Status LoadTable(const std::string& role, const std::string& table, const std::string& rules);
 
   std::map<std::string, std::unique_ptr<testing::TestNetns>> ns_;
   std::map<std::string, net::IpAddress> node_ip_;

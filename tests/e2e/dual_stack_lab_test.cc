@@ -119,6 +119,25 @@ TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
   EXPECT_EQ(cluster.PeerStatus("e1", "h3").value("path", ""), "relay") << cluster.ControllerStatus();
 }
 
+// Global IPv6 at both sites, but one firewall drops all UDP over IPv6: the pair was
+// decided direct over IPv6 (nothing tells the controller about the firewall), WireGuard's
+// handshakes over IPv6 go unanswered, and the pair stays on (or falls back to) the relay:
+// pods talk over both families all the same.
+TEST_F(DualStackLabTest, AnIpv6FirewallThatBlocksUdpLeavesThePairOnTheRelay) {
+  auto c = Cluster("10.244.0.0/16,fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
+      {"name": "edge1", "nat": "hard", "ipv6": "global", "nodes": ["e1"]},
+      {"name": "corp", "nat": "hard", "ipv6": "global-udp-blocked", "nodes": ["c1"]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  for (const std::string& ip : cluster.PodIps("c1")) {
+    EXPECT_TRUE(cluster.PodPing("e1", ip, 30)) << ip << "\n" << cluster.AgentLog("e1") << cluster.AgentLog("c1");
+  }
+  for (const std::string& ip : cluster.PodIps("e1")) {
+    EXPECT_TRUE(cluster.PodPing("c1", ip, 30)) << ip << "\n" << cluster.AgentLog("c1");
+  }
+  EXPECT_EQ(cluster.PeerStatus("e1", "c1").value("path", ""), "relay") << cluster.PeerStatus("e1", "c1").dump();
+}
+
 TEST_F(DualStackLabTest, AnIPv6OnlyClusterWorksEndToEnd) {
   auto c = Cluster("fd00:10:244::/56");
   ASSERT_TRUE(c.ok()) << c.status();

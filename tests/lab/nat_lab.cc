@@ -70,8 +70,14 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
     site.node_snat_random = s.value("node_snat", "") == "random-fully";
     site.wan_mtu = s.value("wan_mtu", 0);
     const std::string v6 = s.value("ipv6", "none");
-    if (v6 != "none" && v6 != "global") return absl::InvalidArgumentError("ipv6: none or global");
-    site.ipv6 = v6 == "global";
+    if (v6 != "none" && v6 != "global" && v6 != "global-udp-blocked") {
+      return absl::InvalidArgumentError("ipv6: none, global or global-udp-blocked");
+    }
+    site.ipv6 = v6 != "none";
+    site.ipv6_udp_blocked = v6 == "global-udp-blocked";
+    if (site.ipv6_udp_blocked && site.nat == NatKind::kNone) {
+      return absl::InvalidArgumentError("ipv6: global-udp-blocked needs a router (its firewall)");
+    }
     if (site.wan_mtu != 0 && (site.wan_mtu < 576 || site.wan_mtu > 1500)) {
       return absl::InvalidArgumentError("wan_mtu: 576..1500");
     }
@@ -176,15 +182,18 @@ absl::Status NatLab::LoadTable(const std::string& role, const std::string& table
 
 absl::Status NatLab::ApplyFirewall6(const std::string& site) {
   // Stateful, as IPv6 home and cloud routers are (RFC 6092): the LAN's flows may answer;
-  // new flows from the WAN are dropped, ICMPv6 excepted (errors and echo, RFC 4890).
-  const std::string rules =
+  // new flows from the WAN are dropped, ICMPv6 excepted (errors and echo, RFC 4890). A
+  // site whose firewall blocks UDP over IPv6 altogether (as many corporate ones do) drops
+  // it both ways first.
+  const std::string rules = absl::StrCat(
       "table ip6 weftlab6 {\n"
-      "  chain lab_filter6 { type filter hook forward priority filter; policy accept;\n"
+      "  chain lab_filter6 { type filter hook forward priority filter; policy accept;\n",
+      ipv6_udp_blocked_.contains(site) ? "    meta l4proto udp drop\n" : "",
       "    ct state established,related accept\n"
       "    iifname \"wan0\" meta l4proto ipv6-icmp accept\n"
       "    iifname \"wan0\" drop\n  }\n"
       "  chain lab_input6 { type filter hook input priority filter; policy accept;\n"
-      "    iifname \"wan0\" ct state new meta l4proto != ipv6-icmp drop\n  }\n}\n";
+      "    iifname \"wan0\" ct state new meta l4proto != ipv6-icmp drop\n  }\n}\n");
   return LoadTable("r-" + site, "ip6 weftlab6", rules);
 }
 
@@ -350,6 +359,7 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
         return absl::InvalidArgumentError("lab: ipv6 on a WAN link of its own (easy-open, wan_mtu) is not built");
       }
+      if (site.ipv6_udp_blocked) ipv6_udp_blocked_.insert(site.name);
       const std::string wan6 = absl::StrCat("2001:db8::", 20 + i);  // the carrier's, for cgnat
       if (site.nat != NatKind::kCgnat) RETURN_IF_ERROR(add6(router, "wan0", wan6));
       RETURN_IF_ERROR(add6(router, "lan", lan6 + "1"));

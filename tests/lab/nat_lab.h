@@ -13,7 +13,8 @@
 // 2001:db8::/64 (inet ::1, host ::200, the first STUN server ::11); a site with "ipv6": "global"
 // has its nodes on 2001:db8:<i>::/64 (site i, counted from 1; public nodes on the bridge,
 // 2001:db8::1xx), routed by inet to the site's router (WAN 2001:db8::2x), whose firewall
-// is stateful, as home and cloud IPv6 routers are: what the LAN sent may answer, nothing
+// is stateful, as home and cloud IPv6 routers are ("global-udp-blocked": and drops all
+// UDP, as many corporate ones do): what the LAN sent may answer, nothing
 // else from the WAN gets in (ICMPv6 errors and echo excepted). No NAT for IPv6.
 //
 // NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
@@ -35,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,8 @@ struct SiteSpec {
   // Global IPv6 for the site's nodes beside their IPv4 (behind the router's stateful
   // firewall; public nodes directly on the bridge).
   bool ipv6 = false;
+  // "ipv6": "global-udp-blocked": that firewall drops all UDP over IPv6, both ways.
+  bool ipv6_udp_blocked = false;
 };
 
 struct LabSpec {
@@ -119,6 +123,7 @@ class NatLab {
   std::map<std::string, NatKind> nat_;               // site → its NAT kind
   std::map<std::string, int> wan_mtu_;               // site → WAN MTU, where lowered
   std::map<std::string, std::string> wan_link_;      // site → inet's end of its own WAN link
+  std::set<std::string> ipv6_udp_blocked_;           // sites whose IPv6 firewall drops UDP
   std::vector<net::Endpoint> stun_;
   std::vector<pid_t> coturn_;
   std::string tmp_dir_;

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controller/agent_input.h"
@@ -165,6 +166,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
     if (!cancelled_) {
       auto cidrs = service_->admit_(hello);
       s = cidrs.ok() ? service_->JoinAdmitted(this, hello, *cidrs) : ToGrpc(cidrs.status());
+      service_->NoteJoin(hello, s);
     }
     std::lock_guard<std::mutex> l(write_mu_);
     admitting_ = false;
@@ -197,6 +199,7 @@ class AgentStream : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Control
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be Hello");
       }
       grpc::Status s = service_->Join(this, m.hello());
+      service_->NoteJoin(m.hello(), s);
       joined_ = s.ok();
       return s;
     }
@@ -645,9 +648,50 @@ grpc::Status ControllerService::JoinAdmitted(AgentStream* stream, const v1::Hell
   return grpc::Status::OK;
 }
 
+void ControllerService::SetLog(std::function<void(const std::string&)> log) {
+  std::lock_guard<std::mutex> l(log_mu_);
+  log_ = std::move(log);
+}
+
+void ControllerService::Note(const std::string& kind, const std::string& line) {
+  std::lock_guard<std::mutex> l(log_mu_);
+  if (!log_) return;
+  if (auto out = log_limiter_.Line(kind, line, sys::SteadyMs())) log_(*out);
+}
+
+namespace {
+
+// Text from an agent, for a log line: printable ASCII as is, anything else as \xNN, cut
+// to `max` bytes first (a name or message may be anything).
+std::string Printable(const std::string& s, size_t max) {
+  std::string out;
+  for (unsigned char c : s.substr(0, max)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void ControllerService::NoteJoin(const v1::Hello& hello, const grpc::Status& s) {
+  const std::string node = absl::StrCat("node \"", Printable(hello.node(), 64), "\"");
+  if (s.ok()) {
+    Note("joined", absl::StrCat(node, " joined"));
+  } else if (s.error_code() != grpc::StatusCode::UNAVAILABLE && s.error_code() != grpc::StatusCode::CANCELLED) {
+    // Standbys refuse every agent by design, and a cancelled join is the agent's doing.
+    Note(absl::StrCat("refused ", s.error_code()),
+         absl::StrCat(node, " refused: ", Printable(s.error_message(), 200)));
+  }
+}
+
 grpc::Status ControllerService::Update(const std::string& node, const v1::NodeInfo& info) {
   auto refuse = [&](grpc::StatusCode code, const std::string& why) {
     input_refused_.fetch_add(1, std::memory_order_relaxed);
+    Note("NodeInfo refused", absl::StrCat("node \"", node, "\": NodeInfo refused: ", Printable(why, 200)));
     return grpc::Status(code, absl::StrCat("NodeInfo refused: ", why));
   };
   if (info.name() != node) {

@@ -23,6 +23,7 @@
 #include "controller/endpoint_store.h"
 #include "controller/pod_cidr_allocator.h"
 #include "controller/weftnode.h"
+#include "lib/sys/log_limiter.h"
 #include "weft/v1/weft.grpc.pb.h"
 
 namespace weft::controller {
@@ -73,6 +74,10 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   // the node was known.
   bool Forget(const std::string& node);
   void SetOnChange(OnChange f);
+  // Where joins and refusals are told, one line each, rate-limited per kind (a burst of
+  // 5, then one per 10 s saying how many were held back): an admin sees why a node does
+  // not join without 5,000 lines when a whole cluster rejoins a new leader.
+  void SetLog(std::function<void(const std::string&)> log);
   // Relays handed to agents in Welcome, each with credentials derived from `secret`;
   // a change goes to every connected agent at once (RelayList).
   void SetRelays(std::vector<net::Endpoint> relays, std::string secret);
@@ -170,6 +175,12 @@ class ControllerService final : public v1::EndpointService::CallbackService {
   std::atomic<int64_t> hello_deadline_ms_{kHelloDeadline.count()};
   std::atomic<bool> node_tokens_only_{false};
   std::atomic<uint64_t> input_refused_{0};         // messages refused (the stream ends)
+  // Joins and refusals told (SetLog), rate-limited.
+  void Note(const std::string& kind, const std::string& line);
+  void NoteJoin(const v1::Hello& hello, const grpc::Status& s);
+  std::mutex log_mu_;
+  std::function<void(const std::string&)> log_;
+  sys::LogLimiter log_limiter_{5, 10000};
   std::atomic<uint64_t> input_dropped_rate_{0};    // messages over an agent's rate
   std::atomic<uint64_t> input_dropped_health_{0};  // health entries about no peer of the node
   std::string state_file_;

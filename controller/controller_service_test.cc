@@ -99,6 +99,30 @@ TEST_F(ControllerServiceTest, BadTokenIsRefused) {
   EXPECT_EQ(a.stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// Joins and refusals are told (the admin's view of why a node does not join), a refused
+// name escaped, and a refusal repeated by an agent in a loop costs a few lines.
+TEST_F(ControllerServiceTest, JoinsAndRefusalsAreLoggedRateLimited) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  service_.SetLog([&](const std::string& l) {
+    std::lock_guard<std::mutex> g(mu);
+    lines.push_back(l);
+  });
+  Agent ok = Connect("n1");
+  for (int i = 0; i < 20; ++i) {
+    Agent bad = Connect("n2", "wrong", 0, /*welcomed=*/false);
+    EXPECT_EQ(Close(bad).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  Agent evil = Connect("evil\n\x1b[31m", "secret", 0, /*welcomed=*/false);
+  EXPECT_EQ(Close(evil).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(Close(ok).ok());
+  std::lock_guard<std::mutex> g(mu);
+  ASSERT_EQ(lines.size(), 7u) << "one join, 5 refusals of the 20 (a burst of 5), the bad name";
+  EXPECT_EQ(lines[0], "node \"n1\" joined");
+  EXPECT_EQ(lines[1], "node \"n2\" refused: bad join token");
+  EXPECT_TRUE(absl::StartsWith(lines[6], "node \"evil\\x0a\\x1b[31m\" refused: Hello.node: ")) << lines[6];
+}
+
 TEST_F(ControllerServiceTest, FirstMessageMustBeHello) {
   Agent a;
   a.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));

@@ -288,6 +288,7 @@ int main(int argc, char** argv) {
     }
     service->SetRelays(relays, relay_secret);
   }
+  service->SetLog(Log);  // joins and refusals, rate-limited
   if (!relay_service.empty()) {
     const std::vector<std::string> parts = absl::StrSplit(relay_service, '/');
     if (!kubernetes || parts.size() != 2 || parts[0].empty() || parts[1].empty() || !relays.empty()) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -23,10 +24,15 @@ absl::StatusOr<int> Dial(const std::string& path) {
   ASSIGN_OR_RETURN(sockaddr_un a, UnixAddress(path));
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  // Bounded: a unix connect waits while the listener's backlog is full (a forwarder that
+  // does not accept), and a send while its buffer is; 2 s each, never forever.
+  const timeval bound{.tv_sec = 2, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     const int e = errno;
     close(fd);
     if (e == ENOENT || e == ECONNREFUSED) return absl::NotFoundError(absl::StrCat("no relay forwarder at ", path));
+    if (e == EAGAIN) return absl::UnavailableError(absl::StrCat("relay forwarder at ", path, ": busy (no accept in 2 s)"));
     return absl::UnavailableError(absl::StrCat("relay forwarder at ", path, ": ", std::strerror(e)));
   }
   return fd;

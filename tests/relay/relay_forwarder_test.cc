@@ -156,6 +156,35 @@ TEST_F(RelayForwarderTest, ASidecarForwarderServesAllocationAfterAllocation) {
   EXPECT_TRUE((*third)->alive());
 }
 
+// A forwarder that never accepts (stuck, or a stranger's socket at the path): the agent's
+// connect gives up after 2 s instead of waiting forever on the full backlog.
+TEST(ForwarderClientTest, AListenerThatNeverAcceptsIsGivenUpOn) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "/stuck-", getpid(), ".sock");
+  auto addr = agent::UnixAddress(path);
+  ASSERT_TRUE(addr.ok());
+  unlink(path.c_str());
+  const int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(bind(l, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)), 0);
+  ASSERT_EQ(listen(l, 0), 0);
+  std::vector<int> queued;  // fill the backlog (bounded: a few)
+  for (int i = 0; i < 4; ++i) {
+    const int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (connect(c, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+      close(c);
+      break;
+    }
+    queued.push_back(c);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto f = ForwarderClient::Connect(path);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(f.ok());
+  EXPECT_LT(took, std::chrono::seconds(10)) << f.status();
+  for (int c : queued) close(c);
+  close(l);
+  unlink(path.c_str());
+}
+
 TEST_F(RelayForwarderTest, AForwarderWithoutAnAgentExitsAfterItsIdleTime) {
   FakeWireGuard w;
   const std::string s = Socket("idle");

@@ -33,7 +33,7 @@ absl::StatusOr<NatKind> ParseNatKind(absl::string_view s) {
   if (s == "easy-open") return NatKind::kEasyOpen;
   if (s == "cgnat") return NatKind::kCgnat;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, cone, hard, udp-blocked, easy-open)"));
+      absl::StrCat("unknown NAT kind \"", s, "\" (none, easy, cone, hard, udp-blocked, easy-open, cgnat)"));
 }
 
 absl::string_view NatKindName(NatKind k) {
@@ -351,9 +351,10 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     if (site.wan_mtu > 0) {
       wan_mtu_[site.name] = site.wan_mtu;
       wan_link_[site.name] = absl::StrCat("c", i);
-      RETURN_IF_ERROR(SetWanMtu(site.name, site.wan_mtu));
+      RETURN_IF_ERROR(SetWanMtu(site.name, site.wan_mtu));  // applies the NAT too (its ICMP rule)
+    } else {
+      RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     }
-    RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     const std::string lan6 = absl::StrCat("2001:db8:", i + 1, "::");
     if (site.ipv6) {
       if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
@@ -434,11 +435,11 @@ absl::Status NatLab::SetWanMtu(const std::string& site, int mtu) {
   RETURN_IF_ERROR(ApplyNat(site, nat_.at(site)));
   // Both ends of the link; inet, like the router, tells nobody that a packet was too big.
   RETURN_IF_ERROR(Run("inet", absl::StrCat("ip link set ", link->second, " mtu ", mtu)));
-  RETURN_IF_ERROR(Run("inet", "nft -f - <<'EOF'\n"
-                              "table inet lab_inet_no_ptb\ndelete table inet lab_inet_no_ptb\n"
-                              "table inet lab_inet_no_ptb {\n  chain out { type filter hook output priority filter; policy accept;\n"
-                              "    icmp type destination-unreachable icmp code frag-needed drop\n"
-                              "    icmpv6 type packet-too-big drop\n  }\n}\nEOF"));
+  RETURN_IF_ERROR(LoadTable("inet", "inet lab_inet_no_ptb",
+                            "table inet lab_inet_no_ptb {\n"
+                            "  chain out { type filter hook output priority filter; policy accept;\n"
+                            "    icmp type destination-unreachable icmp code frag-needed drop\n"
+                            "    icmpv6 type packet-too-big drop\n  }\n}\n"));
   return Run(router, absl::StrCat("ip link set wan0 mtu ", mtu));
 }
 

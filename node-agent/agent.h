@@ -52,7 +52,8 @@ struct AgentOptions {
   bool snat_mitigation = false;
   bool insecure = false;
   std::string ca_file;     // PEM roots for the controller's certificate
-  std::vector<net::Endpoint> stun;
+  std::vector<net::Endpoint> stun;   // IPv4 STUN servers: the NAT verdict's
+  std::vector<net::Endpoint> stun6;  // IPv6 ones
   // If set, STUN servers given by name: resolved before every NAT round instead of `stun`
   // (a fresh cluster's DNS needs pod networking, which this agent is about to set up).
   std::function<absl::StatusOr<std::vector<net::Endpoint>>()> resolve_stun;

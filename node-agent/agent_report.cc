@@ -17,8 +17,9 @@ std::vector<net::IpAddress> Agent::HostAddresses() {
   if (auto nl = net::NlSocket::Open(); nl.ok()) {
     auto wg = net::GetLink(*nl, opts_.wg_interface);
     int uplink = 0;  // the interface towards the STUN servers: its addresses first
-    if (!opts_.stun.empty()) {
-      if (auto r = net::GetRoute(*nl, opts_.stun.front().ip); r.ok()) uplink = r->ifindex;
+    for (const auto* list : {&opts_.stun, &opts_.stun6}) {  // IPv6's for an IPv6-only node
+      if (uplink != 0 || list->empty()) continue;
+      if (auto r = net::GetRoute(*nl, list->front().ip); r.ok()) uplink = r->ifindex;
     }
     if (auto addrs = net::ListAddresses(*nl, 0); addrs.ok()) hosts = HostCandidates(*addrs, uplink, wg.ok() ? wg->index : -1);
   }

@@ -93,6 +93,7 @@ int Agent::TunnelMtu(net::NlSocket& nl) {
   // yet; without an address the default route's device stands in.
   std::vector<net::IpAddress> to;
   for (const auto& e : opts_.stun) to.push_back(e.ip);
+  for (const auto& e : opts_.stun6) to.push_back(e.ip);
   if (auto c = net::Endpoint::Parse(opts_.controller); c.ok()) to.push_back(c->ip);
   auto uplink = net::UplinkMtu(nl, to);
   if (!uplink.ok()) {

@@ -118,12 +118,10 @@ int main(int argc, char** argv) {
   bool names = false;
   for (const std::string& s : stun) {
     if (auto e = net::Endpoint::Parse(s); e.ok()) {
-      if (!e->ip.is_v4()) {
-        // Mixed into the IPv4 servers' answers it would make any NAT look hard.
-        return Usage("--stun: \"" + s + "\": the agent's NAT verdict is IPv4's (a global IPv6 address is "
-                     "published as it is); IPv6 STUN servers are for weftctl netcheck");
-      }
-      o.stun.push_back(*e);
+      // Kept apart: mixed into the IPv4 servers' answers, an IPv6 one would make any NAT
+      // look hard. The NAT verdict is IPv4's; the IPv6 servers find the node's IPv6 uplink
+      // (an IPv6-only node has no route to the IPv4 ones).
+      (e->ip.is_v4() ? o.stun : o.stun6).push_back(*e);
       continue;
     }
     int port = 0;

@@ -51,6 +51,11 @@ Verdict Classify(const Observations& obs) {
     v.reason = "no STUN targets configured";
     return v;
   }
+  if (answers.empty() && obs.unroutable >= v.probed) {
+    v.udp_blocked = true;
+    v.reason = absl::StrCat("no route to any of ", v.probed, " STUN targets (a node without IPv4?)");
+    return v;
+  }
   if (answers.empty()) {
     v.udp_blocked = true;
     v.reason = absl::StrCat("UDP blocked: none of ", v.probed, " STUN targets answered");

@@ -48,6 +48,8 @@ struct Observations {
   // Did a request sent to our own reflexive endpoint come back to the port (the NAT
   // hairpins, so two nodes behind it can reach each other at their public endpoints)?
   std::optional<bool> hairpin;
+  // Targets a request could not even be sent to (no route: an IPv6-only node's IPv4).
+  int unroutable = 0;
 };
 
 struct Verdict {

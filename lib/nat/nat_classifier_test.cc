@@ -1,5 +1,6 @@
 #include "lib/nat/nat_classifier.h"
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace weft::nat {
@@ -58,6 +59,18 @@ TEST(NatClassifierTest, Table) {
       EXPECT_EQ(v.public_ip->ToString(), "203.0.113.5") << "one public IP, ports vary";
     }
   }
+}
+
+// An IPv6-only node cannot send to an IPv4 STUN server at all: the verdict says so rather
+// than "UDP blocked"; a path decision treats both alike (no IPv4 path).
+TEST(NatClassifierTest, NoRouteToAnyTargetIsNotCalledAFirewall) {
+  Observations o = Obs({{"192.0.2.10:3478", nullptr}, {"192.0.2.11:3479", nullptr}, {"192.0.2.12:3480", nullptr}});
+  o.unroutable = 3;
+  Verdict v = Classify(o);
+  EXPECT_TRUE(v.udp_blocked);
+  EXPECT_EQ(v.reason, "no route to any of 3 STUN targets (a node without IPv4?)");
+  o.unroutable = 2;  // one was routed and went unanswered: a firewall
+  EXPECT_TRUE(absl::StartsWith(Classify(o).reason, "UDP blocked")) << Classify(o).reason;
 }
 
 TEST(NatClassifierTest, EasyVerdictCarriesTheReflexiveEndpoint) {

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <set>
+
 #include "absl/functional/function_ref.h"
 #include "lib/stun/shared_port.h"
 
@@ -80,12 +82,12 @@ absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::
   opts.targets = targets;
   opts.local_port = port;
   opts.local_ips = local_ips;
-  absl::Status send_error;
+  std::set<net::Endpoint> unroutable;
   NatProber prober(
       opts,
       [&](absl::Span<const uint8_t> pkt, const net::Endpoint& to) {
-        // A target we cannot even route to is simply one that does not answer.
-        if (absl::Status s = sock->Send(pkt, to); !s.ok() && send_error.ok()) send_error = s;
+        // A target we cannot even route to does not answer, and says why.
+        if (!sock->Send(pkt, to).ok()) unroutable.insert(to);
       },
       [] { return RandomTx(); });
   const auto start = Clock::now();
@@ -102,6 +104,7 @@ absl::StatusOr<PortProbeReport> ProbePort(uint16_t port, const std::vector<net::
     if (d.ok()) prober.OnPacket(d->payload, d->from, Clock::now());
   }
   Observations obs = prober.observations();
+  obs.unroutable = static_cast<int>(unroutable.size());
   Verdict first = Classify(obs);
   std::vector<net::Endpoint> solicited;
   if (hairpin_wait.count() > 0) {

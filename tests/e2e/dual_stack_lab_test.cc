@@ -150,5 +150,39 @@ TEST_F(DualStackLabTest, AnIPv6OnlyClusterWorksEndToEnd) {
   EXPECT_EQ(failed, "") << cluster.AgentLog("aws1");
 }
 
+// Nodes without IPv4 at all (IPv6-only subnets: a public one, one behind a stateful
+// firewall, one behind a carrier's NAT and a home router, whose IPv6 is routed): they
+// join the controller over IPv6, their IPv4 verdict says they have no route, and every
+// pair goes direct over IPv6; pods are IPv6-only, as the cluster is.
+TEST_F(DualStackLabTest, AnIpv6OnlyClusterOnIpv6OnlyNodes) {
+  auto c = Cluster("fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
+      {"name": "dc6", "nat": "none", "ipv6": "only", "nodes": ["d1"]},
+      {"name": "edge6", "nat": "hard", "ipv6": "only", "nodes": ["e1", "e2"]},
+      {"name": "mobile6", "nat": "cgnat", "ipv6": "only", "nodes": ["m1"]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  std::string nodes;
+  for (const auto& n : cluster.nodes()) {
+    std::string out;
+    cluster.lab().ns("n-" + n).Exec("ip -4 addr show scope global; ip -4 route", &out);
+    EXPECT_EQ(out, "") << n << " has IPv4";
+  }
+  EXPECT_EQ(EveryPairOverEveryFamily(cluster), "") << cluster.AgentLog("e1");
+  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{{"d1", "e1"}, {"e1", "m1"}, {"e1", "e2"}}) {
+    nlohmann::json st;
+    for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
+      st = cluster.PeerStatus(a, b);
+      if (st.value("path", "") == "direct") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(st.value("path", ""), "direct") << a << "-" << b << ": " << st.dump();
+    if (a != "e1" || b != "e2") {  // e1 and e2 share a LAN: direct over it
+      EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
+    }
+  }
+  const std::string status = cluster.ControllerStatus();
+  EXPECT_TRUE(absl::StrContains(status, "no route to any of 3 STUN targets")) << status;
+}
+
 }  // namespace
 }  // namespace weft::lab

@@ -19,14 +19,18 @@
 namespace weft::lab {
 namespace {
 
+// The controller listens on both families (the host's 198.51.100.200 and 2001:db8::200):
+// IPv6-only nodes dial it over IPv6.
+constexpr char kControllerListen[] = "[::]:7443";
 constexpr char kController[] = "198.51.100.200:7443";
+constexpr char kController6[] = "[2001:db8::200]:7443";
 
 using testing::Slurp;
 
 // A CA and the controller's certificate (for its lab address): the lab speaks gRPC over
 // TLS, as a cluster does.
 absl::Status MakeCertificates(const std::string& dir) {
-  std::ofstream(dir + "/san.ext") << "subjectAltName=IP:198.51.100.200\n";
+  std::ofstream(dir + "/san.ext") << "subjectAltName=IP:198.51.100.200,IP:2001:db8::200\n";
   const std::string cmd = absl::StrCat(
       "cd ", dir, " && ",
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 "
@@ -153,7 +157,7 @@ absl::Status LabCluster::StartController() {
     }
     relay_args = {"--relay-file", dir_ + "/relays", "--relay-secret-file", dir_ + "/relay-secret"};
   }
-  std::vector<std::string> args{bin_.controller, "--listen", kController, "--tls-cert", dir_ + "/controller.crt",
+  std::vector<std::string> args{bin_.controller, "--listen", kControllerListen, "--tls-cert", dir_ + "/controller.crt",
                                "--tls-key", dir_ + "/controller.key", "--join-token-file",
                                dir_ + "/token", "--cluster-cidr", bin_.cluster_cidr, "--state-file",
                                dir_ + "/controller.state", "--status-listen", "127.0.0.1:7080"};
@@ -218,13 +222,19 @@ nlohmann::json LabCluster::PeerStatus(const std::string& node, const std::string
 absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<std::string>& extra) {
   const std::string d = absl::StrCat(dir_, "/", node);
   std::filesystem::create_directories(d);
-  std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", kController, "--ca-file",
+  // An IPv6-only node dials the controller over IPv6 and is given the STUN servers of
+  // both families, as a chart gives every node the same list.
+  const bool v6_only = !lab_->NodeHasIpv4(node);
+  std::vector<std::string> stun = stun_arg_;
+  if (v6_only) absl::StrAppend(&stun[1], ",", lab_->StunTarget6().ToString());
+  std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", v6_only ? kController6 : kController,
+                                   "--ca-file",
                                    dir_ + "/ca.crt",
                                    "--join-token-file", dir_ + "/token", "--wg-interface", wg_name_.at(node),
                                    "--state-dir", d + "/state", "--cni-conf-dir", d + "/net.d",
                                    "--cni-data-dir", d + "/cni", "--nat-interval-ms", "2000",
                                    "--health-interval-ms", "500"};
-  args.insert(args.end(), stun_arg_.begin(), stun_arg_.end());
+  args.insert(args.end(), stun.begin(), stun.end());
   args.insert(args.end(), extra.begin(), extra.end());
   agents_[node] = std::make_unique<ChildProcess>(lab_->ns("n-" + node).path(), args, d + "/agent.log");
   for (int i = 0; i < agent_start_timeout_s_ * 100; ++i) {  // bounded: 10 s (by default) for the Welcome and the conflist

@@ -70,10 +70,11 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
     site.node_snat_random = s.value("node_snat", "") == "random-fully";
     site.wan_mtu = s.value("wan_mtu", 0);
     const std::string v6 = s.value("ipv6", "none");
-    if (v6 != "none" && v6 != "global" && v6 != "global-udp-blocked") {
-      return absl::InvalidArgumentError("ipv6: none, global or global-udp-blocked");
+    if (v6 != "none" && v6 != "global" && v6 != "global-udp-blocked" && v6 != "only") {
+      return absl::InvalidArgumentError("ipv6: none, global, global-udp-blocked or only");
     }
     site.ipv6 = v6 != "none";
+    site.ipv4 = v6 != "only";
     site.ipv6_udp_blocked = v6 == "global-udp-blocked";
     if (site.ipv6_udp_blocked && site.nat == NatKind::kNone) {
       return absl::InvalidArgumentError("ipv6: global-udp-blocked needs a router (its firewall)");
@@ -284,8 +285,12 @@ absl::Status NatLab::Build(const LabSpec& spec) {
         RETURN_IF_ERROR(add_ns(role));
         RETURN_IF_ERROR(attach(role, "eth0"));
         const std::string ip = absl::StrCat("198.51.100.", 100 + 10 * i + k);
-        RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
-        node_ip_[site.nodes[k]] = Ip(ip);
+        if (site.ipv4) {
+          RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0")));
+          node_ip_[site.nodes[k]] = Ip(ip);
+        } else {
+          RETURN_IF_ERROR(Run(role, "ip route del 203.0.113.0/24"));  // no IPv4 at all
+        }
         if (site.ipv6) {
           const std::string ip6 = absl::StrCat("2001:db8::", 100 + 10 * i + k);
           RETURN_IF_ERROR(add6(role, "eth0", ip6));
@@ -375,13 +380,16 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       RETURN_IF_ERROR(Veth(role, "eth0", router, port));
       RETURN_IF_ERROR(Run(router, absl::StrCat("ip link set ", port, " master lan")));
       const std::string ip = absl::StrCat(lan_net, 2 + k);
-      RETURN_IF_ERROR(Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0 && ip route add default via ", lan_net, "1")));
+      if (site.ipv4) {
+        RETURN_IF_ERROR(
+            Run(role, absl::StrCat("ip addr add ", ip, "/24 dev eth0 && ip route add default via ", lan_net, "1")));
+      }
       if (site.node_snat_random) {
         RETURN_IF_ERROR(Run(role, "nft add table ip nodesnat && nft add chain ip nodesnat post "
                                   "'{ type nat hook postrouting priority srcnat; }' && nft add rule ip nodesnat post "
                                   "oifname eth0 masquerade random,fully-random"));
       }
-      node_ip_[site.nodes[k]] = Ip(ip);
+      if (site.ipv4) node_ip_[site.nodes[k]] = Ip(ip);
       if (site.ipv6) {
         const std::string ip6 = absl::StrCat(lan6, 2 + k);
         RETURN_IF_ERROR(add6(role, "eth0", ip6));

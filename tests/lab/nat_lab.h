@@ -15,7 +15,8 @@
 // 2001:db8::1xx), routed by inet to the site's router (WAN 2001:db8::2x), whose firewall
 // is stateful, as home and cloud IPv6 routers are ("global-udp-blocked": and drops all
 // UDP, as many corporate ones do): what the LAN sent may answer, nothing
-// else from the WAN gets in (ICMPv6 errors and echo excepted). No NAT for IPv6.
+// else from the WAN gets in (ICMPv6 errors and echo excepted). No NAT for IPv6. "ipv6": "only"
+// is "global" without IPv4 on the nodes (an IPv6-only site).
 //
 // NAT kinds: easy = port-preserving masquerade (conntrack filters by address and port);
 // cone = easy plus a static 1:1 mapping of UDP 51820 to the site's first node
@@ -67,6 +68,9 @@ struct SiteSpec {
   bool ipv6 = false;
   // "ipv6": "global-udp-blocked": that firewall drops all UDP over IPv6, both ways.
   bool ipv6_udp_blocked = false;
+  // "ipv6": "only": the nodes have global IPv6 and no IPv4 at all (no address, no route),
+  // as on IPv6-only cloud subnets and mobile networks; the router's IPv4 side is unused.
+  bool ipv4 = true;
 };
 
 struct LabSpec {
@@ -86,6 +90,8 @@ class NatLab {
   const testing::TestNetns& ns(const std::string& role) const;
   bool HasNs(const std::string& role) const { return ns_.contains(role); }
   net::IpAddress NodeIp(const std::string& node) const;
+  // False for the nodes of an IPv6-only site ("ipv6": "only").
+  bool NodeHasIpv4(const std::string& node) const { return node_ip_.contains(node); }
   net::IpAddress WanIp(const std::string& site) const;
   net::IpAddress HostIp() const;
   // The node's global IPv6 address, if its site has one; the internet host's.

@@ -813,6 +813,7 @@ std::string ControllerService::StatusJson() const {
                         {"nat", {{"mapping", std::string(nat::MappingName(a.nat.mapping))},
                                  {"filtering", std::string(nat::FilteringName(a.nat.filtering))},
                                  {"udpBlocked", a.nat.udp_blocked},
+                                 {"noIPv4", a.nat.no_ipv4},
                                  {"reason", a.nat.reason}}},
                         {"peers", nlohmann::json::array()}};
     if (a.nat.reflexive) n["nat"]["reflexive"] = a.nat.reflexive->ToString();

@@ -61,6 +61,7 @@ nlohmann::json SnatJson(const nat::SnatDiagnosis& d, const v1::NodeInfo& info) {
 }
 
 std::string NatTypeOf(const v1::NatReport& nat) {
+  if (nat.no_ipv4()) return "no-ipv4";
   if (nat.udp_blocked()) return "udp-blocked";
   switch (nat.mapping()) {
     case v1::NAT_MAPPING_NONE: return "public";

@@ -66,5 +66,15 @@ TEST(WeftNodeStatusTest, ShowsTheGlobalIpv6EndpointBesideTheIpv4One) {
   EXPECT_EQ(st["endpointIPv6"], "[2001:db8:2::2]:51820");
 }
 
+// An IPv6-only node: its IPv4 "NAT type" is that it has none, not a firewall.
+TEST(WeftNodeStatusTest, ANodeWithoutIpv4IsNotCalledUdpBlocked) {
+  NodeView v;
+  v.info.set_name("d1");
+  v.info.mutable_nat()->set_udp_blocked(true);
+  EXPECT_EQ(WeftNodeStatus(v)["nat"]["type"], "udp-blocked");
+  v.info.mutable_nat()->set_no_ipv4(true);
+  EXPECT_EQ(WeftNodeStatus(v)["nat"]["type"], "no-ipv4");
+}
+
 }  // namespace
 }  // namespace weft::controller

@@ -66,7 +66,8 @@ std::map<std::string, Node> Normalize(const json& doc) {
       n.filtering = Str(nat, "filtering");
       n.nat_reason = Str(nat, "reason");
       n.endpoint = Str(nat, "reflexive");
-      n.nat_type = nat.value("udpBlocked", false)             ? "udp-blocked"
+      n.nat_type = nat.value("noIPv4", false)                 ? "no-ipv4"
+                   : nat.value("udpBlocked", false)             ? "udp-blocked"
                    : n.mapping == "none"                       ? "public"
                    : n.mapping == "endpoint-independent"       ? "easy"
                    : n.mapping == "endpoint-dependent"         ? "hard"

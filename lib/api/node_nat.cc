@@ -35,6 +35,7 @@ nat::NodeNat NodeNatOf(const v1::NodeInfo& node) {
   n.nat.mapping = MappingOf(r.mapping());
   n.nat.filtering = FilteringOf(r.filtering());
   n.nat.udp_blocked = r.udp_blocked();
+  n.nat.no_ipv4 = r.no_ipv4();
   n.nat.port_preserved = r.port_preserved();
   n.nat.reason = r.reason();
   if (r.has_reflexive()) {
@@ -92,6 +93,7 @@ v1::NatReport NatReportOf(const nat::Verdict& v) {
     case nat::Filtering::kUnknown: r.set_filtering(v1::NAT_FILTERING_UNSPECIFIED); break;
   }
   r.set_udp_blocked(v.udp_blocked);
+  r.set_no_ipv4(v.no_ipv4);
   r.set_port_preserved(v.port_preserved);
   if (v.reflexive) {
     r.mutable_reflexive()->set_ip(v.reflexive->ip.ToString());

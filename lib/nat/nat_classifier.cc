@@ -53,6 +53,7 @@ Verdict Classify(const Observations& obs) {
   }
   if (answers.empty() && obs.unroutable >= v.probed) {
     v.udp_blocked = true;
+    v.no_ipv4 = true;
     v.reason = absl::StrCat("no route to any of ", v.probed, " STUN targets (a node without IPv4?)");
     return v;
   }

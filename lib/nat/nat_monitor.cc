@@ -22,7 +22,7 @@ absl::StatusOr<std::vector<net::IpAddress>> LocalIps() {
 }  // namespace
 
 bool SameVerdict(const Verdict& a, const Verdict& b) {
-  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.reflexive == b.reflexive &&
+  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.no_ipv4 == b.no_ipv4 && a.reflexive == b.reflexive &&
          a.port_preserved == b.port_preserved && a.filtering == b.filtering && a.hairpin == b.hairpin;
 }
 

@@ -56,13 +56,22 @@ Initiator Swap(Initiator i) {
   return i == Initiator::kA ? Initiator::kB : i == Initiator::kB ? Initiator::kA : i;
 }
 
+// "both nodes", or the one of them for which `f` holds (one does).
+std::string Who(const NodeNat& a, bool fa, const NodeNat& b, bool fb) {
+  return fa && fb ? "both nodes" : fa ? a.name : b.name;
+}
+
 PathDecision DecidePathV4(const NodeNat& a, const NodeNat& b) {
+  if (a.nat.no_ipv4 || b.nat.no_ipv4) {
+    // Only a relay both can reach could carry them: over IPv6 to the relay (not built:
+    // relays are IPv4).
+    return Relay(PathKind::kRelayUdp,
+                 absl::StrCat("no IPv4 path: ", Who(a, a.nat.no_ipv4, b, b.nat.no_ipv4), " without IPv4"));
+  }
   const Class ca = ClassOf(a.nat), cb = ClassOf(b.nat);
   if (ca == Class::kBlocked || cb == Class::kBlocked) {
-    const std::string who = ca == Class::kBlocked && cb == Class::kBlocked ? "both nodes"
-                            : ca == Class::kBlocked                         ? a.name
-                                                                            : b.name;
-    return Relay(PathKind::kRelayTcp, absl::StrCat("relayed over TCP: UDP is blocked at ", who));
+    return Relay(PathKind::kRelayTcp, absl::StrCat("relayed over TCP: UDP is blocked at ",
+                                                   Who(a, ca == Class::kBlocked, b, cb == Class::kBlocked)));
   }
   // Behind one NAT (same public address): the site's own network connects them.
   if (ca != Class::kPublic && cb != Class::kPublic && a.public_ip && a.public_ip == b.public_ip) {

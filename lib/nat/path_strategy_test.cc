@@ -107,5 +107,27 @@ TEST(PathStrategyTest, GlobalIpv6OnBothSidesTurnsARelayedPairDirect) {
   EXPECT_FALSE(d.ipv6) << d.reason;
 }
 
+// A node without IPv4 (an IPv6-only subnet): IPv4 is no path at all, whatever the other
+// side; with global IPv6 on both, direct over IPv6, and the reason names the node.
+TEST(PathStrategyTest, ANodeWithoutIpv4GoesOverIpv6OrNowhere) {
+  NodeNat v6only = Node("a", Mapping::kUnknown, Filtering::kUnknown, nullptr, true);
+  v6only.nat.no_ipv4 = true;
+  NodeNat pub = Node("b", Mapping::kNone, Filtering::kUnknown, "198.51.100.100");
+  PathDecision d = DecidePath(v6only, pub);
+  EXPECT_NE(d.path, PathKind::kDirect);
+  EXPECT_EQ(d.reason, "no IPv4 path: a without IPv4");
+  v6only.global_ipv6 = *net::IpAddress::Parse("2001:db8:2::2");
+  pub.global_ipv6 = *net::IpAddress::Parse("2001:db8::100");
+  d = DecidePath(pub, v6only);
+  EXPECT_EQ(d.path, PathKind::kDirect);
+  EXPECT_TRUE(d.ipv6);
+  EXPECT_NE(d.reason.find("over IPv4: no IPv4 path: a without IPv4"), std::string::npos) << d.reason;
+  NodeNat v6only2 = v6only;
+  v6only2.name = "c";
+  v6only.global_ipv6.reset();  // say ULAs only
+  v6only2.global_ipv6.reset();
+  EXPECT_EQ(DecidePath(v6only, v6only2).reason, "no IPv4 path: both nodes without IPv4");
+}
+
 }  // namespace
 }  // namespace weft::nat

@@ -182,6 +182,10 @@ TEST_F(DualStackLabTest, AnIpv6OnlyClusterOnIpv6OnlyNodes) {
   }
   const std::string status = cluster.ControllerStatus();
   EXPECT_TRUE(absl::StrContains(status, "no route to any of 3 STUN targets")) << status;
+  EXPECT_TRUE(absl::StrContains(status, "\"noIPv4\": true")) << status;
+  EXPECT_TRUE(absl::StrContains(cluster.PeerStatus("d1", "m1").value("reason", ""),
+                                "over IPv4: no IPv4 path: both nodes without IPv4"))
+      << cluster.PeerStatus("d1", "m1").dump();
 }
 
 }  // namespace

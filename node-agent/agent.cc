@@ -35,10 +35,19 @@ void AddHostCandidates(v1::NodeInfo& n, const std::vector<net::IpAddress>& hosts
   }
 }
 
-std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {
+std::optional<net::IpAddress> TunnelAddressV4(const v1::NodeInfo& n) {
   for (const auto& c : n.pod_cidrs()) {
     auto p = net::IpPrefix::ParseNetwork(c);
     if (p.ok() && p->address.is_v4()) return p->First().Plus(1);
+  }
+  return std::nullopt;
+}
+
+std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n) {
+  if (auto v4 = TunnelAddressV4(n)) return v4;
+  for (const auto& c : n.pod_cidrs()) {
+    auto p = net::IpPrefix::ParseNetwork(c);
+    if (p.ok()) return p->First().Plus(1);
   }
   return std::nullopt;
 }

@@ -17,8 +17,12 @@ void Log(const std::string& s);
 // The node's own addresses as HOST candidates, at its WireGuard port.
 void AddHostCandidates(v1::NodeInfo& n, const std::vector<net::IpAddress>& hosts, uint16_t wg_port);
 
-// A peer node's tunnel address: the first address of its first IPv4 pod CIDR.
+// A peer node's tunnel address, which path probes ping: the first address of its first
+// IPv4 pod CIDR, or of its IPv6 one in an IPv6-only pod network.
 std::optional<net::IpAddress> TunnelAddress(const v1::NodeInfo& n);
+// IPv4's only: the path MTU search's (its probes are IPv4; an IPv6-only pod network keeps
+// the tunnel MTU, at least 1280).
+std::optional<net::IpAddress> TunnelAddressV4(const v1::NodeInfo& n);
 
 }  // namespace weft::agent
 

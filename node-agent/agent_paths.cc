@@ -74,7 +74,7 @@ void Agent::TakeMtuAcks() {
     absl::MutexLock l(&mu_);
     for (const auto& [name, n] : nodes_) {
       if (name == opts_.node) continue;
-      if (auto ip = TunnelAddress(n)) peers.push_back(*ip);
+      if (auto ip = TunnelAddressV4(n)) peers.push_back(*ip);
     }
   }
   auto acks = mtu_prober_->Serve(
@@ -92,7 +92,7 @@ void Agent::TakeMtuAcks() {
 bool Agent::WatchMtu(const PlannedPeer& p, const wireguard::PeerStatus& d, int64_t now, std::vector<MtuSend>* send) {
   if (opts_.mtu_probe_port == 0 || tunnel_mtu_ <= 0 || !d.endpoint) return false;
   auto n = nodes_.find(p.node);
-  auto to = n != nodes_.end() ? TunnelAddress(n->second) : std::nullopt;
+  auto to = n != nodes_.end() ? TunnelAddressV4(n->second) : std::nullopt;
   if (!to) return false;
   auto [it, fresh] = mtus_.try_emplace(p.node, PeerMtu{nat::PathMtu(tunnel_mtu_), ""});
   nat::PathMtu& search = it->second.search;
@@ -113,12 +113,14 @@ void Agent::WatchPaths(std::stop_token stop) {
     // A tick every 250 ms; probe answers are taken as they arrive.
     const int64_t tick_end = sys::SteadyMs() + 250;
     for (int64_t left = 250; left > 0 && !stop.stop_requested(); left = tick_end - sys::SteadyMs()) {
-      pollfd pfd[2] = {{probe_ ? probe_->fd() : -1, POLLIN, 0}, {mtu_prober_ ? mtu_prober_->fd() : -1, POLLIN, 0}};
+      pollfd pfd[3] = {{probe_ ? probe_->fd() : -1, POLLIN, 0},
+                       {mtu_prober_ ? mtu_prober_->fd() : -1, POLLIN, 0},
+                       {probe_ ? probe_->fd6() : -1, POLLIN, 0}};
       if (pfd[0].fd < 0 && pfd[1].fd < 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 50)));
         continue;
       }
-      if (poll(pfd, 2, static_cast<int>(std::min<int64_t>(left, 50))) > 0) {
+      if (poll(pfd, 3, static_cast<int>(std::min<int64_t>(left, 50))) > 0) {
         TakeProbeAnswers();
         TakeMtuAcks();
       }

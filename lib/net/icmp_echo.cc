@@ -5,6 +5,8 @@ namespace {
 
 constexpr uint8_t kEchoReply = 0;
 constexpr uint8_t kEchoRequest = 8;
+constexpr uint8_t kEchoRequest6 = 128;
+constexpr uint8_t kEchoReply6 = 129;
 
 uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -31,6 +33,18 @@ std::vector<uint8_t> BuildEchoRequest(uint16_t id, uint16_t seq, size_t payload_
   m[2] = static_cast<uint8_t>(c >> 8);
   m[3] = static_cast<uint8_t>(c);
   return m;
+}
+
+std::vector<uint8_t> BuildEchoRequest6(uint16_t id, uint16_t seq, size_t payload_size) {
+  std::vector<uint8_t> m = BuildEchoRequest(id, seq, payload_size);
+  m[0] = kEchoRequest6;
+  m[2] = m[3] = 0;
+  return m;
+}
+
+std::optional<EchoReply> ParseEchoReply6(absl::Span<const uint8_t> p, const IpAddress& from) {
+  if (p.size() < 8 || p[0] != kEchoReply6 || p[1] != 0 || from.is_v4()) return std::nullopt;
+  return EchoReply{from, Get16(&p[4]), Get16(&p[6]), p.size() - 8};
 }
 
 std::optional<EchoReply> ParseEchoReply(absl::Span<const uint8_t> p) {

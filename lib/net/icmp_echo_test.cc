@@ -67,5 +67,24 @@ TEST(IcmpEchoTest, AnythingElseIsNot) {
   }
 }
 
+TEST(IcmpEchoTest, Ipv6RequestAndReply) {
+  std::vector<uint8_t> m = BuildEchoRequest6(0xbeef, 9, 16);
+  ASSERT_EQ(m.size(), 24u);
+  EXPECT_EQ(m[0], 128);
+  EXPECT_EQ(m[2], 0);  // the kernel's to fill in
+  EXPECT_EQ(m[3], 0);
+  const IpAddress from = *IpAddress::Parse("fd00:10:244:2::1");
+  EXPECT_FALSE(ParseEchoReply6(m, from).has_value()) << "a request";
+  m[0] = 129;
+  auto r = ParseEchoReply6(m, from);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->from, from);
+  EXPECT_EQ(r->id, 0xbeef);
+  EXPECT_EQ(r->seq, 9);
+  EXPECT_EQ(r->payload_size, 16u);
+  EXPECT_FALSE(ParseEchoReply6(m, *IpAddress::Parse("10.244.1.1")).has_value()) << "not from IPv6";
+  for (size_t n = 0; n < 8; ++n) EXPECT_FALSE(ParseEchoReply6(absl::MakeConstSpan(m.data(), n), from).has_value()) << n;
+}
+
 }  // namespace
 }  // namespace weft::net

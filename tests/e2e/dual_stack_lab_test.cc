@@ -123,8 +123,15 @@ TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
 // decided direct over IPv6 (nothing tells the controller about the firewall), WireGuard's
 // handshakes over IPv6 go unanswered, and the pair stays on (or falls back to) the relay:
 // pods talk over both families all the same.
-TEST_F(DualStackLabTest, AnIpv6FirewallThatBlocksUdpLeavesThePairOnTheRelay) {
-  auto c = Cluster("10.244.0.0/16,fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
+class Ipv6FirewallLabTest : public DualStackLabTest, public ::testing::WithParamInterface<const char*> {};
+
+// Dual-stack pods, and IPv6-only ones (whose tunnel probes are ICMPv6: the health that
+// says the direct path is dead is theirs).
+INSTANTIATE_TEST_SUITE_P(PodFamilies, Ipv6FirewallLabTest,
+                         ::testing::Values("10.244.0.0/16,fd00:10:244::/56", "fd00:10:244::/56"));
+
+TEST_P(Ipv6FirewallLabTest, AnIpv6FirewallThatBlocksUdpLeavesThePairOnTheRelay) {
+  auto c = Cluster(GetParam(), R"({"stun_servers": 3, "sites": [
       {"name": "edge1", "nat": "hard", "ipv6": "global", "nodes": ["e1"]},
       {"name": "corp", "nat": "hard", "ipv6": "global-udp-blocked", "nodes": ["c1"]}]})");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -136,6 +143,32 @@ TEST_F(DualStackLabTest, AnIpv6FirewallThatBlocksUdpLeavesThePairOnTheRelay) {
     EXPECT_TRUE(cluster.PodPing("c1", ip, 30)) << ip << "\n" << cluster.AgentLog("c1");
   }
   EXPECT_EQ(cluster.PeerStatus("e1", "c1").value("path", ""), "relay") << cluster.PeerStatus("e1", "c1").dump();
+}
+
+// An IPv6-only pod network's direct pairs hold while idle: WireGuard's keepalives raise a
+// doubt now and then (we sent, nothing came back yet), which the agent settles with a
+// ping through the tunnel, to the peer's IPv6 tunnel address here. Checked every 5 s
+// over 35 s of silence (main without ICMPv6 probes: both pairs on the relay by 10 s).
+TEST_F(DualStackLabTest, IdleIpv6OnlyPodsKeepTheirDirectPaths) {
+  auto c = Cluster("fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
+      {"name": "dc", "nat": "none", "nodes": ["d1"]},
+      {"name": "home", "nat": "easy", "nodes": ["h1"]},
+      {"name": "natgw", "nat": "hard", "nodes": ["a1"]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  const std::vector<std::pair<std::string, std::string>> pairs{{"d1", "h1"}, {"d1", "a1"}};
+  for (const auto& [a, b] : pairs) ASSERT_TRUE(cluster.PodPing(a, cluster.PodIp(b), 20)) << a << " -> " << b;
+  std::string moved;
+  for (int check = 0; check < 8; ++check) {  // bounded: 8 checks, 5 s apart
+    if (check > 0) std::this_thread::sleep_for(std::chrono::seconds(5));
+    for (const auto& [a, b] : pairs) {
+      for (const auto& [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+        const std::string path = cluster.PeerStatus(x, y).value("path", "");
+        if (path != "direct") absl::StrAppend(&moved, "check ", check, ": ", x, " -> ", y, " ", path, "; ");
+      }
+    }
+  }
+  EXPECT_EQ(moved, "") << cluster.AgentLog("d1");
 }
 
 TEST_F(DualStackLabTest, AnIPv6OnlyClusterWorksEndToEnd) {
@@ -167,8 +200,20 @@ TEST_F(DualStackLabTest, AnIpv6OnlyClusterOnIpv6OnlyNodes) {
     cluster.lab().ns("n-" + n).Exec("ip -4 addr show scope global; ip -4 route", &out);
     EXPECT_EQ(out, "") << n << " has IPv4";
   }
+  // Before any pod sends: each pair's first handshake is made by the agents' ICMPv6 probe
+  // through the tunnel (IPv6-only pods: the tunnel addresses are IPv6).
+  const std::vector<std::pair<std::string, std::string>> pairs{{"d1", "e1"}, {"e1", "m1"}, {"e1", "e2"}};
+  for (const auto& [a, b] : pairs) {
+    nlohmann::json st;
+    for (int i = 0; i < 75; ++i) {  // bounded: 15 s
+      st = cluster.PeerStatus(a, b);
+      if (st.contains("lastHandshake")) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_TRUE(st.contains("lastHandshake")) << a << "-" << b << ", before pods talk: " << st.dump();
+  }
   EXPECT_EQ(EveryPairOverEveryFamily(cluster), "") << cluster.AgentLog("e1");
-  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{{"d1", "e1"}, {"e1", "m1"}, {"e1", "e2"}}) {
+  for (const auto& [a, b] : pairs) {
     nlohmann::json st;
     for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
       st = cluster.PeerStatus(a, b);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "controller/agent_input.h"
 #include "controller/node_token.h"
+#include "controller/weftnode.h"
 #include "lib/api/node_nat.h"
 #include "lib/api/trailers.h"
 #include "lib/nat/path_strategy.h"
@@ -813,10 +814,11 @@ std::string ControllerService::StatusJson() const {
                         {"nat", {{"mapping", std::string(nat::MappingName(a.nat.mapping))},
                                  {"filtering", std::string(nat::FilteringName(a.nat.filtering))},
                                  {"udpBlocked", a.nat.udp_blocked},
-                                 {"noIPv4", a.nat.no_ipv4},
+                                 {"noIPv4", a.nat.no_route},
                                  {"reason", a.nat.reason}}},
                         {"peers", nlohmann::json::array()}};
     if (a.nat.reflexive) n["nat"]["reflexive"] = a.nat.reflexive->ToString();
+    if (node.has_nat6()) n["nat6"] = Nat6Json(node.nat6());
     n["wireguard"] = api::WireGuardBackendName(node.wireguard_backend());
     n["snat"] = SnatJson(DiagnoseLocked(node), node);
     for (const PeerView& p : PeerViewsLocked(node)) n["peers"].push_back(PeerJson(p, "peer"));

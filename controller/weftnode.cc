@@ -61,7 +61,7 @@ nlohmann::json SnatJson(const nat::SnatDiagnosis& d, const v1::NodeInfo& info) {
 }
 
 std::string NatTypeOf(const v1::NatReport& nat) {
-  if (nat.no_ipv4()) return "no-ipv4";
+  if (nat.no_route()) return "no-ipv4";
   if (nat.udp_blocked()) return "udp-blocked";
   switch (nat.mapping()) {
     case v1::NAT_MAPPING_NONE: return "public";
@@ -69,6 +69,17 @@ std::string NatTypeOf(const v1::NatReport& nat) {
     case v1::NAT_MAPPING_ENDPOINT_DEPENDENT: return "hard";
     default: return "unknown";
   }
+}
+
+nlohmann::json Nat6Json(const v1::NatReport& nat6) {
+  const char* type = nat6.no_route()                                ? "no-ipv6"
+                     : nat6.udp_blocked()                           ? "udp-blocked"
+                     : nat6.mapping() == v1::NAT_MAPPING_NONE       ? "public"
+                     : nat6.has_reflexive()                         ? "translated"
+                                                                    : "unknown";
+  nlohmann::json j = {{"type", type}, {"reason", nat6.reason()}};
+  if (nat6.has_reflexive()) j["reflexive"] = EndpointText(nat6.reflexive());
+  return j;
 }
 
 nlohmann::json WeftNodeStatus(const NodeView& view) {
@@ -89,6 +100,7 @@ nlohmann::json WeftNodeStatus(const NodeView& view) {
   };
   // The other family: the WireGuard port at the node's global IPv6 address (no NAT).
   if (auto v6 = api::GlobalIpv6Of(n)) status["endpointIPv6"] = v6->ToString();
+  if (n.has_nat6()) status["natIPv6"] = Nat6Json(n.nat6());
   if (!view.provider_id.empty()) status["providerID"] = view.provider_id;
   int direct = 0, relayed = 0, down = 0;
   nlohmann::json peers = nlohmann::json::array();

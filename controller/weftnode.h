@@ -39,8 +39,12 @@ struct NodeView {
 // The node's SNAT evidence and diagnosis as JSON (WeftNode status.snat, /status).
 nlohmann::json SnatJson(const nat::SnatDiagnosis& d, const v1::NodeInfo& info);
 
-// "public", "easy", "hard", "udp-blocked" or "unknown": the NAT column.
+// "public", "easy", "hard", "udp-blocked", "no-ipv4" or "unknown": the NAT column.
 std::string NatTypeOf(const v1::NatReport& nat);
+// IPv6's verdict (WeftNode status.natIPv6, /status nat6): type "public" (the node's own
+// global address), "translated" (NPTv6 / NAT66: `reflexive` is where peers reach it),
+// "udp-blocked", "no-ipv6" or "unknown", and the reason.
+nlohmann::json Nat6Json(const v1::NatReport& nat6);
 
 // The WeftNode's status. Deterministic (same view → same JSON) so an unchanged node is
 // not written again. `report` carries the agent's report as protobuf JSON: lossless.

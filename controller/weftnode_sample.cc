@@ -23,6 +23,11 @@ int main() {
   nat->mutable_reflexive()->set_ip("203.0.113.7");
   nat->mutable_reflexive()->set_port(51820);
   nat->set_reason("easy NAT: 203.0.113.7:51820 from all 3 target addresses");
+  auto* nat6 = v.info.mutable_nat6();  // behind NPTv6
+  nat6->set_mapping(v1::NAT_MAPPING_UNSPECIFIED);
+  nat6->mutable_reflexive()->set_ip("2001:db8:7::2");
+  nat6->mutable_reflexive()->set_port(51820);
+  nat6->set_reason("mapping unknown: only 1 target address answered (need 2 or more)");
   v.connected = true;
   v.provider_id = "aws:///us-east-1a/i-0123456789abcdef0";
   v1::PeerHealth h;

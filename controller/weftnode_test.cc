@@ -1,6 +1,7 @@
 #include "controller/weftnode.h"
 
 #include "gtest/gtest.h"
+#include "lib/api/node_nat.h"
 
 namespace weft::controller {
 namespace {
@@ -66,13 +67,36 @@ TEST(WeftNodeStatusTest, ShowsTheGlobalIpv6EndpointBesideTheIpv4One) {
   EXPECT_EQ(st["endpointIPv6"], "[2001:db8:2::2]:51820");
 }
 
+// Behind NPTv6 the node has ULAs only: IPv6's verdict carries the translated address,
+// which the agent also publishes as a server-reflexive candidate; that is its IPv6
+// endpoint. A reflexive address equal to a host one adds nothing.
+TEST(WeftNodeStatusTest, ShowsTheIpv6VerdictAndNptv6sAddress) {
+  NodeView v;
+  v.info.set_name("n1");
+  nat::Verdict v6;
+  v6.reflexive = *net::Endpoint::Parse("[2001:db8:1::2]:51820");
+  v6.reason = "mapping unknown: only 1 target address answered (need 2 or more)";
+  api::AddReflexive6(v.info, v6, {*net::IpAddress::Parse("fd00:1::2")});
+  *v.info.mutable_nat6() = api::NatReportOf(v6);
+  nlohmann::json st = WeftNodeStatus(v);
+  EXPECT_EQ(st["endpointIPv6"], "[2001:db8:1::2]:51820");
+  EXPECT_EQ(st["natIPv6"]["type"], "translated");
+  EXPECT_EQ(st["natIPv6"]["reflexive"], "[2001:db8:1::2]:51820");
+  NodeView own;
+  api::AddReflexive6(own.info, v6, {*net::IpAddress::Parse("2001:db8:1::2")});
+  EXPECT_EQ(own.info.candidates_size(), 0) << "the host candidate says it";
+  v6.mapping = nat::Mapping::kNone;
+  *own.info.mutable_nat6() = api::NatReportOf(v6);
+  EXPECT_EQ(WeftNodeStatus(own)["natIPv6"]["type"], "public");
+}
+
 // An IPv6-only node: its IPv4 "NAT type" is that it has none, not a firewall.
 TEST(WeftNodeStatusTest, ANodeWithoutIpv4IsNotCalledUdpBlocked) {
   NodeView v;
   v.info.set_name("d1");
   v.info.mutable_nat()->set_udp_blocked(true);
   EXPECT_EQ(WeftNodeStatus(v)["nat"]["type"], "udp-blocked");
-  v.info.mutable_nat()->set_no_ipv4(true);
+  v.info.mutable_nat()->set_no_route(true);
   EXPECT_EQ(WeftNodeStatus(v)["nat"]["type"], "no-ipv4");
 }
 

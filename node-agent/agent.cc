@@ -200,7 +200,8 @@ Agent::Status Agent::GetStatus() {
 void Agent::Run(std::stop_token stop) {
   std::jthread watch([this](std::stop_token st) { WatchPaths(st); });
   std::jthread nat([this](std::stop_token st) {
-    nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .interval = opts_.nat_interval};
+    nat::MonitorOptions mo{.port = opts_.wg_port, .targets = opts_.stun, .targets6 = opts_.stun6,
+                           .interval = opts_.nat_interval};
     mo.probe_now = [this] { return probe_now_.exchange(false); };
     mo.resolve_targets = opts_.resolve_stun;
     // Where peers saw us, from the controller's Reprobes (a fresh flow mapped exactly

@@ -250,6 +250,7 @@ class Agent {
   bool configured_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;  // a snapshot arrived: nodes_ is the cluster
   std::optional<nat::Verdict> verdict_ ABSL_GUARDED_BY(mu_);
+  std::optional<nat::Verdict> verdict6_ ABSL_GUARDED_BY(mu_);  // IPv6's, with IPv6 STUN servers
 
   // The reconciler thread's own: the routes it made (remote pod CIDR → route MTU, 0:
   // none), and peer prefixes someone else routes (not touched).

@@ -71,7 +71,10 @@ absl::Status Agent::Reconcile() {
       self.emplace();
       self->set_name(opts_.node);
       *self->mutable_nat() = api::NatReportOf(*verdict_);
-      if (host_addresses_) AddHostCandidates(*self, *host_addresses_, opts_.wg_port);
+      if (host_addresses_) {
+        AddHostCandidates(*self, *host_addresses_, opts_.wg_port);
+        api::AddReflexive6(*self, verdict6_, *host_addresses_);  // behind NPTv6: the address peers see
+      }
     }
     PeerReconciler::Inputs in{.nodes = &nodes_, .directives = &directives_, .self_info = self ? &*self : nullptr,
                               .proxies = std::move(proxies)};

@@ -2,6 +2,7 @@
 // verdict, SNAT findings), the data plane's health per peer, and the NAT monitor's runs.
 #include "absl/strings/str_cat.h"
 #include "lib/api/node_nat.h"
+#include "lib/nat/nat_monitor.h"
 #include "lib/net/rtnl_addr.h"
 #include "lib/net/rtnl_link.h"
 #include "lib/net/rtnl_route.h"
@@ -61,6 +62,10 @@ std::optional<v1::NodeInfo> Agent::SelfInfo() {
       c->mutable_endpoint()->set_ip(verdict_->reflexive->ip.ToString());
       c->mutable_endpoint()->set_port(verdict_->reflexive->port);
     }
+    if (verdict6_) {
+      *n.mutable_nat6() = api::NatReportOf(*verdict6_);
+      api::AddReflexive6(n, verdict6_, hosts);
+    }
   }
   return n;
 }
@@ -118,10 +123,15 @@ v1::SnatReport Agent::CheckSnat(const nat::Verdict& verdict) {
 void Agent::OnNatReport(const nat::PortProbeReport& r, bool changed) {
   v1::SnatReport snat = CheckSnat(r.verdict);  // runs nft/iptables: not under mu_
   absl::MutexLock l(&mu_);
+  // Each family's line when its verdict changed (a round reports both).
+  if (changed && (!verdict_ || !nat::SameVerdict(*verdict_, r.verdict))) Log(absl::StrCat("NAT: ", r.verdict.reason));
+  if (changed && r.verdict6 && (!verdict6_ || !nat::SameVerdict(*verdict6_, *r.verdict6))) {
+    Log(absl::StrCat("NAT over IPv6: ", r.verdict6->reason));
+  }
   verdict_ = r.verdict;
+  verdict6_ = r.verdict6;
   const bool snat_changed = snat.SerializeAsString() != snat_.SerializeAsString();
   snat_ = std::move(snat);
-  if (changed) Log(absl::StrCat("NAT: ", r.verdict.reason));
   if (!changed && !snat_changed) return;
   // Pairs without the controller's word are decided from the new verdict, and this side
   // sends first where it initiates: the reconcile punches and sends before the report goes

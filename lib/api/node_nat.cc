@@ -1,5 +1,7 @@
 #include "lib/api/node_nat.h"
 
+#include <algorithm>
+
 namespace weft::api {
 namespace {
 
@@ -35,7 +37,7 @@ nat::NodeNat NodeNatOf(const v1::NodeInfo& node) {
   n.nat.mapping = MappingOf(r.mapping());
   n.nat.filtering = FilteringOf(r.filtering());
   n.nat.udp_blocked = r.udp_blocked();
-  n.nat.no_ipv4 = r.no_ipv4();
+  n.nat.no_route = r.no_route();
   n.nat.port_preserved = r.port_preserved();
   n.nat.reason = r.reason();
   if (r.has_reflexive()) {
@@ -49,11 +51,24 @@ nat::NodeNat NodeNatOf(const v1::NodeInfo& node) {
 }
 
 std::optional<net::Endpoint> GlobalIpv6Of(const v1::NodeInfo& node) {
-  for (const auto& c : node.candidates()) {
-    if (c.type() != v1::CANDIDATE_TYPE_HOST) continue;
-    if (auto e = EndpointOf(c.endpoint()); e && e->ip.is_global_v6()) return e;
+  // The node's own global address; else where IPv6 STUN saw it (behind NPTv6, whose
+  // inside addresses are ULAs).
+  for (auto type : {v1::CANDIDATE_TYPE_HOST, v1::CANDIDATE_TYPE_SERVER_REFLEXIVE}) {
+    for (const auto& c : node.candidates()) {
+      if (c.type() != type) continue;
+      if (auto e = EndpointOf(c.endpoint()); e && e->ip.is_global_v6()) return e;
+    }
   }
   return std::nullopt;
+}
+
+void AddReflexive6(v1::NodeInfo& n, const std::optional<nat::Verdict>& v6, const std::vector<net::IpAddress>& hosts) {
+  if (!v6 || !v6->reflexive || !v6->reflexive->ip.is_global_v6()) return;
+  if (std::find(hosts.begin(), hosts.end(), v6->reflexive->ip) != hosts.end()) return;  // a host candidate says it
+  auto* c = n.add_candidates();
+  c->set_type(v1::CANDIDATE_TYPE_SERVER_REFLEXIVE);
+  c->mutable_endpoint()->set_ip(v6->reflexive->ip.ToString());
+  c->mutable_endpoint()->set_port(v6->reflexive->port);
 }
 
 v1::PairDirective DirectiveOf(const nat::PathDecision& d, const std::string& peer, bool initiate) {
@@ -93,7 +108,7 @@ v1::NatReport NatReportOf(const nat::Verdict& v) {
     case nat::Filtering::kUnknown: r.set_filtering(v1::NAT_FILTERING_UNSPECIFIED); break;
   }
   r.set_udp_blocked(v.udp_blocked);
-  r.set_no_ipv4(v.no_ipv4);
+  r.set_no_route(v.no_route);
   r.set_port_preserved(v.port_preserved);
   if (v.reflexive) {
     r.mutable_reflexive()->set_ip(v.reflexive->ip.ToString());

@@ -53,8 +53,9 @@ Verdict Classify(const Observations& obs) {
   }
   if (answers.empty() && obs.unroutable >= v.probed) {
     v.udp_blocked = true;
-    v.no_ipv4 = true;
-    v.reason = absl::StrCat("no route to any of ", v.probed, " STUN targets (a node without IPv4?)");
+    v.no_route = true;
+    v.reason = absl::StrCat("no route to any of ", v.probed, " STUN targets (a node without IPv",
+                            obs.probes.front().server.ip.is_v4() ? "4" : "6", "?)");
     return v;
   }
   if (answers.empty()) {

@@ -56,7 +56,7 @@ struct Verdict {
   Mapping mapping = Mapping::kUnknown;
   Filtering filtering = Filtering::kUnknown;
   bool udp_blocked = false;    // no target answered at all
-  bool no_ipv4 = false;        // none could even be sent to: no route (an IPv6-only node)
+  bool no_route = false;       // none could even be sent to: the node lacks the family
   bool port_preserved = false; // every mapping kept the local port
   std::optional<net::Endpoint> reflexive;  // the public endpoint, when independent of the peer
   // The public address when every answer saw the same one, also behind a NAT that maps

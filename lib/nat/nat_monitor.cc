@@ -22,7 +22,7 @@ absl::StatusOr<std::vector<net::IpAddress>> LocalIps() {
 }  // namespace
 
 bool SameVerdict(const Verdict& a, const Verdict& b) {
-  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.no_ipv4 == b.no_ipv4 && a.reflexive == b.reflexive &&
+  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.no_route == b.no_route && a.reflexive == b.reflexive &&
          a.port_preserved == b.port_preserved && a.filtering == b.filtering && a.hairpin == b.hairpin;
 }
 
@@ -31,6 +31,7 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
                    net::NlSocket::OpenSubscribed(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
                                                  RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE));
   std::optional<Verdict> last;
+  std::optional<Verdict> last6;
   std::optional<Observations> last_extras;  // the last round that ran the extra tests
   bool first = true;
   // A round asked for (probe_now: a peer saw us at another port) probes a fresh flow;
@@ -81,7 +82,20 @@ absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on
       report.observations.hairpin = last_extras->hairpin;
     }
     report.verdict = fresh.Settle(Classify(report.observations), report.observations);
-    const bool changed = !last || !SameVerdict(*last, report.verdict);
+    if (!opts.targets6.empty() && !first) {
+      // From the second round (right after the first: IPv4's verdict, which pairs wait
+      // for, is not held up by an IPv6 firewall that drops UDP). No fresh flows nor
+      // filtering tests: a global address has no NAT to test, and NPTv6 translates the
+      // prefix alone (ports kept).
+      if (auto r6 = ProbePort(opts.port, opts.targets6, ips, NatProber::Options{}, std::chrono::milliseconds(0));
+          r6.ok()) {
+        report.verdict6 = r6->verdict;
+      }
+    }
+    const bool changed6 = report.verdict6.has_value() != last6.has_value() ||
+                          (last6 && !SameVerdict(*last6, *report.verdict6));
+    last6 = report.verdict6;
+    const bool changed = !last || !SameVerdict(*last, report.verdict) || changed6;
     on_round(report, last, changed);
     // A new mapping is tested again in full next round (its filtering, its hairpin).
     if (last && last_extras && (last->mapping != report.verdict.mapping || last->reflexive != report.verdict.reflexive)) {

@@ -24,6 +24,9 @@ bool SameVerdict(const Verdict& a, const Verdict& b);
 struct MonitorOptions {
   uint16_t port = 51820;
   std::vector<net::Endpoint> targets;
+  // IPv6 STUN servers: probed from the same port every round, for a verdict of their own
+  // (never mixed into IPv4's: an IPv6 answer would make any IPv4 NAT look hard).
+  std::vector<net::Endpoint> targets6;
   std::chrono::milliseconds interval{15000};  // between rounds when nothing changes
   std::chrono::milliseconds settle{100};      // after a netlink change, before probing
   std::chrono::milliseconds extras_wait{300}; // hairpin and filtering answers (0: skip)
@@ -52,7 +55,7 @@ struct MonitorOptions {
 };
 
 // Called after every round: the new report, and the previous verdict (unset on the
-// first round). `changed` says whether the verdict differs from the previous one.
+// first round). `changed` says whether the verdict (or IPv6's) differs from the previous one.
 using MonitorCallback = std::function<void(const PortProbeReport& report, const std::optional<Verdict>& before, bool changed)>;
 
 // Runs rounds until `stop` is requested, on the calling thread and in its netns (which

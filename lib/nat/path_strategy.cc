@@ -62,11 +62,11 @@ std::string Who(const NodeNat& a, bool fa, const NodeNat& b, bool fb) {
 }
 
 PathDecision DecidePathV4(const NodeNat& a, const NodeNat& b) {
-  if (a.nat.no_ipv4 || b.nat.no_ipv4) {
+  if (a.nat.no_route || b.nat.no_route) {  // IPv4's verdict: no IPv4 at all
     // Only a relay both can reach could carry them: over IPv6 to the relay (not built:
     // relays are IPv4).
     return Relay(PathKind::kRelayUdp,
-                 absl::StrCat("no IPv4 path: ", Who(a, a.nat.no_ipv4, b, b.nat.no_ipv4), " without IPv4"));
+                 absl::StrCat("no IPv4 path: ", Who(a, a.nat.no_route, b, b.nat.no_route), " without IPv4"));
   }
   const Class ca = ClassOf(a.nat), cb = ClassOf(b.nat);
   if (ca == Class::kBlocked || cb == Class::kBlocked) {

@@ -111,7 +111,7 @@ TEST(PathStrategyTest, GlobalIpv6OnBothSidesTurnsARelayedPairDirect) {
 // side; with global IPv6 on both, direct over IPv6, and the reason names the node.
 TEST(PathStrategyTest, ANodeWithoutIpv4GoesOverIpv6OrNowhere) {
   NodeNat v6only = Node("a", Mapping::kUnknown, Filtering::kUnknown, nullptr, true);
-  v6only.nat.no_ipv4 = true;
+  v6only.nat.no_route = true;
   NodeNat pub = Node("b", Mapping::kNone, Filtering::kUnknown, "198.51.100.100");
   PathDecision d = DecidePath(v6only, pub);
   EXPECT_NE(d.path, PathKind::kDirect);

@@ -17,6 +17,9 @@ struct PortProbeReport {
   std::chrono::milliseconds took{0};
   // Endpoints the filtering tests asked to send to the port (RFC 5780 CHANGE-REQUEST).
   std::vector<net::Endpoint> solicited_from;
+  // IPv6's verdict, from the IPv6 targets (RunNatMonitor's `targets6`), when there are any:
+  // the node's own global address (no NAT) or what NPTv6 / NAT66 made of it.
+  std::optional<Verdict> verdict6;
 };
 
 // Probes the NAT mapping of local UDP `port` (owned by another socket, e.g. WireGuard)

@@ -171,6 +171,41 @@ TEST_F(DualStackLabTest, IdleIpv6OnlyPodsKeepTheirDirectPaths) {
   EXPECT_EQ(moved, "") << cluster.AgentLog("d1");
 }
 
+// Hard IPv4 NATs, and IPv6 behind NPTv6 (the nodes have ULAs only, translated to the
+// site's global prefix): the agents' IPv6 STUN finds the translated address, which the
+// node publishes (server-reflexive), and the pair goes direct over IPv6 through both
+// translators and firewalls. A node with a global address of its own says "no NAT".
+TEST_F(DualStackLabTest, SitesBehindNptv6GoDirectOverIpv6) {
+  auto c = Cluster("10.244.0.0/16,fd00:10:244::/56", R"({"stun_servers": 3, "sites": [
+      {"name": "edge1", "nat": "hard", "ipv6": "npt", "nodes": ["n1"]},
+      {"name": "edge2", "nat": "hard", "ipv6": "npt", "nodes": ["n2"]},
+      {"name": "edge3", "nat": "hard", "ipv6": "global", "nodes": ["g3"]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  LabCluster& cluster = **c;
+  EXPECT_EQ(cluster.lab().NodeIp6("n1")->ToString(), "fd00:1::2");
+  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{{"n1", "n2"}, {"n1", "g3"}}) {
+    for (const std::string& ip : cluster.PodIps(b)) {
+      EXPECT_TRUE(cluster.PodPing(a, ip, 20)) << a << " -> " << ip << "\n" << cluster.AgentLog(a);
+    }
+    nlohmann::json st;
+    for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
+      st = cluster.PeerStatus(a, b);
+      if (st.value("path", "") == "direct") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(st.value("path", ""), "direct") << a << "-" << b << ": " << st.dump();
+    EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
+  }
+  EXPECT_TRUE(absl::StrContains(cluster.PeerStatus("n1", "n2").value("endpoint", ""), "[2001:db8:2::2]:51820"))
+      << "n2's translated address: " << cluster.PeerStatus("n1", "n2").dump();
+  const nlohmann::json status = nlohmann::json::parse(cluster.ControllerStatus(), nullptr, false);
+  ASSERT_TRUE(status.is_object());
+  for (const auto& n : status["nodes"]) {
+    const std::string type = n.value("nat6", nlohmann::json::object()).value("type", "");
+    EXPECT_EQ(type, n["name"] == "g3" ? "public" : "translated") << n.dump();
+  }
+}
+
 TEST_F(DualStackLabTest, AnIPv6OnlyClusterWorksEndToEnd) {
   auto c = Cluster("fd00:10:244::/56");
   ASSERT_TRUE(c.ok()) << c.status();

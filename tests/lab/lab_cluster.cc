@@ -222,11 +222,12 @@ nlohmann::json LabCluster::PeerStatus(const std::string& node, const std::string
 absl::Status LabCluster::StartAgent(const std::string& node, const std::vector<std::string>& extra) {
   const std::string d = absl::StrCat(dir_, "/", node);
   std::filesystem::create_directories(d);
-  // An IPv6-only node dials the controller over IPv6 and is given the STUN servers of
-  // both families, as a chart gives every node the same list.
+  // A node with IPv6 is given the STUN servers of both families (IPv6's verdict: its own
+  // global address, or NPTv6's translation); an IPv6-only one dials the controller over
+  // IPv6.
   const bool v6_only = !lab_->NodeHasIpv4(node);
   std::vector<std::string> stun = stun_arg_;
-  if (v6_only) absl::StrAppend(&stun[1], ",", lab_->StunTarget6().ToString());
+  if (lab_->NodeIp6(node)) absl::StrAppend(&stun[1], ",", lab_->StunTarget6().ToString());
   std::vector<std::string> args = {bin_.agent, "--node", node, "--controller", v6_only ? kController6 : kController,
                                    "--ca-file",
                                    dir_ + "/ca.crt",

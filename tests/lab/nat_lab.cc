@@ -70,8 +70,12 @@ absl::StatusOr<LabSpec> ParseLabSpec(absl::string_view text) {
     site.node_snat_random = s.value("node_snat", "") == "random-fully";
     site.wan_mtu = s.value("wan_mtu", 0);
     const std::string v6 = s.value("ipv6", "none");
-    if (v6 != "none" && v6 != "global" && v6 != "global-udp-blocked" && v6 != "only") {
-      return absl::InvalidArgumentError("ipv6: none, global, global-udp-blocked or only");
+    if (v6 != "none" && v6 != "global" && v6 != "global-udp-blocked" && v6 != "only" && v6 != "npt") {
+      return absl::InvalidArgumentError("ipv6: none, global, global-udp-blocked, only or npt");
+    }
+    site.ipv6_npt = v6 == "npt";
+    if (site.ipv6_npt && (site.nat == NatKind::kNone || site.nat == NatKind::kCgnat)) {
+      return absl::InvalidArgumentError("ipv6: npt needs a router of its own (not none, not cgnat)");
     }
     site.ipv6 = v6 != "none";
     site.ipv4 = v6 != "only";
@@ -360,7 +364,7 @@ absl::Status NatLab::Build(const LabSpec& spec) {
     } else {
       RETURN_IF_ERROR(ApplyNat(site.name, site.nat));
     }
-    const std::string lan6 = absl::StrCat("2001:db8:", i + 1, "::");
+    const std::string lan6 = absl::StrCat("2001:db8:", i + 1, "::"), ula6 = absl::StrCat("fd00:", i + 1, "::");
     if (site.ipv6) {
       if (site.nat == NatKind::kEasyOpen || site.wan_mtu > 0) {
         return absl::InvalidArgumentError("lab: ipv6 on a WAN link of its own (easy-open, wan_mtu) is not built");
@@ -368,8 +372,17 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       if (site.ipv6_udp_blocked) ipv6_udp_blocked_.insert(site.name);
       const std::string wan6 = absl::StrCat("2001:db8::", 20 + i);  // the carrier's, for cgnat
       if (site.nat != NatKind::kCgnat) RETURN_IF_ERROR(add6(router, "wan0", wan6));
-      RETURN_IF_ERROR(add6(router, "lan", lan6 + "1"));
+      RETURN_IF_ERROR(add6(router, "lan", (site.ipv6_npt ? ula6 : lan6) + "1"));
       RETURN_IF_ERROR(Run(router, "sysctl -qw net.ipv6.conf.all.forwarding=1"));
+      if (site.ipv6_npt) {
+        // NPTv6: the LAN's ULA prefix leaves as the site's global one, host part and
+        // ports kept (conntrack translates the answers back).
+        RETURN_IF_ERROR(LoadTable(router, "ip6 weftlab6nat",
+                                  absl::StrCat("table ip6 weftlab6nat {\n"
+                                               "  chain lab_npt { type nat hook postrouting priority srcnat; policy accept;\n"
+                                               "    oifname \"wan0\" snat ip6 prefix to ip6 saddr map { ",
+                                               ula6, "/64 : ", lan6, "/64 }\n  }\n}\n")));
+      }
       RETURN_IF_ERROR(Run("inet", absl::StrCat("ip -6 route add ", lan6, "/64 via ", wan6, " dev br0")));
       RETURN_IF_ERROR(ApplyFirewall6(site.name));
     }
@@ -391,9 +404,10 @@ absl::Status NatLab::Build(const LabSpec& spec) {
       }
       if (site.ipv4) node_ip_[site.nodes[k]] = Ip(ip);
       if (site.ipv6) {
-        const std::string ip6 = absl::StrCat(lan6, 2 + k);
+        const std::string& net6 = site.ipv6_npt ? ula6 : lan6;
+        const std::string ip6 = absl::StrCat(net6, 2 + k);
         RETURN_IF_ERROR(add6(role, "eth0", ip6));
-        RETURN_IF_ERROR(Run(role, absl::StrCat("ip -6 route add default via ", lan6, "1 dev eth0")));
+        RETURN_IF_ERROR(Run(role, absl::StrCat("ip -6 route add default via ", net6, "1 dev eth0")));
         node_ip6_[site.nodes[k]] = Ip(ip6);
       }
     }

@@ -71,6 +71,10 @@ struct SiteSpec {
   // "ipv6": "only": the nodes have global IPv6 and no IPv4 at all (no address, no route),
   // as on IPv6-only cloud subnets and mobile networks; the router's IPv4 side is unused.
   bool ipv4 = true;
+  // "ipv6": "npt": the nodes have ULAs (fd00:<i>::/64) that the router translates to the
+  // site's global prefix (NPTv6, RFC 6296: the prefix only, ports kept), behind the same
+  // stateful firewall.
+  bool ipv6_npt = false;
 };
 
 struct LabSpec {
@@ -94,7 +98,8 @@ class NatLab {
   bool NodeHasIpv4(const std::string& node) const { return node_ip_.contains(node); }
   net::IpAddress WanIp(const std::string& site) const;
   net::IpAddress HostIp() const;
-  // The node's global IPv6 address, if its site has one; the internet host's.
+  // The node's IPv6 address (global; a ULA behind NPTv6), if its site has IPv6; the
+  // internet host's.
   std::optional<net::IpAddress> NodeIp6(const std::string& node) const;
   net::IpAddress HostIp6() const;
   std::vector<net::Endpoint> StunTargets() const;

@@ -59,7 +59,13 @@ class Ipv6LabTest : public ::testing::Test {
   std::string Deliver(const std::string& from, const std::string& to, const std::string& to_ip, int port, int sport) {
     std::string got;
     std::thread rx([&] { lab_->ns(to).Exec(UdpReceive(port, 2), &got); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Until the receiver is bound (a loaded machine starts it late), bounded: 1.5 s.
+    for (int i = 0; i < 30; ++i) {
+      std::string bound;
+      lab_->ns(to).Exec(absl::StrCat("ss -Hlun sport = :", port), &bound);
+      if (!bound.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     lab_->ns(from).Exec(UdpSend(to_ip, port, sport));
     rx.join();
     return got;

@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
   for (const std::string& s : stun) {
     if (auto e = net::Endpoint::Parse(s); e.ok()) {
       // Kept apart: mixed into the IPv4 servers' answers, an IPv6 one would make any NAT
-      // look hard. The NAT verdict is IPv4's; the IPv6 servers find the node's IPv6 uplink
-      // (an IPv6-only node has no route to the IPv4 ones).
+      // look hard. The IPv6 servers give IPv6's own verdict (the node's global address, or
+      // NPTv6's translation) and find an IPv6-only node's uplink.
       (e->ip.is_v4() ? o.stun : o.stun6).push_back(*e);
       continue;
     }

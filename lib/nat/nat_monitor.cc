@@ -22,8 +22,9 @@ absl::StatusOr<std::vector<net::IpAddress>> LocalIps() {
 }  // namespace
 
 bool SameVerdict(const Verdict& a, const Verdict& b) {
-  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.no_route == b.no_route && a.reflexive == b.reflexive &&
-         a.port_preserved == b.port_preserved && a.filtering == b.filtering && a.hairpin == b.hairpin;
+  return a.mapping == b.mapping && a.udp_blocked == b.udp_blocked && a.no_route == b.no_route &&
+         a.reflexive == b.reflexive && a.port_preserved == b.port_preserved && a.filtering == b.filtering &&
+         a.hairpin == b.hairpin;
 }
 
 absl::Status RunNatMonitor(const MonitorOptions& opts, const MonitorCallback& on_round, std::stop_token stop) {

@@ -1,8 +1,8 @@
 // ICMP echo (RFC 792) and ICMPv6 echo (RFC 4443 §4): requests built and replies parsed
-// as bytes (pure). The
-// agent's tunnel probe pings a peer node's tunnel address through WireGuard: an answer
-// is authenticated evidence that the path works both ways (WireGuard accepted the
-// request at the peer and the reply here), which one-way keepalives can never give.
+// as bytes (pure). The agent's tunnel probe pings a peer node's tunnel address through
+// WireGuard: an answer is authenticated evidence that the path works both ways (WireGuard
+// accepted the request at the peer and the reply here), which one-way keepalives can
+// never give.
 #ifndef WEFT_LIB_NET_ICMP_ECHO_H_
 #define WEFT_LIB_NET_ICMP_ECHO_H_
 

@@ -40,6 +40,18 @@ std::string EveryPairOverEveryFamily(LabCluster& c) {
   return failed;
 }
 
+// The pair's status once its path is direct, or the last one seen after 10 s (bounded:
+// 50 polls, 200 ms apart: the status catches up with WireGuard's handshakes).
+nlohmann::json StatusOnceDirect(const LabCluster& c, const std::string& a, const std::string& b) {
+  nlohmann::json st;
+  for (int i = 0; i < 50; ++i) {
+    st = c.PeerStatus(a, b);
+    if (st.value("path", "") == "direct") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return st;
+}
+
 class DualStackLabTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -93,12 +105,7 @@ TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
   for (const std::string& ip : cluster.PodIps("e2")) {
     EXPECT_TRUE(cluster.PodPing("e1", ip, 20)) << ip << "\n" << cluster.AgentLog("e1");
   }
-  nlohmann::json st;
-  for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
-    st = cluster.PeerStatus("e1", "e2");
-    if (st.value("path", "") == "direct") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const nlohmann::json st = StatusOnceDirect(cluster, "e1", "e2");
   EXPECT_EQ(st.value("path", ""), "direct") << st.dump();
   EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
   EXPECT_TRUE(absl::StrContains(st.dump(), "2001:db8:2::2")) << "e2's IPv6 endpoint: " << st.dump();
@@ -106,12 +113,7 @@ TEST_F(DualStackLabTest, HardNatSitesWithGlobalIpv6GoDirectOverIpv6) {
   for (const std::string& ip : cluster.PodIps("m1")) {
     EXPECT_TRUE(cluster.PodPing("e1", ip, 20)) << ip << "\n" << cluster.AgentLog("m1");
   }
-  nlohmann::json m;
-  for (int i = 0; i < 50; ++i) {  // bounded: 10 s
-    m = cluster.PeerStatus("e1", "m1");
-    if (m.value("path", "") == "direct") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const nlohmann::json m = StatusOnceDirect(cluster, "e1", "m1");
   EXPECT_EQ(m.value("path", ""), "direct") << m.dump();
   EXPECT_TRUE(absl::StrContains(m.value("reason", ""), "direct over IPv6")) << m.dump();
   // No IPv6 at h3's site: relayed, as before.
@@ -187,12 +189,7 @@ TEST_F(DualStackLabTest, SitesBehindNptv6GoDirectOverIpv6) {
     for (const std::string& ip : cluster.PodIps(b)) {
       EXPECT_TRUE(cluster.PodPing(a, ip, 20)) << a << " -> " << ip << "\n" << cluster.AgentLog(a);
     }
-    nlohmann::json st;
-    for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
-      st = cluster.PeerStatus(a, b);
-      if (st.value("path", "") == "direct") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
+    const nlohmann::json st = StatusOnceDirect(cluster, a, b);
     EXPECT_EQ(st.value("path", ""), "direct") << a << "-" << b << ": " << st.dump();
     EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
   }
@@ -249,12 +246,7 @@ TEST_F(DualStackLabTest, AnIpv6OnlyClusterOnIpv6OnlyNodes) {
   }
   EXPECT_EQ(EveryPairOverEveryFamily(cluster), "") << cluster.AgentLog("e1");
   for (const auto& [a, b] : pairs) {
-    nlohmann::json st;
-    for (int i = 0; i < 50; ++i) {  // bounded: 10 s for the status to catch up
-      st = cluster.PeerStatus(a, b);
-      if (st.value("path", "") == "direct") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
+    const nlohmann::json st = StatusOnceDirect(cluster, a, b);
     EXPECT_EQ(st.value("path", ""), "direct") << a << "-" << b << ": " << st.dump();
     if (a != "e1" || b != "e2") {  // e1 and e2 share a LAN: direct over it
       EXPECT_TRUE(absl::StrContains(st.value("reason", ""), "direct over IPv6")) << st.dump();
